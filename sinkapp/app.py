@@ -1,0 +1,217 @@
+"""The Faust application: one agent per route, a flush timer, drain on rebalance and shutdown.
+
+Who calls: ``faust -A sinkapp.app worker`` (the Procfile) and ``sinkapp worker --config FILE``.
+The module attribute ``app`` is built lazily from ``SINKAPP_CONFIG`` (a connector JSON file)
+plus ``SINKAPP_*`` environment variables, so importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+from typing import Any
+
+import faust
+from aiokafka.admin import AIOKafkaAdminClient
+
+from sinkapp.config import KafkaSettings, Settings, load_settings
+from sinkapp.converters import build_converter
+from sinkapp.encoding import build_encoder
+from sinkapp.errors import ConfigError
+from sinkapp.routes import Route, build_routes
+from sinkapp.sink import RouteSink
+from sinkapp.streamload.client import StreamLoadClient
+from sinkapp.streamload.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+TAKE_MAX_EVENTS = 10_000
+PROGRESS_INTERVAL_S = 10.0
+
+
+class SinkApp(faust.App):
+    """faust.App that drains the route sinks before Faust waits for un-acked events.
+
+    Faust calls ``_consumer_wait_empty`` both when partitions are revoked (rebalance) and
+    when the worker stops; it blocks until every event is acked or dropped
+    (faust-streaming.md §1.3). Flushing here, within ``sinkapp.drain.timeout.ms``, loads what
+    is buffered and lets the rebalance or shutdown proceed.
+    """
+
+    sinks: list[RouteSink]
+    drain_timeout_s: float = 20.0
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        sinks = getattr(self, "sinks", [])
+        if sinks:
+            logger.info("sinkapp: draining %d route(s) before the consumer drain", len(sinks))
+            await asyncio.gather(*(s.drain(self.drain_timeout_s) for s in sinks))
+        await super()._consumer_wait_empty(consumer, logger)
+
+
+def _credentials(k: KafkaSettings) -> Any:
+    ctx = None
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        ctx = ssl.create_default_context(cafile=k.ssl_cafile)
+        if k.ssl_certfile:
+            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+    if k.security_protocol.startswith("SASL"):
+        assert k.sasl_username is not None and k.sasl_password is not None
+        return faust.SASLCredentials(username=k.sasl_username, password=k.sasl_password.get(),
+                                     mechanism=k.sasl_mechanism or "PLAIN", ssl_context=ctx)
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def aiokafka_security(k: KafkaSettings) -> dict[str, Any]:
+    """The same Kafka security settings in aiokafka's keyword form (admin client, tests)."""
+    kw: dict[str, Any] = {"security_protocol": k.security_protocol}
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        ctx = ssl.create_default_context(cafile=k.ssl_cafile)
+        if k.ssl_certfile:
+            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+        kw["ssl_context"] = ctx
+    if k.security_protocol.startswith("SASL"):
+        assert k.sasl_password is not None
+        kw.update(sasl_mechanism=k.sasl_mechanism or "PLAIN", sasl_plain_username=k.sasl_username,
+                  sasl_plain_password=k.sasl_password.get())
+    return kw
+
+
+async def _list_topics(k: KafkaSettings) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, **aiokafka_security(k))
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+def resolve_routes(settings: Settings) -> list[Route]:
+    """Routes for ``topics``, or for the topics matching ``topics.regex`` that exist now."""
+    existing: list[str] = []
+    if settings.topics_regex:
+        assert settings.kafka is not None
+        existing = asyncio.run(_list_topics(settings.kafka))
+    routes = build_routes(settings, existing)
+    if not routes:
+        raise ConfigError(f"topics.regex={settings.topics_regex!r} matches no existing topic")
+    return routes
+
+
+def create_app(settings: Settings, routes: list[Route] | None = None, **faust_options: Any) -> SinkApp:
+    """Build the Faust app with one agent per route (``routes`` defaults to resolving the config)."""
+    k = settings.kafka
+    assert k is not None
+    routes = resolve_routes(settings) if routes is None else routes
+    options: dict[str, Any] = dict(
+        broker=[f"kafka://{h.strip()}" for h in k.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(k),
+        store="memory://",
+        table_standby_replicas=0,
+        topic_disable_leader=True,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset=k.auto_offset_reset,
+        processing_guarantee="at_least_once",
+        stream_wait_empty=True,
+        web_enabled=True,
+        web_port=int(os.environ.get("SINKAPP_WEB_PORT", "6066")),
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        stream_buffer_maxsize=16384,
+        broker_rebalance_timeout=max(60.0, 3 * settings.drain_timeout_ms / 1000.0),
+    )
+    options.update(faust_options)
+    app = SinkApp(k.group_id, **options)
+    app.drain_timeout_s = settings.drain_timeout_ms / 1000.0
+    client = StreamLoadClient(settings.http_urls, settings.username, settings.password,
+                              connect_timeout_s=settings.connect_timeoutms / 1000.0,
+                              request_timeout_s=settings.load_timeout_ms / 1000.0)
+    slots = asyncio.Semaphore(settings.tasks_max)
+    policy = RetryPolicy(max_retries=settings.sink_maxretries)
+    app.sinks = []
+    within_s = min(1.0, settings.bufferflush_intervalms / 1000.0)
+    for i, route in enumerate(routes):
+        sink = RouteSink(route, client, build_converter(route.value_converter),
+                         build_encoder(route.headers), label_prefix=settings.label_prefix,
+                         max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
+                         max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots)
+        app.sinks.append(sink)
+        _add_agent(app, i, route, sink, within_s)
+    _add_timers(app, within_s)
+    _add_pages(app)
+    return app
+
+
+def _add_agent(app: SinkApp, i: int, route: Route, sink: RouteSink, within_s: float) -> None:
+    topic = app.topic(route.topic, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+
+    async def agent(stream: Any) -> None:
+        # noack_take: never auto-acks (faust-streaming.md §1.2); sink acks after a load succeeded
+        async for events in stream.noack_take(TAKE_MAX_EVENTS, within=within_s):
+            sink.add(events)
+            await sink.flush_due()
+
+    app.agent(topic, name=f"sinkapp.route{i}.{route.topic}", concurrency=1)(agent)
+
+
+def _add_timers(app: SinkApp, within_s: float) -> None:
+    @app.timer(within_s)
+    async def flush_timer() -> None:
+        if app.rebalancing:
+            return
+        for sink in app.sinks:
+            try:
+                await sink.flush_due()
+            except Exception:                        # a timer that raises kills the worker
+                log.exception("flush timer failed for route %s", sink.route.name)
+
+    state = {"t": time.monotonic(), "rows": 0}
+
+    @app.timer(PROGRESS_INTERVAL_S)
+    async def progress() -> None:
+        now = time.monotonic()
+        rows = sum(s.stats.rows_loaded for s in app.sinks)
+        rate = (rows - state["rows"]) / max(1e-9, now - state["t"])
+        state.update(t=now, rows=rows)
+        for s in app.sinks:
+            st = s.stats
+            log.info("progress route=%s records_in=%d rows_loaded=%d loads=%d buffered=%d retries=%d "
+                     "tombstones=%d rows_per_s=%.0f%s", s.route.name, st.records_in, st.rows_loaded,
+                     st.loads, s.buffered_rows, st.load_retries, st.tombstones, rate,
+                     " STOPPED" if st.failed else "")
+
+
+def status(app: SinkApp) -> dict[str, Any]:
+    routes = []
+    for s in app.sinks:
+        st = s.stats
+        routes.append({"route": s.route.name, "records_in": st.records_in, "rows_loaded": st.rows_loaded,
+                       "rows_filtered": st.rows_filtered, "loads": st.loads, "retries": st.load_retries,
+                       "tombstones": st.tombstones, "bytes_loaded": st.bytes_loaded,
+                       "buffered_rows": s.buffered_rows, "last_label": st.last_load_label,
+                       "stopped": st.failed})
+    return {"ok": not any(s.stats.failed for s in app.sinks), "rebalancing": bool(app.rebalancing),
+            "routes": routes}
+
+
+def _add_pages(app: SinkApp) -> None:
+    @app.page("/sinkapp/status/")
+    async def status_page(web: Any, request: Any) -> Any:
+        doc = status(app)
+        return web.json(doc, status=200 if doc["ok"] else 503)
+
+
+def __getattr__(name: str) -> Any:
+    """``sinkapp.app.app``: the app built from ``SINKAPP_CONFIG`` on first access."""
+    if name == "app":
+        built = globals().get("_app")
+        if built is None:
+            built = globals()["_app"] = create_app(load_settings(os.environ.get("SINKAPP_CONFIG")))
+        return built
+    raise AttributeError(name)

@@ -1,0 +1,146 @@
+"""Rows → Stream Load body bytes, per ``sink.properties.format`` (the one place that knows it).
+
+Who calls: the route sink, once per record (``encode_row``) and once per batch (``body``).
+``encode_row`` raises :class:`~sinkapp.errors.EncodingError` for a value the format cannot
+carry (the caller adds topic, partition, offset). JSON bodies are a JSON array of rows (the
+Java connector's shape: users set ``strip_outer_array=true``, and sinkapp sets it when the
+user did not say otherwise, since the body is always an array). CSV bodies join rows with
+``row_delimiter`` and end with one.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from sinkapp.errors import ConfigError, EncodingError
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(obj)).decode("ascii")
+    if isinstance(obj, dt.datetime):
+        if obj.tzinfo is not None:
+            obj = obj.astimezone(dt.UTC).replace(tzinfo=None)
+        return obj.isoformat(sep=" ")
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+_OPTS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def parse_delimiter(text: str) -> bytes:
+    r"""StarRocks delimiter text → bytes: ``\x01``/``0x0D0A`` hex forms, else UTF-8 (§2)."""
+    low = text.lower()
+    if low.startswith(("\\x", "0x")) and len(text) > 2:
+        digits = text[2:]
+        if len(digits) % 2 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ConfigError(f"delimiter {text!r} is not a valid hex form (even number of hex digits)")
+        return bytes.fromhex(digits)
+    if text == "\\t":
+        return b"\t"
+    if text == "\\n":
+        return b"\n"
+    return text.encode("utf-8")
+
+
+class JsonEncoder:
+    """Rows (dicts, or JSON object text) → JSON array body."""
+
+    content_headers = {"format": "json"}
+
+    def encode_row(self, row: Any) -> bytes:
+        if isinstance(row, str | bytes):
+            try:
+                parsed = orjson.loads(row)
+            except orjson.JSONDecodeError:
+                raise EncodingError(
+                    "a string value is not a JSON object; with sink.properties.format=json each value "
+                    "must be a JSON object (use format=csv for plain text rows)") from None
+            if not isinstance(parsed, dict):
+                raise EncodingError("a string value is JSON but not an object")
+            return orjson.dumps(parsed)
+        if not isinstance(row, Mapping):
+            raise EncodingError(f"a row must be an object/record, got {type(row).__name__}")
+        try:
+            return orjson.dumps(row, default=_default, option=_OPTS)
+        except TypeError as exc:
+            raise EncodingError(f"row cannot be encoded as JSON: {exc}") from None
+
+    def body(self, rows: Sequence[bytes]) -> bytes:
+        return b"[" + b",".join(rows) + b"]"
+
+
+class CsvEncoder:
+    """Rows → CSV body with the route's separators; a ``str``/``bytes`` value is one row verbatim."""
+
+    def __init__(self, props: Mapping[str, str]) -> None:
+        self.sep = parse_delimiter(props.get("column_separator", "\\t"))
+        self.delim = parse_delimiter(props.get("row_delimiter", "\\n"))
+        enc = props.get("enclose", "")
+        esc = props.get("escape", "")
+        self.enclose = enc.encode()[:1] if enc else b""
+        self.escape = esc.encode()[:1] if esc else b""
+        cols = props.get("columns")
+        # source columns: names without an expression (``a, b, tmp, c = tmp * 2`` → a, b, tmp)
+        self.columns = [c.strip().strip("`") for c in cols.split(",") if "=" not in c] if cols else None
+
+    def _field(self, v: Any) -> bytes:
+        if v is None:
+            return b"\\N"
+        if isinstance(v, bool):
+            b = b"1" if v else b"0"
+        elif isinstance(v, bytes):
+            b = v
+        elif isinstance(v, dict | list):
+            b = orjson.dumps(v, default=_default, option=_OPTS)
+        elif isinstance(v, dt.datetime):
+            b = _default(v).encode()
+        else:
+            b = str(v).encode("utf-8")
+        if self.sep in b or self.delim in b or (self.enclose and self.enclose in b):
+            if not self.enclose:
+                raise EncodingError(
+                    f"a value contains the column separator or row delimiter ({b[:40]!r}); "
+                    "set sink.properties.enclose (e.g. \") so sinkapp can quote it")
+            inner = b.replace(self.enclose, (self.escape or self.enclose) + self.enclose)
+            return self.enclose + inner + self.enclose
+        return b
+
+    def encode_row(self, row: Any) -> bytes:
+        if isinstance(row, bytes):
+            return row
+        if isinstance(row, str):
+            return row.encode("utf-8")
+        if isinstance(row, Mapping):
+            keys = self.columns if self.columns is not None else list(row)
+            return self.sep.join(self._field(row.get(k)) for k in keys)
+        if isinstance(row, list | tuple):
+            return self.sep.join(self._field(v) for v in row)
+        raise EncodingError(f"a CSV row must be text, a record or a list, got {type(row).__name__}")
+
+    def body(self, rows: Sequence[bytes]) -> bytes:
+        return self.delim.join(rows) + self.delim
+
+
+def build_encoder(props: Mapping[str, str]) -> JsonEncoder | CsvEncoder:
+    fmt = props.get("format", "json").lower()
+    return CsvEncoder(props) if fmt == "csv" else JsonEncoder()
+
+
+def load_headers(props: Mapping[str, str]) -> dict[str, str]:
+    """Stream Load headers of a route: its ``sink.properties.*`` plus what the body shape needs."""
+    headers = {k.lower(): v for k, v in props.items()}
+    headers.setdefault("format", "json")
+    if headers["format"].lower() == "json":
+        headers.setdefault("strip_outer_array", "true")
+    return headers

@@ -1,0 +1,122 @@
+"""The table of configuration keys sinkapp accepts: name, default, range, meaning.
+
+Who calls: :mod:`sinkapp.config` (validation) and the README's configuration reference,
+which lists the same keys. Defaults follow the product documentation of the Java
+connector (``product-doc-kafka-connector.txt``) where it and the connector's code differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sinkapp.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    key: str
+    default: Any
+    help: str
+    required: bool = False
+    kind: str = "str"            # str | int
+    lo: int | None = None
+    hi: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def parse(self, text: str) -> Any:
+        if self.kind == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigError(f"{self.key}={text!r} is not an integer; {self.help}") from None
+            if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+                raise ConfigError(f"{self.key}={value} is out of range [{self.lo}, {self.hi}]; {self.help}")
+            return value
+        if self.choices and text.lower() not in self.choices:
+            raise ConfigError(f"{self.key}={text!r} is not allowed; use one of {', '.join(self.choices)}")
+        return text
+
+
+def _int(key: str, default: int, lo: int, hi: int, help: str) -> KeySpec:
+    return KeySpec(key, default, help, kind="int", lo=lo, hi=hi)
+
+
+_MB = 1024 * 1024
+_SPECS: list[KeySpec] = [
+    KeySpec("name", None, "connector name; also the default consumer group (connect-<name>)"),
+    KeySpec("connector.class", None, "accepted and ignored"),
+    KeySpec("topics", None, "comma-separated topics to load"),
+    KeySpec("topics.regex", None, "regular expression of topics to load (instead of topics)"),
+    KeySpec("starrocks.topic2table.map", None, "topic1:table1,topic2:table2; unmapped topic → table of the same name"),
+    KeySpec("starrocks.http.url", None, "FE HTTP address(es): host:port or http(s)://host:port, comma-separated",
+            required=True),
+    KeySpec("starrocks.database.name", None, "target StarRocks database", required=True),
+    KeySpec("starrocks.username", None, "StarRocks user with INSERT privilege", required=True),
+    KeySpec("starrocks.password", "", "StarRocks password (prefer SINKAPP_STARROCKS_PASSWORD)"),
+    KeySpec("key.converter", None, "converter class for record keys"),
+    KeySpec("value.converter", None, "converter class for record values (default JsonConverter)"),
+    _int("tasks.max", 1, 1, 1024, "maximum Stream Loads one worker runs at once"),
+    _int("bufferflush.maxbytes", 94371840, 64 * _MB, 10 * 1024 * _MB,
+         "bytes buffered per partition before a flush, 64 MB..10 GB"),
+    _int("bufferflush.intervalms", 300000, 1000, 3600000,
+         "maximum age in ms of the oldest buffered row before a flush, 1000..3600000"),
+    _int("connect.timeoutms", 1000, 100, 60000, "TCP connect timeout to an FE/BE in ms, 100..60000"),
+    _int("sink.maxretries", 3, -1, 2**62,
+         "retries of a failing load before the route stops; -1 = retry until it succeeds"),
+    # sinkapp's own keys
+    KeySpec("sinkapp.label.prefix", "sinkapp", "prefix of every Stream Load label"),
+    _int("sinkapp.load.timeout.ms", 600000, 1000, 86400000,
+         "client timeout of one Stream Load request (response wait) in ms"),
+    _int("sinkapp.flush.max.rows", 500000, 1, 100000000, "rows per partition that trigger a flush"),
+    _int("sinkapp.drain.timeout.ms", 20000, 100, 600000,
+         "on rebalance or shutdown, how long in-flight batches may take before they are left to the next owner"),
+    # Kafka client settings (Kafka Connect keeps these in the worker config)
+    KeySpec("bootstrap.servers", "127.0.0.1:9092", "Kafka bootstrap servers host:port[,host:port]"),
+    KeySpec("group.id", None, "consumer group shared by all workers (default connect-<name>)"),
+    KeySpec("security.protocol", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    KeySpec("sasl.mechanism", None, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+    KeySpec("sasl.username", None, "SASL user (Confluent Cloud: API key)"),
+    KeySpec("sasl.password", None, "SASL password (Confluent Cloud: API secret); prefer SINKAPP_SASL_PASSWORD"),
+    KeySpec("sasl.jaas.config", None, "Java-style JAAS line; username/password are read from it"),
+    KeySpec("ssl.cafile", None, "CA bundle (PEM) for TLS to Kafka; system CAs when unset"),
+    KeySpec("ssl.truststore.location", None, "alias of ssl.cafile (PEM only)"),
+    KeySpec("ssl.certfile", None, "client certificate (PEM) for mutual TLS"),
+    KeySpec("ssl.keyfile", None, "client key (PEM) for mutual TLS"),
+    KeySpec("auto.offset.reset", "earliest", "where a new consumer group starts: earliest or latest"),
+    # Schema Registry shared by both converters (Confluent Cloud's managed registry)
+    KeySpec("confluent.custom.schema.registry.auto", "false",
+            "true: the registry URL and credentials come from schema.registry.url / "
+            "SINKAPP_SCHEMA_REGISTRY_URL instead of the converter keys", choices=("true", "false")),
+    KeySpec("schema.registry.url", None, "registry URL used when a converter names none"),
+    KeySpec("schema.registry.basic.auth.user.info", None, "registry key:secret used when a converter names none"),
+]
+
+KEYS: dict[str, KeySpec] = {s.key: s for s in _SPECS}
+
+#: Kafka Connect keys that have no meaning for sinkapp: accepted with a warning.
+IGNORED_CONNECT_KEYS = frozenset({
+    "header.converter", "config.action.reload", "offset.flush.interval.ms", "offset.flush.timeout.ms",
+    "consumer.max.poll.records", "key.ignore", "schema.ignore",
+    "behavior.on.null.values", "predicates", "topic.creation.enable",
+})
+
+_JSON = "org.apache.kafka.connect.json.JsonConverter"
+_STRING = "org.apache.kafka.connect.storage.StringConverter"
+_BYTES = "org.apache.kafka.connect.converters.ByteArrayConverter"
+_AVRO = "io.confluent.connect.avro.AvroConverter"
+_PROTO = "io.confluent.connect.protobuf.ProtobufConverter"
+_JSONSR = "io.confluent.connect.json.JsonSchemaConverter"
+
+#: Kafka Connect converter class names and their short names → canonical class name.
+CONVERTER_ALIASES: dict[str, str] = {
+    _JSON: _JSON, "json": _JSON, "JsonConverter": _JSON,
+    _STRING: _STRING, "string": _STRING, "StringConverter": _STRING,
+    _BYTES: _BYTES, "bytes": _BYTES, "ByteArrayConverter": _BYTES,
+    _AVRO: _AVRO, "avro": _AVRO, "AvroConverter": _AVRO,
+    _PROTO: _PROTO, "protobuf": _PROTO, "ProtobufConverter": _PROTO,
+    _JSONSR: _JSONSR, "jsonschema": _JSONSR, "JsonSchemaConverter": _JSONSR,
+}
+
+Parser = Callable[[str], Any]

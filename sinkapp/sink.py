@@ -1,0 +1,256 @@
+"""The route sink: records → per-partition buffers → Stream Load → acks. The only place that acks.
+
+Who calls: the route's Faust agent (``add`` then ``flush_due``), the app's flush timer
+(``flush_due``) and the app's rebalance/shutdown hook (``drain``).
+
+Guarantees kept here (design §2, faust-streaming.md §1.4):
+- events are acknowledged only after the load of the batch holding them succeeded, once
+  each, in offset order per partition; a partition has at most one load in flight;
+- a batch's label is derived from (prefix, table, topic, partition, first, last offset);
+- a record that cannot be decoded or encoded, or a load StarRocks rejects, stops the route:
+  its events are released without ack (offsets do not move), the error says what to fix, and
+  later records of the route are not loaded until the worker is restarted;
+- ``drain`` flushes everything within a bound and releases what did not make it, so Faust's
+  rebalance/shutdown drain (which waits for un-acked events) is never blocked for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sinkapp.converters import Converter
+from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers
+from sinkapp.errors import ConversionError, EncodingError, LoadError, LoadRejected
+from sinkapp.labels import batch_label
+from sinkapp.routes import Route
+from sinkapp.streamload.client import StreamLoadClient
+from sinkapp.streamload.retry import LoadAborted, RetryPolicy, load_with_retry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RouteStats:
+    """Counters a user watches (status page, progress log)."""
+
+    records_in: int = 0
+    rows_loaded: int = 0
+    rows_filtered: int = 0
+    tombstones: int = 0
+    loads: int = 0
+    load_retries: int = 0
+    bytes_loaded: int = 0
+    last_load_label: str | None = None
+    failed: str | None = None
+
+
+@dataclass
+class PartitionBuffer:
+    """Un-acked events of one source partition and their encoded rows, in offset order."""
+
+    partition: int
+    events: list[Any] = field(default_factory=list)
+    rows: list[bytes] = field(default_factory=list)
+    nbytes: int = 0
+    first_offset: int = -1
+    last_offset: int = -1
+    started_at: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+class RouteStopped(Exception):
+    """Internal: the route failed; carries the user-facing reason."""
+
+
+class RouteSink:
+    """Buffers and loads the records of one route (topic → db.table)."""
+
+    def __init__(self, route: Route, client: StreamLoadClient, converter: Converter,
+                 encoder: JsonEncoder | CsvEncoder, *, label_prefix: str, max_bytes: int,
+                 max_rows: int, max_age_ms: int, policy: RetryPolicy,
+                 load_slots: asyncio.Semaphore | None = None,
+                 ack: Callable[[Any], None] = lambda ev: ev.ack(),
+                 on_stop: Callable[[Route, str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.route = route
+        self.client = client
+        self.converter = converter
+        self.encoder = encoder
+        self.headers = load_headers(route.headers)
+        self.label_prefix = label_prefix
+        self.max_bytes = max_bytes
+        self.max_rows = max_rows
+        self.max_age_s = max_age_ms / 1000.0
+        self.policy = policy
+        self.slots = load_slots or asyncio.Semaphore(1)
+        self._ack = ack
+        self._on_stop = on_stop
+        self._clock = clock
+        self.buffers: dict[int, PartitionBuffer] = {}
+        self.inflight: dict[int, asyncio.Task[None]] = {}
+        self.stats = RouteStats()
+        self.aborting = False
+
+    # -- intake ---------------------------------------------------------------------------
+    def add(self, events: Iterable[Any]) -> None:
+        """Decode and encode ``events`` (Faust Events, offset order per partition) into buffers."""
+        if self.stats.failed:
+            return                                  # stopped: drop without ack, offsets stay
+        conv, enc, bufs, now = self.converter.decode, self.encoder.encode_row, self.buffers, self._clock()
+        for ev in events:
+            msg = ev.message
+            p = msg.partition
+            buf = bufs.get(p)
+            if buf is None:
+                buf = bufs[p] = PartitionBuffer(p)
+            if not buf.events:
+                buf.first_offset = msg.offset
+                buf.started_at = now
+            buf.events.append(ev)
+            buf.last_offset = msg.offset
+            self.stats.records_in += 1
+            try:
+                value = conv(msg.value)
+                if value is None:
+                    self.stats.tombstones += 1
+                    continue
+                row = enc(value)
+            except (ConversionError, EncodingError) as exc:
+                self._stop(f"record {msg.topic}[{msg.partition}]@{msg.offset} cannot be loaded: {exc}")
+                return
+            buf.rows.append(row)
+            buf.nbytes += len(row) + 1
+
+    def due(self, now: float | None = None) -> list[int]:
+        """Partitions whose buffer reached the size, row or age trigger."""
+        now = self._clock() if now is None else now
+        return [p for p, b in self.buffers.items()
+                if b.events and (b.nbytes >= self.max_bytes or len(b.rows) >= self.max_rows
+                                 or now - b.started_at >= self.max_age_s)]
+
+    # -- flushing -------------------------------------------------------------------------
+    async def flush_due(self) -> None:
+        for p in self.due():
+            await self.start_flush(p)
+
+    async def start_flush(self, partition: int) -> None:
+        """Seal the partition's buffer into a batch and load it in the background.
+
+        Waits for the partition's previous load first, so loads and acks stay in offset order
+        and a partition has at most one load in flight.
+        """
+        prev = self.inflight.get(partition)
+        if prev is not None and not prev.done():
+            await asyncio.shield(prev)
+        buf = self.buffers.get(partition)
+        if self.stats.failed or buf is None or not buf.events:
+            return
+        self.buffers[partition] = PartitionBuffer(partition)
+        task = asyncio.ensure_future(self._load_batch(buf))
+        self.inflight[partition] = task
+
+    async def flush_all(self) -> None:
+        """Flush every partition now and wait for all loads (used by tests and drain)."""
+        for p in list(self.buffers):
+            await self.start_flush(p)
+        await self.wait_inflight()
+
+    async def wait_inflight(self) -> None:
+        tasks = [t for t in self.inflight.values() if not t.done()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _load_batch(self, buf: PartitionBuffer) -> None:
+        topic = self.route.topic
+        label = batch_label(self.label_prefix, self.route.table, topic, buf.partition,
+                            buf.first_offset, buf.last_offset)
+        if not buf.rows:                             # only tombstones: nothing to load
+            self._ack_all(buf)
+            return
+        body = self.encoder.body(buf.rows)
+
+        def on_retry(attempt: int, exc: LoadError) -> None:
+            self.stats.load_retries += 1
+
+        try:
+            async with self.slots:
+                result = await load_with_retry(
+                    self.client, self.route.database, self.route.table, label, body, self.headers,
+                    self.policy, should_abort=lambda: self.aborting, on_retry=on_retry)
+        except LoadAborted:
+            log.warning("load abandoned for rebalance/shutdown route=%s label=%s rows=%d",
+                        self.route.name, label, len(buf.rows))
+            buf.events.clear()
+            return
+        except LoadRejected as exc:
+            self._stop(f"load {label} of {len(buf.rows)} rows into {self.route.database}."
+                       f"{self.route.table} was rejected: {exc}", buf)
+            return
+        except LoadError as exc:
+            self._stop(f"load {label} into {self.route.database}.{self.route.table} kept failing: {exc}", buf)
+            return
+        except asyncio.CancelledError:
+            buf.events.clear()
+            raise
+        self._ack_all(buf)
+        st = self.stats
+        st.loads += 1
+        st.rows_loaded += result.loaded_rows
+        st.rows_filtered += result.filtered_rows
+        st.bytes_loaded += len(body)
+        st.last_load_label = label
+        log.info("loaded route=%s label=%s status=%s rows=%d filtered=%d bytes=%d ms=%d",
+                 self.route.name, label, result.status, result.loaded_rows, result.filtered_rows,
+                 len(body), result.load_time_ms)
+
+    def _ack_all(self, buf: PartitionBuffer) -> None:
+        ack = self._ack
+        for ev in buf.events:
+            ack(ev)
+        buf.events.clear()
+
+    def _stop(self, reason: str, buf: PartitionBuffer | None = None) -> None:
+        """Stop the route: release every held event without ack and remember why."""
+        if buf is not None:
+            buf.events.clear()
+        if not self.stats.failed:
+            self.stats.failed = reason
+            log.error("route %s STOPPED, nothing after the last loaded offset is acknowledged: %s",
+                      self.route.name, reason)
+            if self._on_stop is not None:
+                self._on_stop(self.route, reason)
+        self.release()
+
+    # -- rebalance / shutdown -------------------------------------------------------------
+    def release(self) -> None:
+        """Drop all buffered events without acking them (the next owner re-reads them)."""
+        self.buffers.clear()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Flush everything within ``timeout_s``; release what is left. Never raises."""
+        try:
+            await asyncio.wait_for(self.flush_all(), timeout_s)
+        except TimeoutError:
+            log.warning("drain of route %s did not finish within %.1fs; the rest is left to the next owner",
+                        self.route.name, timeout_s)
+        finally:
+            self.aborting = True
+            pending = [t for t in self.inflight.values() if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            self.inflight.clear()
+            self.release()
+            self.aborting = False
+
+    @property
+    def buffered_rows(self) -> int:
+        return sum(len(b.rows) for b in self.buffers.values())

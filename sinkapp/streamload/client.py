@@ -1,0 +1,242 @@
+"""One Stream Load attempt: PUT to an FE, follow its 307 to a BE, parse and classify the answer.
+
+Who calls: :func:`sinkapp.streamload.retry.load_with_retry`, which owns retries and backoff.
+``StreamLoadClient.load`` returns a :class:`LoadResult` for Success, Publish Timeout and
+``Label Already Exists`` + FINISHED; it raises :class:`~sinkapp.errors.LoadRetriable` for
+transport failures, HTTP 5xx, timeouts, busy/shutting-down servers and a label still RUNNING
+(``status == "RUNNING"``), and :class:`~sinkapp.errors.LoadRejected` for everything retrying
+cannot fix (auth, unknown table, bad data with the ErrorURL lines, bad headers).
+FEs in ``urls`` are tried in turn when one cannot be reached (failover within one attempt).
+The session is injectable so tests can pass their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from sinkapp.config import Secret
+from sinkapp.errors import LoadRejected, LoadRetriable
+
+log = logging.getLogger(__name__)
+
+SUCCESS_STATUSES = ("Success", "Publish Timeout", "OK")
+
+#: ``Fail`` messages that describe the server, not the data: retry with the same label
+#: (streamload-protocol.md §3.2, §7.2).
+RETRIABLE_MESSAGES = (
+    "Service is shutting down",
+    "exceed http cuncurrent limit",
+    "exceed http concurrent limit",
+    "Transaction status unknown",
+    "you can retry with same label",
+    "timeout by txn manager",
+    "Reached timeout",
+    "current fe is not master",
+    "txn num per be exceeds limit",
+    "No backend alive",
+    "too many versions",
+    "please try again later",
+    "please retry later",
+)
+_LABEL_USED = re.compile(r"Label \[.*\] has already been used")
+MAX_ERROR_LOG_CHARS = 3000
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a successful load reports (``status`` is the StarRocks Status)."""
+
+    label: str
+    status: str
+    loaded_rows: int
+    filtered_rows: int
+    load_bytes: int
+    load_time_ms: int
+    response: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _auth_header(user: str, password: Secret) -> str:
+    token = base64.b64encode(f"{user}:{password.get()}".encode()).decode("ascii")
+    return "Basic " + token
+
+
+def _parse(text: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {"Status": "Fail", "Message": text[:500].decode("utf-8", "replace")}
+    return doc if isinstance(doc, dict) else {"Status": "Fail", "Message": str(doc)[:500]}
+
+
+def status_of(doc: Mapping[str, Any]) -> tuple[str, str]:
+    """Status and message from either body shape (BE ``Status``/``Message``, FE ``status``/``msg``)."""
+    status = str(doc.get("Status") or doc.get("status") or "")
+    message = str(doc.get("Message") or doc.get("message") or doc.get("msg") or "")
+    return status, message
+
+
+class StreamLoadClient:
+    """Sends one body to ``/api/{db}/{table}/_stream_load`` with the given label and headers."""
+
+    def __init__(self, urls: Sequence[str], user: str, password: Secret, *,
+                 connect_timeout_s: float = 1.0, request_timeout_s: float = 600.0,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        if not urls:
+            raise ValueError("at least one FE url is needed")
+        self.urls = list(urls)
+        self._auth = _auth_header(user, password)
+        self.user = user
+        self.connect_timeout_s = connect_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self._session = session
+        self._own_session = session is None
+        self._next_fe = 0
+
+    def __repr__(self) -> str:
+        return f"StreamLoadClient(urls={self.urls!r}, user={self.user!r}, password='******')"
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64, force_close=True),
+                auto_decompress=False)
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.request_timeout_s, sock_connect=self.connect_timeout_s)
+
+    def _fe_order(self) -> list[str]:
+        """FEs starting at the next one in round robin, so load spreads and failover is cheap."""
+        i = self._next_fe % len(self.urls)
+        self._next_fe += 1
+        return self.urls[i:] + self.urls[:i]
+
+    async def load(self, database: str, table: str, label: str, body: bytes,
+                   headers: Mapping[str, str]) -> LoadResult:
+        """One attempt, across FEs if they cannot be reached. See module docstring for outcomes."""
+        hdrs = {k: str(v) for k, v in headers.items()}
+        hdrs.update({"label": label, "Authorization": self._auth, "Expect": "100-continue"})
+        path = f"/api/{database}/{table}/_stream_load"
+        last_exc: Exception | None = None
+        for fe in self._fe_order():
+            try:
+                doc = await self._put_following_redirect(fe + path, hdrs, body)
+            except LoadRetriable as exc:
+                if exc.status != "unreachable":
+                    raise
+                last_exc = exc
+                continue
+            return await self._classify(doc, database, label)
+        raise LoadRetriable(f"no FE in starrocks.http.url could be reached ({last_exc})",
+                            label=label, status="unreachable")
+
+    async def _put_following_redirect(self, url: str, hdrs: dict[str, str], body: bytes) -> dict[str, Any]:
+        session = await self._get_session()
+        for hop in range(3):
+            try:
+                async with session.put(url, data=body, headers=hdrs, allow_redirects=False,
+                                       expect100=True, timeout=self._timeout()) as resp:
+                    if resp.status in (301, 302, 303, 307, 308):
+                        location = resp.headers.get("Location")
+                        if not location:
+                            raise LoadRetriable(f"{resp.status} from {url} without Location",
+                                                label=hdrs["label"], status=str(resp.status))
+                        url = location
+                        continue
+                    text = await resp.read()
+                    if resp.status == 401:
+                        _, msg = status_of(_parse(text))
+                        raise LoadRejected(
+                            f"StarRocks refused the credentials ({msg or 'HTTP 401'}): check "
+                            "starrocks.username / starrocks.password and the user's INSERT privilege",
+                            label=hdrs["label"], status="401")
+                    if resp.status >= 500:
+                        raise LoadRetriable(f"HTTP {resp.status} from {url}: {text[:200]!r}",
+                                            label=hdrs["label"], status=str(resp.status))
+                    if resp.status != 200:
+                        raise LoadRejected(f"HTTP {resp.status} from {url}: {text[:300]!r}",
+                                           label=hdrs["label"], status=str(resp.status))
+                    return _parse(text)
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
+                    aiohttp.ClientOSError) as exc:
+                # refused / reset before any answer: this node is unreachable (FE → failover)
+                status = "unreachable" if hop == 0 else "transport"
+                raise LoadRetriable(f"{type(exc).__name__} talking to {url}: {exc}",
+                                    label=hdrs["label"], status=status) from None
+            except TimeoutError:
+                raise LoadRetriable(f"no answer from {url} within {self.request_timeout_s:g}s "
+                                    "(outcome unknown; the same label will tell)",
+                                    label=hdrs["label"], status="timeout") from None
+            except aiohttp.ClientError as exc:
+                raise LoadRetriable(f"{type(exc).__name__} talking to {url}: {exc}",
+                                    label=hdrs["label"], status="transport") from None
+        raise LoadRejected(f"too many redirects starting at {url}", label=hdrs["label"], status="redirect")
+
+    async def _classify(self, doc: dict[str, Any], database: str, label: str) -> LoadResult:
+        status, message = status_of(doc)
+
+        def result() -> LoadResult:
+            return LoadResult(label=label, status=status,
+                              loaded_rows=int(doc.get("NumberLoadedRows", 0) or 0),
+                              filtered_rows=int(doc.get("NumberFilteredRows", 0) or 0),
+                              load_bytes=int(doc.get("LoadBytes", 0) or 0),
+                              load_time_ms=int(doc.get("LoadTimeMs", 0) or 0), response=doc)
+
+        if status in SUCCESS_STATUSES:
+            return result()
+        if status in ("Label Already Exists", "LABEL_ALREADY_EXISTS") or _LABEL_USED.search(message):
+            existing = str(doc.get("ExistingJobStatus", ""))
+            if existing == "FINISHED":
+                return result()
+            state = await self.load_state(database, label)
+            if state in ("VISIBLE", "COMMITTED"):
+                return result()
+            raise LoadRetriable(f"label {label} is {existing or state}; waiting for it to finish",
+                                label=label, status="RUNNING", response=doc)
+        if any(m in message for m in RETRIABLE_MESSAGES):
+            raise LoadRetriable(f"StarRocks is busy or failing: {message}", label=label,
+                                status=status or "Fail", response=doc)
+        detail = message or orjson.dumps(doc).decode()[:500]
+        error_url = doc.get("ErrorURL")
+        if error_url:
+            lines = await self.error_log(str(error_url))
+            detail += f"; ErrorURL {error_url} says:\n{lines}"
+        raise LoadRejected(f"StarRocks rejected the load (Status {status or '?'}): {detail}",
+                           label=label, status=status or "Fail", response=doc)
+
+    async def load_state(self, database: str, label: str) -> str:
+        """``GET /api/{db}/get_load_state?label=`` on the first FE that answers; ``UNKNOWN`` if none."""
+        session = await self._get_session()
+        for fe in self._fe_order():
+            try:
+                async with session.get(f"{fe}/api/{database}/get_load_state", params={"label": label},
+                                       headers={"Authorization": self._auth},
+                                       timeout=self._timeout()) as resp:
+                    doc = _parse(await resp.read())
+                    return str(doc.get("state") or "UNKNOWN")
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+        raise LoadRetriable(f"get_load_state for {label}: no FE answered", label=label, status="unreachable")
+
+    async def error_log(self, url: str) -> str:
+        """The first lines of an ErrorURL (plain text), for the error a user reads."""
+        session = await self._get_session()
+        try:
+            async with session.get(url, timeout=self._timeout()) as resp:
+                text = (await resp.read()).decode("utf-8", "replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"(could not fetch the error log: {exc})"
+        return text[:MAX_ERROR_LOG_CHARS]
