@@ -1,0 +1,153 @@
+"""Config: the Java connector's JSON files load unchanged; bad settings give messages a user can act on."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from sinkapp.config import build_settings, load_settings
+from sinkapp.errors import ConfigError
+from sinkapp.routes import build_routes
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+if not FIXTURES.exists():                       # CI lays shared/ beside the clone
+    FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+BASE = {
+    "topics": "orders",
+    "starrocks.http.url": "127.0.0.1:8030",
+    "starrocks.database.name": "test",
+    "starrocks.username": "root",
+    "starrocks.password": "s3cret-pw",
+}
+
+
+def settings(**over: str):
+    raw = dict(BASE)
+    raw.update({k.replace("__", "."): v for k, v in over.items()})
+    return build_settings(raw)
+
+
+@pytest.mark.parametrize("name", ["connector-json.json", "connector-avro.json"])
+def test_product_fixtures_load_unchanged(name: str) -> None:
+    s = load_settings(FIXTURES / name, env={})
+    assert s.topics == ("datagen_topic",)
+    assert s.database == "test"
+    assert s.http_urls == ("https://ingest-xxxxxx.celerdata.com:443",)
+    assert s.connect_timeoutms == 6000
+    assert s.sink_properties["strip_outer_array"] == "true"
+    assert json.loads(s.sink_properties["jsonpaths"])[4] == "$.address.city"
+    [route] = build_routes(s)
+    assert (route.topic, route.database, route.table) == ("datagen_topic", "test", "test123")
+
+
+def test_defaults_follow_the_product_documentation() -> None:
+    s = settings()
+    assert s.bufferflush_maxbytes == 94371840
+    assert s.bufferflush_intervalms == 300000
+    assert s.connect_timeoutms == 1000
+    assert s.tasks_max == 1
+    assert s.sink_maxretries == 3
+    assert s.body_format == "json"
+
+
+def test_env_overrides_file_and_secrets(tmp_path: Path) -> None:
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({**BASE, "starrocks.password": "in-file"}))
+    s = load_settings(f, env={"SINKAPP_STARROCKS_PASSWORD": "from-env",
+                              "SINKAPP_BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+                              "SINKAPP_SINK_PROPERTIES_COLUMNS": "a,b"})
+    assert s.password.get() == "from-env"
+    assert s.kafka is not None and s.kafka.bootstrap_servers == "k1:9092,k2:9092"
+    assert s.sink_properties["columns"] == "a,b"
+    assert "from-env" not in repr(s) and "from-env" not in str(s.password)
+
+
+def test_connect_style_file_with_config_object(tmp_path: Path) -> None:
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"name": "my-sink", "config": BASE}))
+    s = load_settings(f, env={})
+    assert s.name == "my-sink"
+    assert s.kafka is not None and s.kafka.group_id == "connect-my-sink"
+
+
+def test_several_fes_get_http_scheme() -> None:
+    s = settings(**{"starrocks.http.url": "fe1:8030, https://fe2:8443"})
+    assert s.http_urls == ("http://fe1:8030", "https://fe2:8443")
+
+
+@pytest.mark.parametrize("key,value,expect", [
+    ("bufferflush.maxbytes", "1000", "bufferflush.maxbytes=1000 is out of range [67108864, 10737418240]"),
+    ("bufferflush.intervalms", "999", "bufferflush.intervalms=999 is out of range [1000, 3600000]"),
+    ("connect.timeoutms", "70000", "connect.timeoutms=70000 is out of range [100, 60000]"),
+    ("tasks.max", "two", "tasks.max='two' is not an integer"),
+    ("sink.properties.format", "parquet", "sink.properties.format='parquet' is not allowed; use json or csv"),
+    ("value.converter", "com.example.Nope", "value.converter='com.example.Nope' is not supported"),
+    ("starrocks.topic2table.map", "orders=t1", "starrocks.topic2table.map has a bad pair 'orders=t1'"),
+    ("sink.properties.jsonpaths", "$.a", "sink.properties.jsonpaths='$.a' must be a JSON array"),
+])
+def test_bad_values_name_key_value_and_allowed(key: str, value: str, expect: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        settings(**{key: value})
+    assert expect in str(ei.value)
+
+
+def test_missing_required_key() -> None:
+    raw = dict(BASE)
+    del raw["starrocks.database.name"]
+    with pytest.raises(ConfigError, match="starrocks.database.name is required"):
+        build_settings(raw)
+
+
+def test_topics_and_regex_are_exclusive() -> None:
+    with pytest.raises(ConfigError, match="set either topics or topics.regex, not both"):
+        settings(**{"topics.regex": "ord.*"})
+    raw = dict(BASE)
+    del raw["topics"]
+    with pytest.raises(ConfigError, match="topics .* or topics.regex is required"):
+        build_settings(raw)
+
+
+def test_unknown_key_suggests_close_match() -> None:
+    with pytest.raises(ConfigError) as ei:
+        settings(**{"bufferflush.maxbyte": "67108864"})
+    assert str(ei.value) == "unknown config key 'bufferflush.maxbyte'; did you mean 'bufferflush.maxbytes'?"
+
+
+def test_known_connect_keys_only_warn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        s = settings(**{"transforms": "unwrap", "errors.tolerance": "none", "connector.class": "x"})
+    assert s.topics == ("orders",)
+    assert "'transforms' is a Kafka Connect key sinkapp does not use" in caplog.text
+
+
+def test_password_never_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError) as ei:
+        settings(**{"bufferflush.maxbytes": "1"})
+    assert "s3cret-pw" not in str(ei.value)
+    assert "s3cret-pw" not in repr(settings())
+
+
+def test_sasl_needs_credentials_and_reads_jaas() -> None:
+    with pytest.raises(ConfigError, match="SASL_SSL needs sasl.username and sasl.password"):
+        settings(**{"security.protocol": "SASL_SSL"})
+    s = settings(**{"security.protocol": "SASL_SSL", "sasl.jaas.config":
+                    'org.apache.kafka.common.security.plain.PlainLoginModule required '
+                    'username="KEY" password="SECRET";'})
+    assert s.kafka is not None
+    assert (s.kafka.sasl_mechanism, s.kafka.sasl_username) == ("PLAIN", "KEY")
+    assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get() == "SECRET"
+
+
+def test_topic2table_and_regex_routes() -> None:
+    s = settings(**{"topics": "a,b", "starrocks.topic2table.map": "a:table_a"})
+    assert [(r.topic, r.table) for r in build_routes(s)] == [("a", "table_a"), ("b", "b")]
+    raw = dict(BASE)
+    del raw["topics"]
+    raw["topics.regex"] = r"orders_\d+"
+    s = build_settings(raw)
+    existing = ["orders_1", "orders_2", "orders_x", "connect-x-changelog", "__consumer_offsets"]
+    assert [r.topic for r in build_routes(s, existing)] == ["orders_1", "orders_2"]

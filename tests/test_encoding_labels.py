@@ -1,0 +1,90 @@
+"""Converters, encoders and labels: the bytes a StarRocks load receives."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import orjson
+import pytest
+
+from sinkapp.converters.simple import JsonConverter, StringConverter
+from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers, parse_delimiter
+from sinkapp.errors import ConversionError, EncodingError
+from sinkapp.labels import batch_label
+
+
+def test_plain_json_round_trip_and_bad_json() -> None:
+    conv = JsonConverter(schemas_enable=False)
+    enc = JsonEncoder()
+    rows = [enc.encode_row(conv.decode(b'{"a": 1, "b": {"c": "x"}}')), enc.encode_row({"a": 2})]
+    assert orjson.loads(enc.body(rows)) == [{"a": 1, "b": {"c": "x"}}, {"a": 2}]
+    assert conv.decode(None) is None
+    with pytest.raises(ConversionError, match="not valid JSON"):
+        conv.decode(b"{nope")
+
+
+def test_connect_envelope_logical_types() -> None:
+    unscaled = (12345).to_bytes(2, "big", signed=True)
+    doc = {
+        "schema": {"type": "struct", "fields": [
+            {"field": "price", "type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+             "parameters": {"scale": "2"}},
+            {"field": "day", "type": "int32", "name": "org.apache.kafka.connect.data.Date"},
+            {"field": "at", "type": "int64", "name": "org.apache.kafka.connect.data.Timestamp"},
+            {"field": "t", "type": "int32", "name": "org.apache.kafka.connect.data.Time"},
+            {"field": "n", "type": "int64"}]},
+        "payload": {"price": base64.b64encode(unscaled).decode(), "day": 19000,
+                    "at": 1700000000123, "t": 3723004, "n": 7},
+    }
+    value = JsonConverter(schemas_enable=True).decode(orjson.dumps(doc))
+    assert value == {"price": "123.45", "day": "2022-01-08", "at": "2023-11-14 22:13:20.123000",
+                     "t": "01:02:03.004", "n": 7}
+
+
+def test_envelope_missing_is_a_clear_error() -> None:
+    with pytest.raises(ConversionError, match="schemas.enable=false for plain JSON"):
+        JsonConverter(schemas_enable=True).decode(b'{"a": 1}')
+
+
+def test_json_encoder_accepts_json_text_rejects_other_text() -> None:
+    enc = JsonEncoder()
+    assert orjson.loads(enc.encode_row('{"a": 1}')) == {"a": 1}
+    with pytest.raises(EncodingError, match="not a JSON object"):
+        enc.encode_row("hello")
+
+
+def test_csv_encoder_columns_separators_enclose() -> None:
+    enc = CsvEncoder({"format": "csv", "column_separator": "\\x01", "row_delimiter": "0x0A",
+                      "columns": "id, name, tmp, score = tmp * 2", "enclose": '"'})
+    assert enc.encode_row({"name": "a", "id": 1, "tmp": None}) == b"1\x01a\x01\\N"
+    assert enc.encode_row({"id": 2, "name": 'x\x01"y"', "tmp": True}) == b'2\x01"x\x01""y"""\x011'
+    assert enc.body([b"r1", b"r2"]) == b"r1\nr2\n"
+    # a StringConverter value passes through verbatim, as in the Java connector
+    assert enc.encode_row(StringConverter().decode(b"1,a,3")) == b"1,a,3"
+    bare = CsvEncoder({"column_separator": ","})
+    with pytest.raises(EncodingError, match="set sink.properties.enclose"):
+        bare.encode_row({"a": "x,y"})
+
+
+def test_delimiter_forms() -> None:
+    assert parse_delimiter("\\x0D0A") == b"\r\n"
+    assert parse_delimiter(",") == b","
+    assert parse_delimiter("\\t") == b"\t"
+
+
+def test_headers_default_strip_outer_array_for_json_only() -> None:
+    assert load_headers({"jsonpaths": "[]"})["strip_outer_array"] == "true"
+    assert "strip_outer_array" not in load_headers({"format": "csv"})
+    assert load_headers({"strip_outer_array": "false"})["strip_outer_array"] == "false"
+
+
+def test_labels_are_deterministic_valid_and_bounded() -> None:
+    rx = re.compile(r"^[-\w]{1,128}$", re.ASCII)
+    a = batch_label("sinkapp", "test123", "orders.v1", 2, 100, 199)
+    assert a == batch_label("sinkapp", "test123", "orders.v1", 2, 100, 199)
+    assert a == "sinkapp-test123-orders_v1-2-100-199"
+    assert a != batch_label("sinkapp", "test123", "orders.v1", 2, 100, 200)
+    long = batch_label("p", "t" * 100, "é" * 80, 11, 10**15, 10**15 + 5)
+    assert rx.match(long) and long.endswith("-11-1000000000000000-1000000000000005")
+    assert long != batch_label("p", "t" * 100, "è" * 80, 11, 10**15, 10**15 + 5)
