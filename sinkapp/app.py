@@ -154,6 +154,7 @@ def _add_agent(app: SinkApp, i: int, route: Route, sink: RouteSink, within_s: fl
     async def agent(stream: Any) -> None:
         # noack_take: never auto-acks (faust-streaming.md §1.2); sink acks after a load succeeded
         async for events in stream.noack_take(TAKE_MAX_EVENTS, within=within_s):
+            await sink.prepare(events)
             sink.add(events)
             await sink.flush_due()
 

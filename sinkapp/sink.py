@@ -99,6 +99,20 @@ class RouteSink:
         self.aborting = False
 
     # -- intake ---------------------------------------------------------------------------
+    async def prepare(self, events: list[Any]) -> None:
+        """Let the converter fetch what it needs (registry schemas) before the synchronous ``add``.
+
+        A converter without ``prepare`` needs nothing. A ``ConversionError`` here (an unknown
+        schema id, a bad wire-format header) stops the route like a decode error in ``add``.
+        """
+        prep = getattr(self.converter, "prepare", None)
+        if prep is None or self.stats.failed:
+            return
+        try:
+            await prep([ev.message for ev in events])
+        except ConversionError as exc:
+            self._stop(str(exc))
+
     def add(self, events: Iterable[Any]) -> None:
         """Decode and encode ``events`` (Faust Events, offset order per partition) into buffers."""
         if self.stats.failed:

@@ -15,6 +15,12 @@ from sinkapp.errors import ConfigError
 
 
 class Converter(Protocol):
+    """Optionally also ``async def prepare(messages: list) -> None``: called with a batch of
+    Faust messages (``.topic``, ``.partition``, ``.offset``, ``.value``) before their values are
+    decoded, so a converter can fetch schemas without blocking ``decode``. It waits out registry
+    outages (retrying) and raises ConversionError naming topic, partition and offset for a
+    record that can never be decoded (unknown schema id, bad magic byte)."""
+
     def decode(self, raw: bytes | None) -> Any: ...
 
 
