@@ -136,7 +136,9 @@ def create_app(settings: Settings, routes: list[Route] | None = None, **faust_op
     app.sinks = []
     within_s = min(1.0, settings.bufferflush_intervalms / 1000.0)
     for i, route in enumerate(routes):
-        sink = RouteSink(route, client, build_converter(route.value_converter),
+        converter = build_converter(route.value_converter, registry_url=settings.registry_url,
+                                    registry_user_info=settings.registry_user_info)
+        sink = RouteSink(route, client, converter,
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
                          max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots)

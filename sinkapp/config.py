@@ -110,6 +110,8 @@ class Settings:
     flush_max_rows: int = 500000
     drain_timeout_ms: int = 20000
     kafka: KafkaSettings | None = None
+    registry_url: str | None = None
+    registry_user_info: Secret | None = None
 
     @property
     def body_format(self) -> str:
@@ -343,6 +345,9 @@ def build_settings(raw: Mapping[str, str]) -> Settings:
         flush_max_rows=v["sinkapp.flush.max.rows"],
         drain_timeout_ms=v["sinkapp.drain.timeout.ms"],
         kafka=_kafka(raw, name),
+        registry_url=v["schema.registry.url"],
+        registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])
+                            if v["schema.registry.basic.auth.user.info"] else None),
     )
 
 
