@@ -1,0 +1,1 @@
+"""Fixtures of the product walkthrough, shipped for `sinkapp demo`."""
