@@ -1,0 +1,59 @@
+"""A local StarRocks Stream Load emulator (spec: /work/shared/streamload-protocol.md, §9 checklist).
+
+It runs FE and BE HTTP endpoints on loopback that behave as StarRocks does on the wire: Basic auth,
+``Expect: 100-continue``, FE 307 → BE, label registry, CSV/JSON parsing with type conversion and
+filter accounting, ErrorURL, primary-key upserts/deletes, ``get_load_state``, the transaction
+interface, and fault injection for every failure a client must survive.
+
+Python API (asyncio)::
+
+    emu = StreamLoadEmulator(user="root", password="secret",
+                             ddl={"test": "/work/shared/fixtures/test123.sql"},  # text or path (or a list)
+                             n_fe=1, n_be=1, store_rows=True)
+    await emu.start()            # or: async with StreamLoadEmulator(...) as emu:
+    emu.fe_url                   # "http://127.0.0.1:PORT" (first FE); emu.fe_urls, emu.be_urls, emu.admin_url
+    emu.add_table("test", "CREATE TABLE t (k INT, v STRING) PRIMARY KEY(k)")   # -> ["t"]
+    emu.rows("test", "t")        # list[dict] in DDL column order
+    emu.count("test", "t")       # int (exact also with store_rows=False, the benchmark mode)
+    emu.loads(db=None, table=None)   # list[LoadRecord]: label, db, table, status, message, headers
+                                     # (no Authorization), rows_loaded/filtered/unselected, bytes, time,
+                                     # duration_ms, txn_id, node, kind
+    emu.label_state("test", "label-1")   # UNKNOWN | PREPARE | PREPARED | COMMITTED | VISIBLE | ABORTED
+    await emu.stop()
+
+Sync / other processes::
+
+    with EmulatorThread(user="root", password="", ddl={...}) as emu:   # same attributes and methods
+        ...
+
+Faults (``emu.faults``; thread-safe; ``table="tbl"`` or ``"db.tbl"`` scopes any ``*_next`` fault)::
+
+    fail_next(n=1, http_status=500, *, table=None, body=...)     bare HTTP error from FE or BE
+    fail_message_next(n=1, message=SHUTTING_DOWN, *, stage="header"|"commit", committed=False, table=None)
+    shutting_down_next(n) / concurrency_limit_next(n, limit=32) / commit_unknown_next(n, committed=False)
+    txn_timeout_next(n)                                          Fail "timeout by txn manager"
+    reset_next(n=1)                                              BE closes the connection mid-body
+    hang_next(n=1, seconds=5.0, then="commit"|"abort")           reply late; label RUNNING meanwhile
+    publish_timeout_next(n=1, *, visible_after_s=1.0)            Status "Publish Timeout", data committed
+    label_running(label=None, seconds=2.0, *, then="commit")     Label Already Exists + RUNNING, then
+                                                                 FINISHED (PREPARED → VISIBLE)
+    be_down(i) / be_up(i) / fe_down(i) / fe_up(i)                port refuses connections / listens again
+    clear(); pending()
+
+Admin HTTP (on ``emu.admin_url`` and every FE): see :mod:`.admin` — ``GET /_emulator/rows?db=&table=``,
+``/_emulator/count``, ``/_emulator/loads``, ``/_emulator/label_state``, ``POST /_emulator/faults``
+``{"fault": "hang_next", "seconds": 3}``, ``DELETE /_emulator/faults``, ``POST /_emulator/tables``.
+
+CLI: ``python -m sinkapp.testing.streamload --fe-port 8030 --database test --ddl test123.sql``.
+"""
+
+from .cluster import LoadRecord
+from .emulator import EmulatorThread, StreamLoadEmulator
+from .errors import DdlError, EmulatorError
+from .faults import COMMIT_UNKNOWN, CONCURRENCY_LIMIT, SHUTTING_DOWN, TXN_TIMEOUT, Faults
+from .schema import Column, TableSchema, parse_ddl
+
+__all__ = [
+    "COMMIT_UNKNOWN", "CONCURRENCY_LIMIT", "SHUTTING_DOWN", "TXN_TIMEOUT", "Column", "DdlError",
+    "EmulatorError", "EmulatorThread", "Faults", "LoadRecord", "StreamLoadEmulator", "TableSchema", "parse_ddl",
+]

@@ -1,0 +1,7 @@
+"""``python -m sinkapp.testing.streamload``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""Admin HTTP API under ``/_emulator/`` so another process can query and drive the emulator.
+
+Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on every FE port.
+
+    GET    /_emulator/info                       {"fe_urls": [...], "be_urls": [...], "admin_url": ...}
+    GET    /_emulator/rows?db=&table=            [ {col: value, ...}, ... ]  (DDL column order)
+    GET    /_emulator/count?db=&table=           {"count": n}
+    GET    /_emulator/loads[?db=&table=]         [ LoadRecord as dict, ... ]
+    GET    /_emulator/label_state?db=&label=     {"state": "VISIBLE"}
+    GET    /_emulator/faults                     armed faults
+    POST   /_emulator/faults                     {"fault": "<Faults method>", ...keyword args} or a list
+    DELETE /_emulator/faults                     clear armed faults
+    POST   /_emulator/tables                     {"db": "...", "ddl": "CREATE TABLE ..."}
+    POST   /_emulator/truncate?db=&table=        delete all rows of a table
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from sinkapp.errors import SinkError
+
+if TYPE_CHECKING:
+    from .emulator import StreamLoadEmulator
+
+FAULT_METHODS = frozenset({
+    "fail_next", "fail_message_next", "shutting_down_next", "concurrency_limit_next", "commit_unknown_next",
+    "txn_timeout_next", "reset_next", "hang_next", "publish_timeout_next", "label_running", "clear",
+    "be_down", "be_up", "fe_down", "fe_up"})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data, default=str), status=status, content_type="application/json")
+
+
+def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
+    def q(request: web.Request, key: str) -> str:
+        value = request.query.get(key)
+        if not value:
+            raise web.HTTPBadRequest(text=f"missing query parameter {key}")
+        return value
+
+    async def info(request: web.Request) -> web.Response:
+        return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url})
+
+    async def rows(request: web.Request) -> web.Response:
+        try:
+            return _json(emu.rows(q(request, "db"), q(request, "table")))
+        except SinkError as exc:
+            return _json({"error": str(exc)}, 404)
+
+    async def count(request: web.Request) -> web.Response:
+        try:
+            return _json({"count": emu.count(q(request, "db"), q(request, "table"))})
+        except SinkError as exc:
+            return _json({"error": str(exc)}, 404)
+
+    async def loads(request: web.Request) -> web.Response:
+        recs = emu.loads(request.query.get("db"), request.query.get("table"))
+        return _json([r.to_dict() for r in recs])
+
+    async def label_state(request: web.Request) -> web.Response:
+        return _json({"state": emu.label_state(q(request, "db"), q(request, "label"))})
+
+    async def faults_get(request: web.Request) -> web.Response:
+        return _json(emu.faults.pending())
+
+    async def faults_post(request: web.Request) -> web.Response:
+        payload = await request.json()
+        items = payload if isinstance(payload, list) else [payload]
+        for item in items:
+            kwargs = dict(item)
+            name = kwargs.pop("fault", None)
+            if name not in FAULT_METHODS:
+                return _json({"error": f"unknown fault {name!r}", "known": sorted(FAULT_METHODS)}, 400)
+            try:
+                getattr(emu.faults, name)(**kwargs)
+            except (TypeError, ValueError, SinkError) as exc:
+                return _json({"error": str(exc)}, 400)
+        return _json(emu.faults.pending())
+
+    async def faults_delete(request: web.Request) -> web.Response:
+        emu.faults.clear()
+        return _json([])
+
+    async def tables(request: web.Request) -> web.Response:
+        payload = await request.json()
+        try:
+            names = emu.add_table(payload["db"], payload["ddl"])
+        except (KeyError, SinkError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"tables": names})
+
+    async def truncate(request: web.Request) -> web.Response:
+        try:
+            emu.truncate(q(request, "db"), q(request, "table"))
+        except SinkError as exc:
+            return _json({"error": str(exc)}, 404)
+        return _json({"ok": True})
+
+    r = app.router
+    r.add_get("/_emulator/info", info)
+    r.add_get("/_emulator/rows", rows)
+    r.add_get("/_emulator/count", count)
+    r.add_get("/_emulator/loads", loads)
+    r.add_get("/_emulator/label_state", label_state)
+    r.add_get("/_emulator/faults", faults_get)
+    r.add_post("/_emulator/faults", faults_post)
+    r.add_delete("/_emulator/faults", faults_delete)
+    r.add_post("/_emulator/tables", tables)
+    r.add_post("/_emulator/truncate", truncate)

@@ -1,0 +1,62 @@
+"""``python -m sinkapp.testing.streamload`` — run the emulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from sinkapp.errors import SinkError
+
+from .emulator import StreamLoadEmulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sinkapp.testing.streamload",
+                                description="Local StarRocks Stream Load emulator (FE + BE on one host).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--fe-port", type=int, default=8030, help="first FE port, 0 = free port (default 8030)")
+    p.add_argument("--be-port", type=int, default=8040, help="first BE port, 0 = free port (default 8040)")
+    p.add_argument("--admin-port", type=int, default=0, help="admin API port (default: a free port)")
+    p.add_argument("--fes", type=int, default=1, help="number of FEs (consecutive ports)")
+    p.add_argument("--bes", type=int, default=1, help="number of BEs (consecutive ports)")
+    p.add_argument("--user", default="root")
+    p.add_argument("--password", default="")
+    p.add_argument("--database", default="test", help="database the --ddl tables go into (default test)")
+    p.add_argument("--ddl", action="append", default=[], metavar="FILE", help="CREATE TABLE file (repeatable)")
+    p.add_argument("--no-store", action="store_true", help="benchmark mode: validate and count, keep no rows")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    emu = StreamLoadEmulator(user=args.user, password=args.password, databases=[args.database],
+                             ddl={args.database: args.ddl} if args.ddl else None, n_fe=args.fes,
+                             n_be=args.bes, host=args.host, fe_ports=args.fe_port, be_ports=args.be_port,
+                             admin_port=args.admin_port, store_rows=not args.no_store)
+    await emu.start()
+    print(emu.fe_url, flush=True)
+    print(f"FE {' '.join(emu.fe_urls)}  BE {' '.join(emu.be_urls)}  admin {emu.admin_url}  "
+          f"database {args.database}", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await emu.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except SinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,213 @@
+"""Shared state of an emulated cluster and the work every load does (spec §1.5 steps 6-11).
+
+One :class:`Cluster` is shared by all FE and BE nodes of an emulator: catalog, label registry,
+faults, load records and error logs. Handlers run on the emulator's event loop; queries from
+other threads take :attr:`Cluster.lock`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import gzip
+import json
+import secrets
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LoadFailure
+from .faults import Faults
+from .labels import LabelRegistry, Txn
+from .params import LoadParams
+from .parse import raw_of, read_csv, read_json
+from .plan import Plan
+from .schema import TableSchema
+from .store import Catalog, Op
+
+MAX_ERROR_ROWS = 50   # MAX_ERROR_NUM per fragment (§6.4)
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """One request the emulator handled (``_stream_load`` or a transaction call)."""
+    label: str
+    db: str
+    table: str
+    status: str                  # Success | Publish Timeout | Label Already Exists | Fail | HTTP 500 | RESET | OK...
+    message: str
+    headers: dict[str, str]      # as received, without Authorization
+    rows_loaded: int
+    rows_filtered: int
+    rows_unselected: int
+    bytes: int
+    time: float                  # wall clock (time.time()) when the reply was ready
+    duration_ms: int
+    txn_id: int
+    node: str                    # "be0", "fe1", ...
+    kind: str = "stream"         # stream | txn-begin | txn-load | txn-prepare | txn-commit | txn-rollback
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ExecResult:
+    ops: list[Op] = field(default_factory=list)
+    total: int = 0
+    filtered: int = 0
+    unselected: int = 0
+    error_lines: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        return self.total - self.filtered - self.unselected
+
+
+def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
+    """[BE-AUTH]/[FE-REST]: literal ``Basic `` prefix, base64, split at the first ``:``, drop ``@suffix``."""
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    if not sep or not user:
+        return None
+    return user.split("@", 1)[0], password
+
+
+def decompress(body: bytes, compression: str | None) -> bytes:
+    try:
+        if compression is None:
+            return body
+        if compression == "GZIP":
+            return gzip.decompress(body)
+        if compression == "DEFLATE":
+            return zlib.decompress(body)
+        if compression == "BZIP2":
+            return bz2.decompress(body)
+        if compression == "LZ4_FRAME":
+            import lz4.frame  # type: ignore[import-untyped,unused-ignore]
+            return bytes(lz4.frame.decompress(body))
+    except Exception as exc:  # noqa: BLE001 - any codec error is a failed load
+        raise LoadFailure(f"Failed to decompress {compression} data: {exc}") from None
+    raise LoadFailure(f"emulator: compression {compression} is not supported")
+
+
+class Cluster:
+    def __init__(self, *, user: str, password: str, store_rows: bool, label_keep_max_s: float,
+                 max_body_bytes: int, json_max_bytes: int, empty_load_as_error: bool) -> None:
+        self.user, self.password = user, password
+        self.lock = threading.RLock()
+        self.catalog = Catalog(store_rows)
+        self.labels = LabelRegistry(label_keep_max_s)
+        self.faults = Faults()
+        self.records: list[LoadRecord] = []
+        self.error_logs: dict[str, str] = {}
+        self.max_body_bytes, self.json_max_bytes = max_body_bytes, json_max_bytes
+        self.empty_load_as_error = empty_load_as_error
+
+    # ------------------------------------------------------------------ begin-txn checks (§1.5 step 6)
+
+    def check_password(self, auth: tuple[str, str], ip: str) -> None:
+        user, password = auth
+        if user != self.user or password != self.password:
+            raise LoadFailure(f"Access denied for {user}@{ip}", code="ANALYSIS_ERROR")
+
+    def schema(self, db: str, table: str) -> TableSchema:
+        with self.lock:
+            tables = self.catalog.dbs.get(db)
+            if tables is None:
+                raise LoadFailure(f"unknown database, database={db}", code="ANALYSIS_ERROR")
+            data = tables.get(table)
+            if data is None:
+                raise LoadFailure(f'unknown table "{db}.{table}"', code="ANALYSIS_ERROR")
+            return data.schema
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, plan: Plan, p: LoadParams, body: bytes, into: ExecResult | None = None) -> ExecResult:
+        """Parse, map, convert and filter the rows of one body (§6); nothing is stored yet."""
+        res = into if into is not None else ExecResult()
+        data = decompress(body, p.compression)
+        if p.format == "json":
+            records = read_json(data, p)
+        else:
+            records = read_csv(data.decode("utf-8", "replace"), p)
+        apply, ops, errors = plan.apply, res.ops, res.error_lines
+        for rec in records:
+            res.total += 1
+            out = plan_reason = rec.error
+            if plan_reason is None:
+                out = apply(rec)  # type: ignore[assignment]
+                if out is None:
+                    res.unselected += 1
+                    continue
+                if not isinstance(out, str):
+                    ops.append(out)
+                    continue
+            res.filtered += 1
+            if len(errors) < MAX_ERROR_ROWS:
+                row = rec.raw if p.format == "csv" else raw_of(rec)
+                errors.append(f"Error: {out}. Row: {row}")
+        return res
+
+    @staticmethod
+    def too_many_filtered(res: ExecResult, max_filter_ratio: float) -> bool:
+        """[BE-EXEC]: ``filtered / (total - unselected) > max_filter_ratio``."""
+        selected = res.total - res.unselected
+        return selected > 0 and res.filtered / selected > max_filter_ratio
+
+    def save_error_log(self, be_url: str, lines: list[str]) -> str:
+        name = f"error_log_{secrets.token_hex(8)}_{secrets.token_hex(8)}"
+        with self.lock:
+            self.error_logs[name] = "".join(line + "\n" for line in lines)
+        return f"{be_url}/api/_load_error_log?file={name}"
+
+    def commit(self, txn: Txn, ops: list[Op], plan: Plan, publish_delay_s: float = 0.0) -> None:
+        """Apply the rows and mark the label COMMITTED/VISIBLE (§1.5 step 11)."""
+        p = plan.params
+        partial = plan.mapped if p.partial_update else None
+        merge = plan.schema.index[p.merge_condition.lower()] if p.merge_condition else None
+        with self.lock:
+            self.catalog.table(txn.db, txn.table).apply(ops, partial=partial, merge_index=merge)
+            self.labels.mark_committed(txn, publish_delay_s)
+
+    def record(self, rec: LoadRecord) -> None:
+        with self.lock:
+            self.records.append(rec)
+
+
+def stream_load_reply(*, txn_id: int, label: str, status: str, message: str, res: ExecResult | None,
+                      load_bytes: int, times_ms: dict[str, int], existing: str | None = None,
+                      error_url: str | None = None) -> str:
+    """The ``_stream_load`` body exactly as [BE-CTX] ``to_json``: §3.1 keys in order, all counters."""
+    body: dict[str, Any] = {"TxnId": txn_id, "Label": label, "Status": status}
+    if existing is not None:
+        body["ExistingJobStatus"] = existing
+    body["Message"] = message
+    body["NumberTotalRows"] = res.total if res else 0
+    body["NumberLoadedRows"] = res.loaded if res else 0
+    body["NumberFilteredRows"] = res.filtered if res else 0
+    body["NumberUnselectedRows"] = res.unselected if res else 0
+    body["LoadBytes"] = load_bytes
+    for key in ("LoadTimeMs", "BeginTxnTimeMs", "StreamLoadPlanTimeMs", "ReadDataTimeMs",
+                "WriteDataTimeMs", "CommitAndPublishTimeMs"):
+        body[key] = times_ms.get(key, 0)
+    if error_url:
+        body["ErrorURL"] = error_url
+    return pretty(body)
+
+
+def pretty(body: dict[str, Any]) -> str:
+    """rapidjson PrettyWriter / Gson pretty style: 4-space indent (§3, §3.4)."""
+    return json.dumps(body, indent=4, ensure_ascii=False)
+
+
+def ms_since(t0: float) -> int:
+    return int((time.monotonic() - t0) * 1000)

@@ -1,0 +1,263 @@
+"""Public entry points: :class:`StreamLoadEmulator` (asyncio) and :class:`EmulatorThread` (sync)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .admin import add_admin_routes
+from .cluster import Cluster, LoadRecord
+from .errors import EmulatorError
+from .faults import Faults
+from .labels import LABEL_KEEP_MAX_S
+from .schema import parse_ddl
+from .server import Node, build_be_app, build_fe_app
+
+T = TypeVar("T")
+DdlSource = str | Path
+
+
+def _read_ddl(src: DdlSource) -> str:
+    if isinstance(src, Path) or ("(" not in src and os.path.exists(src)):
+        return Path(src).read_text(encoding="utf-8")
+    return src
+
+
+def _ports(ports: int | Sequence[int], n: int) -> list[int]:
+    if isinstance(ports, int):
+        return [ports + i if ports else 0 for i in range(n)]
+    if len(ports) != n:
+        raise EmulatorError(f"{n} ports needed, got {list(ports)}")
+    return list(ports)
+
+
+class StreamLoadEmulator:
+    """An emulated StarRocks cluster of ``n_fe`` FEs and ``n_be`` BEs on loopback (see package docs)."""
+
+    def __init__(self, *, user: str = "root", password: str = "",
+                 ddl: Mapping[str, DdlSource | Sequence[DdlSource]] | None = None,
+                 databases: Iterable[str] = (), n_fe: int = 1, n_be: int = 1, host: str = "127.0.0.1",
+                 fe_ports: int | Sequence[int] = 0, be_ports: int | Sequence[int] = 0, admin_port: int = 0,
+                 advertise_host: str | None = None, store_rows: bool = True,
+                 label_keep_max_s: float = LABEL_KEEP_MAX_S, streaming_load_max_mb: int = 102400,
+                 json_max_mb: int = 100, empty_load_as_error: bool = True) -> None:
+        if n_fe < 1 or n_be < 0:
+            raise EmulatorError("an emulator needs at least one FE")
+        self.cluster = Cluster(user=user, password=password, store_rows=store_rows,
+                               label_keep_max_s=label_keep_max_s,
+                               max_body_bytes=streaming_load_max_mb * 1024 * 1024,
+                               json_max_bytes=json_max_mb * 1024 * 1024,
+                               empty_load_as_error=empty_load_as_error)
+        self.cluster.faults._node_control = self._node_control
+        for db in databases:
+            self.cluster.catalog.add_database(db)
+        for db, srcs in (ddl or {}).items():
+            for src in ([srcs] if isinstance(srcs, str | Path) else srcs):
+                self.add_table(db, src)
+        advertise = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "", "::") else host)
+        self._rr = itertools.count()
+        self.bes = [Node(f"be{i}", build_be_app(self.cluster, i, self._be_url_getter(i)), host, port, advertise)
+                    for i, port in enumerate(_ports(be_ports, n_be))]
+        self.fes: list[Node] = []
+        for i, port in enumerate(_ports(fe_ports, n_fe)):
+            app, fe_txn = build_fe_app(self.cluster, i, self._pick_be, lambda b: self.bes[b].url)
+            add_admin_routes(app, self)
+            node = Node(f"fe{i}", app, host, port, advertise)
+            node.on_down = fe_txn.routes.clear       # an FE restart loses label → BE routes (§5.1)
+            self.fes.append(node)
+        admin_app = web.Application()
+        add_admin_routes(admin_app, self)
+        self.admin = Node("admin", admin_app, host, admin_port, advertise)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> StreamLoadEmulator:
+        self._loop = asyncio.get_running_loop()
+        nodes = [*self.bes, *self.fes, self.admin]
+        socks = []
+        try:
+            for node in nodes:
+                socks.append(node.bind())
+        except OSError as exc:
+            for s in socks:
+                s.close()
+            raise EmulatorError(f"cannot listen on {nodes[len(socks)].host}:{nodes[len(socks)].port}: {exc}") from exc
+        for node, sock in zip(nodes, socks, strict=True):
+            await node.start(sock)
+        self._started = True
+        return self
+
+    async def stop(self) -> None:
+        for node in [*self.fes, *self.bes, self.admin]:
+            await node.stop()
+        self._started = False
+
+    async def __aenter__(self) -> StreamLoadEmulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def fe_url(self) -> str:
+        return self.fes[0].url
+
+    @property
+    def fe_urls(self) -> list[str]:
+        return [n.url for n in self.fes]
+
+    @property
+    def be_urls(self) -> list[str]:
+        return [n.url for n in self.bes]
+
+    @property
+    def admin_url(self) -> str:
+        return self.admin.url
+
+    def _be_url_getter(self, i: int) -> Callable[[], str]:
+        return lambda: self.bes[i].url
+
+    def _pick_be(self) -> int | None:
+        """Round robin over alive BEs (§1.3 step 6)."""
+        alive = [i for i, n in enumerate(self.bes) if n.alive]
+        return alive[next(self._rr) % len(alive)] if alive else None
+
+    def _node_control(self, role: str, i: int, up: bool) -> None:
+        nodes = self.bes if role == "be" else self.fes
+        if not 0 <= i < len(nodes):
+            raise EmulatorError(f"no {role}{i}: the emulator has {len(nodes)} {role.upper()}(s)")
+        node = nodes[i]
+        self._call_in_loop(node.up if up else node.down)
+
+    def _call_in_loop(self, fn: Callable[[], T]) -> T:
+        loop = self._loop
+        if loop is None or not self._started:
+            raise EmulatorError("the emulator is not running")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return fn()
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                fut.set_exception(exc)
+        loop.call_soon_threadsafe(run)
+        return fut.result(timeout=10)
+
+    # ------------------------------------------------------------------ tables and queries
+
+    @property
+    def faults(self) -> Faults:
+        return self.cluster.faults
+
+    def add_database(self, db: str) -> None:
+        with self.cluster.lock:
+            self.cluster.catalog.add_database(db)
+
+    def add_table(self, db: str, ddl: DdlSource) -> list[str]:
+        """Create the tables of ``ddl`` (text or file path) in ``db`` (a ``db.table`` name wins)."""
+        schemas = parse_ddl(_read_ddl(ddl))
+        with self.cluster.lock:
+            for s in schemas:
+                self.cluster.catalog.add_table(s.database or db, s)
+        return [s.name for s in schemas]
+
+    def rows(self, db: str, table: str) -> list[dict[str, Any]]:
+        with self.cluster.lock:
+            return self.cluster.catalog.table(db, table).rows()
+
+    def count(self, db: str, table: str) -> int:
+        with self.cluster.lock:
+            return self.cluster.catalog.table(db, table).count()
+
+    def truncate(self, db: str, table: str) -> None:
+        with self.cluster.lock:
+            self.cluster.catalog.table(db, table).truncate()
+
+    def loads(self, db: str | None = None, table: str | None = None) -> list[LoadRecord]:
+        with self.cluster.lock:
+            return [r for r in self.cluster.records
+                    if (db is None or r.db == db) and (table is None or r.table == table)]
+
+    def label_state(self, db: str, label: str) -> str:
+        with self.cluster.lock:
+            return self.cluster.labels.state(db, label)
+
+
+class EmulatorThread:
+    """Runs a :class:`StreamLoadEmulator` in a background thread with its own event loop.
+
+    ``with EmulatorThread(**kwargs) as emu:`` — ``emu`` exposes the same addresses, queries and
+    ``faults`` as the emulator itself (all thread-safe).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.emulator = StreamLoadEmulator(**kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EmulatorThread:
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self.emulator.start())
+            except BaseException as exc:  # noqa: BLE001
+                ready.set_exception(exc)
+                return
+            ready.set_result(None)
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.emulator.stop())
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+
+        self._thread = threading.Thread(target=run, name="streamload-emulator", daemon=True)
+        self._thread.start()
+        try:
+            ready.result(timeout=30)
+        except BaseException:
+            self._thread.join()
+            self._loop.close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __getattr__(self, name: str) -> Any:
+        # fe_url, fe_urls, be_urls, admin_url, faults, rows, count, loads, add_table, ... of the emulator
+        return getattr(self.emulator, name)

@@ -1,0 +1,93 @@
+"""In-memory tables of the emulator: append for DUPLICATE KEY, upsert/delete by key for PRIMARY KEY.
+
+Rows are tuples in DDL column order. With ``store_rows=False`` (benchmark mode) only the count is
+kept (plus the key set of PRIMARY KEY tables, so upserts and deletes still count exactly).
+Callers hold the emulator lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import EmulatorError
+from .schema import TableSchema
+
+Op = tuple[int, tuple[Any, ...]]
+
+
+class TableData:
+    def __init__(self, schema: TableSchema, store_rows: bool) -> None:
+        self.schema = schema
+        self.store_rows = store_rows
+        self._keys = schema.key_indexes() if schema.is_primary else ()
+        self._list: list[tuple[Any, ...]] = []
+        self._by_key: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
+        self._appended = 0
+
+    def apply(self, ops: Iterable[Op], *, partial: frozenset[int] | None = None,
+              merge_index: int | None = None) -> None:
+        """Apply committed rows (spec §2 ``__op``: 0 upsert, 1 delete; partial_update; merge_condition)."""
+        if not self._keys:
+            if self.store_rows:
+                self._list.extend(row for _op, row in ops)
+            else:
+                self._appended += sum(1 for _ in ops)
+            return
+        keys, table = self._keys, self._by_key
+        for op, row in ops:
+            key = tuple(row[i] for i in keys)
+            if op == 1:  # DELETE (merge_condition is ignored for deletes, §2)
+                table.pop(key, None)
+                continue
+            old = table.get(key) if (partial is not None or merge_index is not None) else None
+            if old is not None:
+                if merge_index is not None and _lt(row[merge_index], old[merge_index]):
+                    continue
+                if partial is not None:
+                    row = tuple(v if i in partial else old[i] for i, v in enumerate(row))
+            table[key] = row if self.store_rows else None
+
+    def count(self) -> int:
+        if self._keys:
+            return len(self._by_key)
+        return len(self._list) if self.store_rows else self._appended
+
+    def rows(self) -> list[dict[str, Any]]:
+        names = self.schema.names
+        data: Iterable[tuple[Any, ...] | None] = self._by_key.values() if self._keys else self._list
+        return [dict(zip(names, r, strict=True)) for r in data if r is not None]
+
+    def truncate(self) -> None:
+        self._list.clear()
+        self._by_key.clear()
+        self._appended = 0
+
+
+def _lt(new: Any, old: Any) -> bool:
+    if new is None or old is None:
+        return new is None and old is not None
+    try:
+        return bool(new < old)
+    except TypeError:
+        return False
+
+
+class Catalog:
+    """Databases → tables. Names are case-sensitive, as in StarRocks."""
+
+    def __init__(self, store_rows: bool) -> None:
+        self.store_rows = store_rows
+        self.dbs: dict[str, dict[str, TableData]] = {}
+
+    def add_database(self, db: str) -> None:
+        self.dbs.setdefault(db, {})
+
+    def add_table(self, db: str, schema: TableSchema) -> None:
+        self.dbs.setdefault(db, {})[schema.name] = TableData(schema, self.store_rows)
+
+    def table(self, db: str, table: str) -> TableData:
+        try:
+            return self.dbs[db][table]
+        except KeyError:
+            raise EmulatorError(f"no table {db}.{table} in the emulator") from None

@@ -1,0 +1,213 @@
+"""Per-column value conversion (spec §6.3).
+
+:func:`make_converter` compiles, once per load, a function ``raw -> value`` for a column. ``raw``
+is a CSV field (``str``) or a JSON value (``str``/``int``/``float``/``bool``/``dict``/``list``); genuine
+NULLs (``\\N``, JSON ``null``, missing keys) never reach the converter. A value that cannot be
+converted raises :class:`ConvertFailure`; :func:`convert_cell` applies the strict-mode rule:
+
+* strict_mode=false: a failed conversion becomes NULL; loaded if the column is nullable, else the
+  row is filtered;
+* strict_mode=true: a failed conversion filters the row; genuine NULL stays NULL.
+
+String values longer than the declared length always filter the row (documented reason
+``the length of input is too long than schema.``, §6.1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+import orjson
+
+from .schema import Column
+
+_INT_RANGE = {
+    "TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1), "INT": (-(2**31), 2**31 - 1),
+    "BIGINT": (-(2**63), 2**63 - 1), "LARGEINT": (-(2**127), 2**127 - 1),
+}
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_DATE_TEXT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})(\d{2})(\d{2})")
+_DATETIME_TEXT = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6})\d*)?)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+Converter = Callable[[object], object]
+
+
+class ConvertFailure(Exception):
+    """A value does not fit its column; ``always_filter`` ignores strict mode (too-long strings)."""
+
+    def __init__(self, reason: str, *, always_filter: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.always_filter = always_filter
+
+
+def _fail(col: Column, raw: object) -> ConvertFailure:
+    src = "csv string" if isinstance(raw, str) else "json value"
+    text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    return ConvertFailure(f"convert {src} to {col.type} failed. column: {col.name}, value: {text}")
+
+
+def _int(col: Column) -> Converter:
+    lo, hi = _INT_RANGE[col.type]
+
+    def conv(raw: object) -> object:
+        if isinstance(raw, bool):
+            v = int(raw)
+        elif isinstance(raw, int):
+            v = raw
+        elif isinstance(raw, float) and raw.is_integer():
+            v = int(raw)
+        elif isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
+            v = int(raw)
+        else:
+            raise _fail(col, raw)
+        if not lo <= v <= hi:
+            raise _fail(col, raw)
+        return v
+    return conv
+
+
+def _bool(col: Column) -> Converter:
+    def conv(raw: object) -> object:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int | float) and raw in (0, 1):
+            return bool(raw)
+        if isinstance(raw, str):
+            low = raw.lower()
+            if low in ("true", "1"):
+                return True
+            if low in ("false", "0"):
+                return False
+        raise _fail(col, raw)
+    return conv
+
+
+def _float(col: Column) -> Converter:
+    def conv(raw: object) -> object:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, str):
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        raise _fail(col, raw)
+    return conv
+
+
+def _decimal(col: Column) -> Converter:
+    max_int_digits = col.precision - col.scale
+
+    def conv(raw: object) -> object:
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise _fail(col, raw)
+        try:
+            d = Decimal(raw if isinstance(raw, str) else repr(raw))
+        except InvalidOperation:
+            raise _fail(col, raw) from None
+        if not d.is_finite():
+            raise _fail(col, raw)
+        sign, digits, exp = d.as_tuple()
+        assert isinstance(exp, int)
+        frac = max(0, -exp)
+        int_digits = max(0, len(digits) + exp) if d != 0 else 0
+        if frac > col.scale:
+            raise ConvertFailure(f"the frac part length longer than schema scale. column: {col.name}, "
+                                 f"value: {raw}, scale: {col.scale}")
+        if int_digits > max_int_digits:
+            raise _fail(col, raw)
+        return d
+    return conv
+
+
+def _string(col: Column) -> Converter:
+    limit = col.length
+
+    def conv(raw: object) -> object:
+        if isinstance(raw, str):
+            s = raw
+        elif isinstance(raw, bool):
+            s = "true" if raw else "false"
+        elif isinstance(raw, int | float):
+            s = repr(raw)
+        else:  # objects/arrays land as their JSON text
+            s = orjson.dumps(raw).decode()
+        if len(s) > limit // 4 and len(s.encode()) > limit:
+            raise ConvertFailure(
+                f"the length of input is too long than schema. column_name: {col.name}; "
+                f"input_str: {s[:100]}; schema length: {limit}; actual length: {len(s.encode())}",
+                always_filter=True)
+        return s
+    return conv
+
+
+def _date(col: Column) -> Converter:
+    def conv(raw: object) -> object:
+        if isinstance(raw, str):
+            m = _DATE_TEXT.fullmatch(raw.strip()) or _DATETIME_TEXT.fullmatch(raw.strip())
+            if m:
+                g = [x for x in m.groups() if x is not None]
+                try:
+                    return dt.date(int(g[0]), int(g[1]), int(g[2]))
+                except ValueError:
+                    pass
+        raise _fail(col, raw)
+    return conv
+
+
+def _datetime(col: Column) -> Converter:
+    def conv(raw: object) -> object:
+        if isinstance(raw, str):
+            m = _DATETIME_TEXT.fullmatch(raw.strip())
+            if m:
+                y, mo, d, h, mi, s, us, _tz = m.groups()
+                try:
+                    return dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
+                                       int((us or "0").ljust(6, "0")))
+                except ValueError:
+                    pass
+        raise _fail(col, raw)
+    return conv
+
+
+def _json(col: Column) -> Converter:
+    def conv(raw: object) -> object:
+        if isinstance(raw, str):
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise _fail(col, raw) from None
+        return raw
+    return conv
+
+
+_FACTORIES: dict[str, Callable[[Column], Converter]] = {
+    "BOOLEAN": _bool, "TINYINT": _int, "SMALLINT": _int, "INT": _int, "BIGINT": _int, "LARGEINT": _int,
+    "FLOAT": _float, "DOUBLE": _float, "DECIMAL": _decimal, "CHAR": _string, "VARCHAR": _string,
+    "STRING": _string, "DATE": _date, "DATETIME": _datetime, "JSON": _json,
+}
+
+
+def make_converter(col: Column) -> Converter:
+    return _FACTORIES[col.type](col)
+
+
+def convert_cell(col: Column, conv: Converter, raw: object, strict: bool) -> tuple[object, str | None]:
+    """Return ``(value, None)`` or ``(None, reason)`` when the row must be filtered (§6.3)."""
+    if raw is None:
+        if col.nullable:
+            return None, None
+        return None, f"NULL value in non-nullable column '{col.name}'"
+    try:
+        return conv(raw), None
+    except ConvertFailure as exc:
+        if strict or exc.always_filter:
+            return None, exc.reason
+        if col.nullable:
+            return None, None
+        return None, f"{exc.reason}; NULL value in non-nullable column '{col.name}'"
