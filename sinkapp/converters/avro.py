@@ -1,0 +1,132 @@
+"""``io.confluent.connect.avro.AvroConverter``: Confluent-framed Avro → Python dicts.
+
+Who calls: the route sink (``prepare`` per batch, ``decode`` per record; see
+:mod:`sinkapp.converters.registry`). Each record is read with its own writer schema (the id in
+its header), so a producer switching to a new schema version mid-stream just works.
+
+Logical types become values StarRocks loads as they are, produced by fastavro itself while it
+reads (no second walk over the record): the writer schema's ``logicalType`` names are renamed
+to ``sinkapp.*`` ones whose readers are registered in ``fastavro.read.LOGICAL_READERS`` (the
+documented hook for custom logical types; fastavro's own readers stay untouched):
+
+=====================================  =============================================
+decimal (bytes / fixed)                ``"-123.45"`` exact, fixed-point text
+date                                   ``"YYYY-MM-DD"``
+time-millis / time-micros              ``"HH:MM:SS.ffffff"``
+timestamp-millis / -micros (UTC)       ``"YYYY-MM-DD HH:MM:SS[.ffffff]"`` in UTC
+local-timestamp-millis / -micros       the same text, wall-clock as written
+uuid (string / fixed)                  ``str``
+=====================================  =============================================
+
+Unions give the branch value, enums their symbol, arrays lists, maps and records dicts, bytes and
+fixed ``bytes`` (the encoder writes them as base64).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import fastavro
+import orjson
+from fastavro.read import LOGICAL_READERS
+
+from sinkapp.config import ConverterSettings
+from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
+from sinkapp.converters.simple import days_to_date, epoch_ms_to_datetime, format_datetime
+from sinkapp.errors import ConversionError
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_PREFIX = "sinkapp."
+
+
+def _decimal_text(data: bytes, writer_schema: dict, _reader: Any = None) -> str:
+    unscaled = int.from_bytes(data, "big", signed=True)
+    scale = int(writer_schema.get("scale", 0))
+    digits = str(abs(unscaled))
+    if scale > 0:
+        digits = digits.rjust(scale + 1, "0")
+        digits = f"{digits[:-scale]}.{digits[-scale:]}"
+    return "-" + digits if unscaled < 0 else digits
+
+
+def _time_text(us: int) -> str:
+    s, us = divmod(us, 1_000_000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}.{us:06d}"
+
+
+def _timestamp_us_text(us: int) -> str:
+    return format_datetime(_EPOCH + dt.timedelta(microseconds=us))
+
+
+#: writer type-logicalType → reader returning StarRocks-ready text
+_READERS: dict[str, Any] = {
+    "bytes-decimal": _decimal_text,
+    "fixed-decimal": _decimal_text,
+    "int-date": lambda d, *_: days_to_date(d),
+    "int-time-millis": lambda d, *_: _time_text(d * 1000),
+    "long-time-micros": lambda d, *_: _time_text(d),
+    "long-timestamp-millis": lambda d, *_: epoch_ms_to_datetime(d),
+    "long-timestamp-micros": lambda d, *_: _timestamp_us_text(d),
+    "long-local-timestamp-millis": lambda d, *_: _timestamp_us_text(d * 1000),
+    "long-local-timestamp-micros": lambda d, *_: _timestamp_us_text(d),
+    "string-uuid": lambda d, *_: d,
+    "fixed-uuid": lambda d, *_: str(uuid.UUID(bytes=d)),
+}
+for _key, _fn in _READERS.items():
+    _kind, _, _logical = _key.partition("-")
+    LOGICAL_READERS[f"{_kind}-{_PREFIX}{_logical}"] = _fn
+
+
+def _rename_logical(node: Any) -> Any:
+    """A copy of a schema (JSON form) with known logical types renamed to ``sinkapp.*``."""
+    if isinstance(node, list):
+        return [_rename_logical(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _rename_logical(v) for k, v in node.items()}
+    kind, logical = out.get("type"), out.get("logicalType")
+    if isinstance(kind, str) and isinstance(logical, str) and f"{kind}-{logical}" in _READERS:
+        out["logicalType"] = _PREFIX + logical
+    return out
+
+
+def parse_writer_schema(text: str, references: Sequence[tuple[str, RegistrySchema]] = ()) -> Any:
+    """Parsed fastavro schema for a registry schema text (referenced named types parsed first)."""
+    named: dict[str, Any] = {}
+    try:
+        for _, ref in references:
+            fastavro.parse_schema(_rename_logical(orjson.loads(ref.text)), named_schemas=named)
+        return fastavro.parse_schema(_rename_logical(orjson.loads(text)), named_schemas=named)
+    except Exception as exc:  # fastavro raises several types for a bad schema
+        raise ConversionError(f"Avro schema cannot be parsed: {type(exc).__name__}: {exc}") from None
+
+
+class AvroConverter(RegistryConverter[Any]):
+    """Avro with the writer schema from the registry; one parsed schema per id, kept for the run."""
+
+    schema_type = "AVRO"
+    class_name = "io.confluent.connect.avro.AvroConverter"
+
+    async def _build(self, schema: RegistrySchema, msg: Any) -> Any:
+        refs = await self.fetch_references(schema, msg) if schema.references else []
+        parsed = parse_writer_schema(schema.text, refs)
+        return parsed
+
+    def _decode(self, entry: Any, schema_id: int, payload: bytes) -> Any:
+        try:
+            return fastavro.schemaless_reader(io.BytesIO(payload), entry, None)
+        except Exception as exc:  # EOFError, IndexError, UnicodeDecodeError, ...: all mean bad bytes
+            raise ConversionError(
+                f"Avro payload ({len(payload)} bytes) does not match writer schema id {schema_id}: it is "
+                f"truncated or corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def make_avro_converter(cs: ConverterSettings, **deps: Any) -> AvroConverter:
+    """Factory for ``_REGISTRY_CONVERTERS``."""
+    return AvroConverter(registry_from_settings(cs, **deps))
