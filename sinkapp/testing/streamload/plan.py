@@ -48,7 +48,7 @@ class Plan:
         if self.op_getter is not None and not schema.is_primary:
             raise LoadFailure(f"emulator: {OP_NAME} is only supported for PRIMARY KEY tables "
                               f"({schema.name} is a {schema.keys_type} KEY table)")
-        self.converters = [make_converter(c) for c in schema.columns]
+        self.converters = [make_converter(c, p.format) for c in schema.columns]
         self.defaults = [c.default for c in schema.columns]
         self.mapped = frozenset(i for i, g in enumerate(self.getters) if g is not None)
         self.conditions = [self._condition(c) for c in (p.where.conditions if p.where else ())]

@@ -46,7 +46,7 @@ class ConvertFailure(Exception):
 
 
 def _fail(col: Column, raw: object) -> ConvertFailure:
-    src = "csv string" if isinstance(raw, str) else "json value"
+    src = "json value"
     text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
     return ConvertFailure(f"convert {src} to {col.type} failed. column: {col.name}, value: {text}")
 
@@ -193,8 +193,20 @@ _FACTORIES: dict[str, Callable[[Column], Converter]] = {
 }
 
 
-def make_converter(col: Column) -> Converter:
-    return _FACTORIES[col.type](col)
+def make_converter(col: Column, source: str = "json") -> Converter:
+    """``source="csv"`` words failures as the documented CSV reason (§6.1)."""
+    conv = _FACTORIES[col.type](col)
+    if source != "csv":
+        return conv
+
+    def csv_conv(raw: object) -> object:
+        try:
+            return conv(raw)
+        except ConvertFailure as exc:
+            if exc.reason.startswith("convert json value"):
+                exc.reason = "convert csv string" + exc.reason[len("convert json value"):]
+            raise
+    return csv_conv
 
 
 def convert_cell(col: Column, conv: Converter, raw: object, strict: bool) -> tuple[object, str | None]:
