@@ -84,7 +84,7 @@ class BeStreamLoad:
                     c.labels.abort(ld.txn, message)
         except _Reset:
             self._record(ld, headers, "RESET", "connection reset by emulator fault")
-            raise
+            return reply("", close=True)   # the transport is gone; aiohttp drops this quietly
         ld.times["LoadTimeMs"] = ms_since(ld.t0)
         text = stream_load_reply(txn_id=ld.txn.txn_id if ld.txn and existing is None else -1,
                                  label=ld.label, status=status, message=message,
