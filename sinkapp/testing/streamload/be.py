@@ -21,6 +21,7 @@ from .labels import PREPARED, LabelExists, Txn
 from .params import parse_params
 from .plan import Plan
 
+OFFLOAD_BYTES = 1 << 20             # bodies above this are parsed in a worker thread
 TEXT = "text/plain; charset=utf-8"   # StarRocks sets no Content-Type (§3); clients must not rely on it
 
 
@@ -139,7 +140,10 @@ class BeStreamLoad:
         ld.body_read, ld.load_bytes = True, len(body)
         ld.times["ReadDataTimeMs"] = ms_since(t_read)
         t_write = time.monotonic()
-        ld.res = res = c.execute(plan, params, body)
+        if len(body) > OFFLOAD_BYTES:   # keep the loop (get_load_state, other loads) responsive
+            ld.res = res = await asyncio.get_running_loop().run_in_executor(None, c.execute, plan, params, body)
+        else:
+            ld.res = res = c.execute(plan, params, body)
         ld.times["WriteDataTimeMs"] = ms_since(t_write)
         if running is not None:
             return self._label_running(ld, plan, running)
