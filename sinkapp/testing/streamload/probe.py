@@ -8,6 +8,7 @@ like ``curl --location-trusted``) and returns what came back, without any retry 
 from __future__ import annotations
 
 import base64
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ async def put(session: aiohttp.ClientSession, url: str, body: bytes, headers: di
         hdrs.setdefault("Authorization", basic(user, password))
     redirected = None
     for _ in range(3):
-        async with session.request(method, url, data=body, headers=hdrs, allow_redirects=False,
+        data = io.BytesIO(body) if len(body) > 1 << 20 else body   # aiohttp warns on big raw bytes
+        async with session.request(method, url, data=data, headers=hdrs, allow_redirects=False,
                                    expect100=expect100) as resp:
             text = await resp.text()
             if resp.status == 307 and follow:
