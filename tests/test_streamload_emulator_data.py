@@ -81,6 +81,10 @@ def test_ddl_parsing_keys_types_and_errors():
     assert isinstance(info.value, ConfigError)
     with pytest.raises(DdlError, match="key column 'zz'"):
         parse_ddl("CREATE TABLE t (a INT) PRIMARY KEY (zz)")
+    with pytest.raises(DdlError, match="cannot read DDL file /nonexistent.sql"):
+        StreamLoadEmulator(ddl={"db": "/nonexistent.sql"})
+    with pytest.raises(DdlError, match="no CREATE TABLE"):
+        StreamLoadEmulator(ddl={"db": "CREATE DATABASE x (;"})
 
 
 async def test_every_type_converts(emu, session):

@@ -45,6 +45,11 @@ Admin HTTP (on ``emu.admin_url`` and every FE): see :mod:`.admin` — ``GET /_em
 ``{"fault": "hang_next", "seconds": 3}``, ``DELETE /_emulator/faults``, ``POST /_emulator/tables``.
 
 CLI: ``python -m sinkapp.testing.streamload --fe-port 8030 --database test --ddl test123.sql``.
+
+Wire notes for clients: FE replies are ``Content-Type: text/html`` and BE replies ``text/plain`` (StarRocks
+sets none, §3), so parse bodies with ``json.loads(await resp.text())``, not ``resp.json()``. ``probe.put``
+is a minimal reference request (manual 307 follow, Basic auth re-sent) used by the emulator's tests.
+Emulator-specific messages (unsupported features) start with ``emulator:``.
 """
 
 from .cluster import LoadRecord

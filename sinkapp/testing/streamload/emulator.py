@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from aiohttp import web
 
 from .admin import add_admin_routes
 from .cluster import Cluster, LoadRecord
-from .errors import EmulatorError
+from .errors import DdlError, EmulatorError
 from .faults import Faults
 from .labels import LABEL_KEEP_MAX_S
 from .schema import parse_ddl
@@ -26,8 +25,12 @@ DdlSource = str | Path
 
 
 def _read_ddl(src: DdlSource) -> str:
-    if isinstance(src, Path) or ("(" not in src and os.path.exists(src)):
-        return Path(src).read_text(encoding="utf-8")
+    """DDL text, or a path to a file holding it (a str without parentheses is taken as a path)."""
+    if isinstance(src, Path) or "(" not in src:
+        try:
+            return Path(src).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DdlError(f"cannot read DDL file {src}: {exc.strerror}") from None
     return src
 
 
@@ -174,6 +177,8 @@ class StreamLoadEmulator:
     def add_table(self, db: str, ddl: DdlSource) -> list[str]:
         """Create the tables of ``ddl`` (text or file path) in ``db`` (a ``db.table`` name wins)."""
         schemas = parse_ddl(_read_ddl(ddl))
+        if not schemas:
+            raise DdlError(f"no CREATE TABLE statement in {ddl if isinstance(ddl, Path) else 'the DDL'}")
         with self.cluster.lock:
             for s in schemas:
                 self.cluster.catalog.add_table(s.database or db, s)
