@@ -471,6 +471,9 @@ async def test_worker_wide_registry_settings_are_the_fallback(sr: RegistryEmulat
         build_converter(cs, registry_url=None, registry_user_info=None)
     with pytest.raises(ConfigError, match="http:// or https://"):
         build_converter(ConverterSettings(PROTO, True, "registry:8081"))
+    with pytest.raises(ConfigError, match="value.converter.schema.registry.ssl.truststore.location=.* PEM"):
+        build_converter(ConverterSettings(JSONSR, True, "https://registry:8081", options={
+            "schema.registry.ssl.truststore.location": str(ORDERS_AVSC)}))
 
 
 def test_split_frame() -> None:

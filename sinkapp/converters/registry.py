@@ -24,7 +24,9 @@ import ssl
 import struct
 import urllib.parse
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
@@ -44,6 +46,7 @@ _CA_OPTIONS = ("schema.registry.ssl.truststore.location", "schema.registry.ssl.c
                "ssl.ca.location", "ssl.truststore.location")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def split_frame(raw: bytes) -> tuple[int, bytes]:
@@ -94,8 +97,11 @@ class RegistryRefused(Exception):
 def _schema(schema_id: int | None, body: Any) -> RegistrySchema:
     if not isinstance(body, dict) or not isinstance(body.get("schema"), str):
         raise RegistryRefused(f"unexpected reply {str(body)[:200]!r}")
-    refs = tuple(Reference(str(r["name"]), str(r["subject"]), int(r["version"]))
-                 for r in body.get("references") or ())
+    try:
+        refs = tuple(Reference(str(r["name"]), str(r["subject"]), int(r["version"]))
+                     for r in body.get("references") or ())
+    except (KeyError, TypeError, ValueError):
+        raise RegistryRefused(f"malformed references in {str(body)[:200]!r}") from None
     return RegistrySchema(schema_id, str(body.get("schemaType") or "AVRO").upper(), body["schema"], refs)
 
 
@@ -163,8 +169,12 @@ def registry_from_settings(cs: ConverterSettings, registry_url: str | None = Non
                           "(or schema.registry.url / SINKAPP_SCHEMA_REGISTRY_URL with "
                           "confluent.custom.schema.registry.auto=true)")
     user_info = cs.registry_user_info if cs.registry_url else (cs.registry_user_info or registry_user_info)
-    ca = next((cs.options[k] for k in _CA_OPTIONS if cs.options.get(k)), None)
-    return SchemaRegistry(url.strip(), user_info, ca)
+    ca_key = next((k for k in _CA_OPTIONS if cs.options.get(k)), None)
+    try:
+        return SchemaRegistry(url.strip(), user_info, cs.options[ca_key] if ca_key else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"value.converter.{ca_key}={cs.options.get(ca_key or '')!r} must be a PEM file "
+                          f"of CA certificates (a Java keystore cannot be used): {exc}") from None
 
 
 class RegistryConverter(ABC, Generic[T]):
@@ -189,14 +199,17 @@ class RegistryConverter(ABC, Generic[T]):
         """Fetch and parse every schema id of ``messages`` not yet cached (see module doc)."""
         first_seen: dict[int, Any] = {}
         cached = self.schemas
+        unpack = _ID.unpack_from
         for msg in messages:
             raw = msg.value
             if raw is None:
                 continue
-            try:
-                schema_id, _ = split_frame(raw)
-            except ConversionError as exc:
-                raise ConversionError(f"record {where(msg)}: {exc}") from None
+            if len(raw) < HEADER_SIZE or raw[0] != MAGIC_BYTE:
+                try:
+                    split_frame(raw)
+                except ConversionError as exc:
+                    raise ConversionError(f"record {where(msg)}: {exc}") from None
+            schema_id = unpack(raw, 1)[0]
             if schema_id not in cached and schema_id not in first_seen:
                 first_seen[schema_id] = msg
         for schema_id, msg in first_seen.items():
@@ -211,7 +224,7 @@ class RegistryConverter(ABC, Generic[T]):
                 raise ConversionError(f"record {where(msg)}: {exc}") from None
 
     async def _fetch(self, schema_id: int, msg: Any) -> RegistrySchema:
-        schema = await self.call(lambda: self.registry.by_id(schema_id), f"schema id {schema_id}", msg)
+        schema = await self.call(partial(self.registry.by_id, schema_id), f"schema id {schema_id}", msg)
         if schema is None:
             raise ConversionError(
                 f"record {where(msg)}: schema id {schema_id} is not in the Schema Registry at "
@@ -229,7 +242,7 @@ class RegistryConverter(ABC, Generic[T]):
                 if (ref.subject, ref.version) in seen:
                     continue
                 seen.add((ref.subject, ref.version))
-                got = await self.call(lambda r=ref: self.registry.by_subject_version(r.subject, r.version),
+                got = await self.call(partial(self.registry.by_subject_version, ref.subject, ref.version),
                                       f"reference {ref.name}", msg)
                 if got is None:
                     raise ConversionError(f"schema reference {ref.name!r} (subject {ref.subject!r} "
@@ -240,7 +253,7 @@ class RegistryConverter(ABC, Generic[T]):
         await visit(schema.references)
         return out
 
-    async def call(self, fetch: Any, what: str, msg: Any) -> Any:
+    async def call(self, fetch: Callable[[], Awaitable[R]], what: str, msg: Any) -> R:
         """Run ``fetch()`` until the registry answers: outages are retried with backoff forever."""
         delay, attempt = self.backoff_initial_s, 0
         while True:
