@@ -104,7 +104,10 @@ def _committed_lag(bootstrap: str, group: str) -> int:
         try:
             tps = [TopicPartition(TOPIC, p) for p in sorted(c.partitions_for_topic(TOPIC) or [])]
             ends = await c.end_offsets(tps)
-            return sum(ends[tp] - ((await c.committed(tp)) or 0) for tp in tps)
+            lag = 0
+            for tp in tps:
+                lag += ends[tp] - ((await c.committed(tp)) or 0)
+            return lag
         finally:
             await c.stop()
     return asyncio.run(run())
@@ -185,7 +188,7 @@ def _run(args: argparse.Namespace, kafka: Any, registry: Any, emu: Any, work: Pa
     print("\nsample of test.test123:")
     for r in rows:
         print("  " + json.dumps(r, default=str))
-    loads = len(emu.loads)
+    loads = len(emu.loads())
     ok = loaded == producer.produced and producer.produced > 0
     print(f"\ntotals: produced={producer.produced} loaded={loaded} loads={loads} "
           f"worker_exit={worker.returncode} -> {'OK' if ok else 'MISMATCH'}", flush=True)
@@ -203,7 +206,7 @@ def _progress(emu: Any, producer: Producer, kafka: Any, group: str, t0: float,
         lag = "?"
     rate = (loaded - last[1]) / max(1e-6, now - last[0])
     print(f"[{now - t0:5.0f}s] produced={producer.produced} loaded={loaded} lag={lag} "
-          f"loads={len(emu.loads)} rows/s={rate:.0f}", flush=True)
+          f"loads={len(emu.loads())} rows/s={rate:.0f}", flush=True)
     return now, loaded
 
 

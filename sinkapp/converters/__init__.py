@@ -26,6 +26,7 @@ class Converter(Protocol):
 
 def build_converter(cs: ConverterSettings, **deps: Any) -> Converter:
     """The converter named by ``cs.class_name``; ``deps`` carries shared clients (registry)."""
+    import sinkapp.converters.registered  # noqa: F401  (registers Avro/Protobuf/JSON Schema converters)
     from sinkapp.converters import simple
 
     name = cs.class_name
