@@ -1,0 +1,57 @@
+"""Shared pytest fixtures.
+
+Kafka (this block is self-contained; add other fixtures below it):
+
+* ``kafka`` (session): ONE real Apache Kafka broker for the whole run, started with
+  :class:`sinkapp.testing.kafka.LocalKafka` (PLAINTEXT plus a SASL_PLAINTEXT/PLAIN listener with
+  user ``alice``/``alice-secret``), or the broker named by ``SINKAPP_TEST_BOOTSTRAP``. If the broker
+  cannot start the fixture raises: Kafka tests fail, they are never skipped. Sync, so sync and
+  async tests can both use it.
+* ``topic_factory`` (function): ``topic_factory(partitions=1, name=None, config=None) -> str``
+  creates a uniquely named topic (leaders elected) and deletes it after the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from sinkapp.testing.kafka import ExistingKafka, LocalKafka
+
+KafkaBroker = LocalKafka | ExistingKafka
+TopicFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    external = os.environ.get("SINKAPP_TEST_BOOTSTRAP")
+    if external:
+        yield ExistingKafka(external).wait_ready()
+        return
+    broker = LocalKafka(home=tmp_path_factory.mktemp("kafka-session"), sasl_port=0)
+    broker.start()  # InfraError here fails every test that needs Kafka
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topic_factory(kafka: KafkaBroker, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
+    created: list[str] = []
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:60]
+
+    def make(partitions: int = 1, name: str | None = None, config: dict[str, str] | None = None) -> str:
+        topic = name or f"{stem}-{uuid.uuid4().hex[:8]}"
+        kafka.create_topic(topic, partitions=partitions, config=config)
+        created.append(topic)
+        return topic
+
+    yield make
+    for topic in created:
+        kafka.delete_topic(topic)
+
