@@ -283,6 +283,22 @@ def test_port_in_use_fails_with_log_tail(tmp_path: Path) -> None:
     assert broker.pid is None
 
 
+def test_start_timeout_names_the_wait_and_shows_the_log(tmp_path: Path) -> None:
+    broker = LocalKafka(home=tmp_path / "slow-kafka")
+    with pytest.raises(InfraError, match=r"(?s)did not come up within 0.5s.*last 30 lines ---\n.+"):
+        broker.start(timeout_s=0.5)
+    assert broker.pid is None and not broker.state_path.exists()
+
+
+def test_maven_failure_shows_its_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    not_a_dir = tmp_path / "repo-is-a-file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("MAVEN_OPTS", f"-Dmaven.repo.local={not_a_dir}")
+    with pytest.raises(InfraError, match=r"(?s)Maven could not fetch Kafka .*exit [1-9].*last lines of mvn output"):
+        fetch(tmp_path / "libs")
+    assert not (tmp_path / "libs").exists()
+
+
 def test_missing_java_and_maven_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)

@@ -118,12 +118,17 @@ def fetch(libs: Path | None = None, *, force: bool = False) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
         shutil.rmtree(staging, ignore_errors=True)
-        tail = _tail_text(proc.stdout + proc.stderr, LOG_TAIL_LINES)
+        tail = _tail_text(re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr), LOG_TAIL_LINES)
         raise InfraError(f"Maven could not fetch Kafka {kafka_version()} (exit {proc.returncode}): "
                          f"{' '.join(cmd)}\n--- last lines of mvn output ---\n{tail}")
     _marker(staging).write_text(kafka_version() + "\n")
     shutil.rmtree(libs, ignore_errors=True)
-    staging.rename(libs)
+    try:
+        staging.rename(libs)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not jars_present(libs):  # a concurrent fetch that finished first is fine
+            raise
     return libs
 
 
@@ -264,6 +269,7 @@ class BrokerAlreadyRunning(InfraError):
 
 def read_state(home: Path) -> BrokerState | None:
     """The state of the broker running from ``home``, or None (stale files are removed)."""
+    home = home.resolve()
     path = home / "run" / "broker.json"
     try:
         state = BrokerState(**json.loads(path.read_text()))
@@ -585,6 +591,11 @@ class LocalKafka:
             state = read_state(self.home)
             if state is not None:
                 _terminate(state.pid, timeout_s)
+                # Started elsewhere (e.g. the CLI): adopt its ports so restart() keeps them.
+                if not self.port:
+                    self.port, self.controller_port = state.port, state.controller_port
+                    self.sasl_port = state.sasl_port
+                    self._auto_ports = False
         self.state_path.unlink(missing_ok=True)
 
     def restart(self, timeout_s: float = 90) -> LocalKafka:
