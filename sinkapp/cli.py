@@ -31,6 +31,7 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--web-port", type=int, default=None, help="status web port (default 6066)")
     p.add_argument("--loglevel", "-l", default="info")
     p.add_argument("--without-web", action="store_true")
+    p.add_argument("--datadir", help="Faust data directory (one per worker process on a host)")
     args, rest = p.parse_known_args(argv)
     if args.config:
         os.environ["SINKAPP_CONFIG"] = os.path.abspath(args.config)
@@ -39,7 +40,8 @@ def _worker(argv: list[str]) -> int:
     from sinkapp import app as app_module
 
     app = app_module.app
-    faust_argv = ["sinkapp", "worker", "-l", args.loglevel]
+    faust_argv = ["sinkapp"] + (["--datadir", args.datadir] if args.datadir else []) + [
+        "worker", "-l", args.loglevel]
     if args.web_port is not None:
         faust_argv += ["--web-port", str(args.web_port)]
     if args.without_web:

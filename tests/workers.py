@@ -1,0 +1,138 @@
+"""Test helpers: produce to the real broker, run sinkapp workers as subprocesses, read offsets.
+
+Who calls: the integration tests. Everything here talks to real processes over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+def datagen_order(i: int) -> dict[str, Any]:
+    """A record shaped like Confluent Datagen's ``orders`` (nested address)."""
+    return {"ordertime": 1487715775521 + i * 1000, "orderid": i, "itemid": f"Item_{i % 997}",
+            "orderunits": round(0.1 + (i % 97) * 0.1, 2),
+            "address": {"city": f"City_{i % 89}", "state": f"State_{i % 53}", "zipcode": 10000 + i % 89999}}
+
+
+async def produce(bootstrap: str, topic: str, values: Iterable[bytes | None],
+                  keys: Iterable[bytes | None] | None = None, partitions: int | None = None) -> int:
+    """Send values (round-robin over ``partitions`` when given) and wait for all acks."""
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024)
+    await prod.start()
+    n = 0
+    try:
+        futs = []
+        key_iter = iter(keys) if keys is not None else None
+        for v in values:
+            k = next(key_iter) if key_iter is not None else None
+            p = n % partitions if partitions else None
+            futs.append(await prod.send(topic, v, key=k, partition=p))
+            n += 1
+        await asyncio.gather(*futs)
+    finally:
+        await prod.stop()
+    return n
+
+
+def produce_sync(bootstrap: str, topic: str, values: Iterable[bytes | None], **kw: Any) -> int:
+    return asyncio.run(produce(bootstrap, topic, values, **kw))
+
+
+async def offsets(bootstrap: str, group: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    """(committed offsets of ``group``, end offsets) per partition of ``topic``."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await c.start()
+    try:
+        parts = c.partitions_for_topic(topic) or set()
+        if not parts:
+            await c._client.force_metadata_update()
+            parts = c.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ends = await c.end_offsets(tps)
+        committed = {tp.partition: (await c.committed(tp)) or 0 for tp in tps}
+        return committed, {tp.partition: ends[tp] for tp in tps}
+    finally:
+        await c.stop()
+
+
+def offsets_sync(bootstrap: str, group: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    return asyncio.run(offsets(bootstrap, group, topic))
+
+
+def wait_until(pred: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class Worker:
+    """``sinkapp worker --config FILE`` as a subprocess, its log in a file."""
+
+    def __init__(self, config: dict[str, str], workdir: Path, name: str = "w0",
+                 env: dict[str, str] | None = None) -> None:
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.dir / "connector.json"
+        self.config_path.write_text(json.dumps(config))
+        self.log_path = self.dir / "worker.log"
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+
+    def start(self) -> Worker:
+        if self._log_file is not None:
+            self._log_file.close()
+        log = self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in _reap)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sinkapp.cli", "worker", "--config", str(self.config_path),
+             "--without-web", "-l", "info", "--datadir", str(self.dir / "data")],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM (graceful: drain, commit), then SIGKILL if it does not exit."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reap()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
