@@ -49,7 +49,23 @@ class SinkApp(faust.App):
         if sinks:
             logger.info("sinkapp: draining %d route(s) before the consumer drain", len(sinks))
             await asyncio.gather(*(s.drain(self.drain_timeout_s) for s in sinks))
+            self._forget_released(consumer, {s.route.topic for s in sinks})
         await super()._consumer_wait_empty(consumer, logger)
+
+    @staticmethod
+    def _forget_released(consumer: Any, topics: set[str]) -> None:
+        """Drop our topics' still-unacked messages from Faust's wait set (never ack them).
+
+        After ``drain`` the sinks hold nothing, but Faust itself keeps a reference to the last
+        event of a stream, and a stopped route's events are never acked: ``wait_empty`` would
+        wait for them until the rebalance timeout. Not acking keeps their offsets uncommitted,
+        so they are delivered again to whoever owns the partition next.
+        """
+        unacked = getattr(consumer, "_unacked_messages", None)
+        if unacked is None:
+            return
+        for msg in [m for m in unacked if m.tp.topic in topics]:
+            unacked.discard(msg)
 
 
 def _credentials(k: KafkaSettings) -> Any:
@@ -158,6 +174,7 @@ def _add_agent(app: SinkApp, i: int, route: Route, sink: RouteSink, within_s: fl
         async for events in stream.noack_take(TAKE_MAX_EVENTS, within=within_s):
             await sink.prepare(events)
             sink.add(events)
+            events = []                              # hold no event past the sink (wait_empty)
             await sink.flush_due()
 
     app.agent(topic, name=f"sinkapp.route{i}.{route.topic}", concurrency=1)(agent)
