@@ -96,21 +96,9 @@ class Producer:
 
 
 def _committed_lag(bootstrap: str, group: str) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from sinkapp.offsets import group_lag
 
-    async def run() -> int:
-        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        await c.start()
-        try:
-            tps = [TopicPartition(TOPIC, p) for p in sorted(c.partitions_for_topic(TOPIC) or [])]
-            ends = await c.end_offsets(tps)
-            lag = 0
-            for tp in tps:
-                lag += ends[tp] - ((await c.committed(tp)) or 0)
-            return lag
-        finally:
-            await c.stop()
-    return asyncio.run(run())
+    return asyncio.run(group_lag(bootstrap, group, TOPIC))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
+
+from sinkapp.offsets import group_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -55,19 +57,7 @@ def produce_sync(bootstrap: str, topic: str, values: Iterable[bytes | None], **k
 
 async def offsets(bootstrap: str, group: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
     """(committed offsets of ``group``, end offsets) per partition of ``topic``."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await c.start()
-    try:
-        parts = c.partitions_for_topic(topic) or set()
-        if not parts:
-            await c._client.force_metadata_update()
-            parts = c.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        ends = await c.end_offsets(tps)
-        committed = {tp.partition: (await c.committed(tp)) or 0 for tp in tps}
-        return committed, {tp.partition: ends[tp] for tp in tps}
-    finally:
-        await c.stop()
+    return await group_offsets(bootstrap, group, topic)
 
 
 def offsets_sync(bootstrap: str, group: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
