@@ -34,5 +34,5 @@ async def drain(stream):  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], "worker", "-l", "warning", "--without-web"]
+    sys.argv = [sys.argv[0], "worker", "-l", "warn", "--without-web"]
     app.main()

@@ -79,9 +79,10 @@ def bare_faust_run(bootstrap: str, topic: str, n: int, work: Path) -> float:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bare_faust.py"), bootstrap, topic,
                           f"bench-faust-{uuid.uuid4().hex[:6]}", str(n)], capture_output=True, text=True,
                          timeout=600, cwd=work)
-    for line in out.stdout.splitlines():
-        if line.startswith("BARE_FAUST_DONE"):
-            return float(line.split()[1])
+    import re
+    m = re.search(r"BARE_FAUST_DONE ([0-9.]+)", out.stdout + out.stderr)   # faust routes print to its log
+    if m:
+        return float(m.group(1))
     raise RuntimeError(f"bare faust run failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
 
 

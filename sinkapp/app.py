@@ -20,7 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sinkapp.config import KafkaSettings, Settings, load_settings
 from sinkapp.converters import build_converter
 from sinkapp.encoding import build_encoder
-from sinkapp.errors import ConfigError
+from sinkapp.errors import ConfigError, InfraError
+from sinkapp.ledger import FaustLedger
 from sinkapp.routes import Route, build_routes
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
@@ -98,32 +99,44 @@ def aiokafka_security(k: KafkaSettings) -> dict[str, Any]:
     return kw
 
 
-async def _list_topics(k: KafkaSettings) -> list[str]:
+async def _topic_partitions(k: KafkaSettings) -> dict[str, int]:
+    """Every topic of the cluster with its partition count."""
     admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, **aiokafka_security(k))
     await admin.start()
     try:
-        return list(await admin.list_topics())
+        names = list(await admin.list_topics())
+        described = await admin.describe_topics(names) if names else []
+        return {d["topic"]: len(d.get("partitions") or []) for d in described}
     finally:
         await admin.close()
 
 
-def resolve_routes(settings: Settings) -> list[Route]:
-    """Routes for ``topics``, or for the topics matching ``topics.regex`` that exist now."""
-    existing: list[str] = []
-    if settings.topics_regex:
-        assert settings.kafka is not None
-        existing = asyncio.run(_list_topics(settings.kafka))
-    routes = build_routes(settings, existing)
+def resolve_routes(settings: Settings) -> tuple[list[Route], dict[str, int]]:
+    """Routes for ``topics`` (or ``topics.regex``) and each source topic's partition count.
+
+    A configured topic that does not exist is a ConfigError: sinkapp never creates source topics.
+    """
+    assert settings.kafka is not None
+    try:
+        partitions = asyncio.run(_topic_partitions(settings.kafka))
+    except Exception as exc:
+        raise InfraError(f"cannot reach Kafka at bootstrap.servers={settings.kafka.bootstrap_servers}: "
+                         f"{exc!r}") from None
+    routes = build_routes(settings, partitions)
     if not routes:
         raise ConfigError(f"topics.regex={settings.topics_regex!r} matches no existing topic")
-    return routes
+    missing = [r.topic for r in routes if not partitions.get(r.topic)]
+    if missing:
+        raise ConfigError(f"topics: {', '.join(missing)} does not exist on the Kafka cluster "
+                          f"{settings.kafka.bootstrap_servers} (sinkapp does not create source topics)")
+    return routes, partitions
 
 
-def create_app(settings: Settings, routes: list[Route] | None = None, **faust_options: Any) -> SinkApp:
-    """Build the Faust app with one agent per route (``routes`` defaults to resolving the config)."""
+def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
+    """Build the Faust app: one agent and one ledger table per route, resolved against Kafka."""
     k = settings.kafka
     assert k is not None
-    routes = resolve_routes(settings) if routes is None else routes
+    routes, partitions = resolve_routes(settings)
     options: dict[str, Any] = dict(
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap_servers.split(",")],
         broker_credentials=_credentials(k),
@@ -157,7 +170,8 @@ def create_app(settings: Settings, routes: list[Route] | None = None, **faust_op
         sink = RouteSink(route, client, converter,
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
-                         max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots)
+                         max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots,
+                         ledger=FaustLedger(app, route.topic, partitions[route.topic]))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)
     _add_timers(app, within_s)

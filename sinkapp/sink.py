@@ -11,7 +11,11 @@ Guarantees kept here (design §2, faust-streaming.md §1.4):
   its events are released without ack (offsets do not move), the error says what to fix, and
   later records of the route are not loaded until the worker is restarted;
 - ``drain`` flushes everything within a bound and releases what did not make it, so Faust's
-  rebalance/shutdown drain (which waits for un-acked events) is never blocked for long.
+  rebalance/shutdown drain (which waits for un-acked events) is never blocked for long;
+- exactly-once across crashes and rebalances: before a batch's first load attempt its
+  boundaries are confirmed in the :mod:`sinkapp.ledger`; whoever owns the partition next
+  rebuilds exactly that batch (same offsets, same label) and acks records at or below the
+  last loaded offset without loading them again.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sinkapp.converters import Converter
 from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers
 from sinkapp.errors import ConversionError, EncodingError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
+from sinkapp.ledger import Ledger, Mark, MemoryLedger
 from sinkapp.routes import Route
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import LoadAborted, RetryPolicy, load_with_retry
@@ -42,6 +47,8 @@ class RouteStats:
     rows_loaded: int = 0
     rows_filtered: int = 0
     tombstones: int = 0
+    skipped_loaded: int = 0
+    replayed_batches: int = 0
     loads: int = 0
     load_retries: int = 0
     bytes_loaded: int = 0
@@ -60,9 +67,15 @@ class PartitionBuffer:
     first_offset: int = -1
     last_offset: int = -1
     started_at: float = 0.0
+    replay: tuple[int, int] | None = None    # rebuilds the ledger's pending batch (first, last)
 
     def __len__(self) -> int:
         return len(self.events)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The batch identity's offsets: the ledger's for a replayed batch, else first/last seen."""
+        return self.replay or (self.first_offset, self.last_offset)
 
 
 class RouteStopped(Exception):
@@ -75,7 +88,7 @@ class RouteSink:
     def __init__(self, route: Route, client: StreamLoadClient, converter: Converter,
                  encoder: JsonEncoder | CsvEncoder, *, label_prefix: str, max_bytes: int,
                  max_rows: int, max_age_ms: int, policy: RetryPolicy,
-                 load_slots: asyncio.Semaphore | None = None,
+                 load_slots: asyncio.Semaphore | None = None, ledger: Ledger | None = None,
                  ack: Callable[[Any], None] = lambda ev: ev.ack(),
                  on_stop: Callable[[Route, str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -93,7 +106,10 @@ class RouteSink:
         self._ack = ack
         self._on_stop = on_stop
         self._clock = clock
-        self.buffers: dict[int, PartitionBuffer] = {}
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
+        self.buffers: dict[int, PartitionBuffer] = {}          # open batch per partition
+        self.sealed: dict[int, list[PartitionBuffer]] = {}     # closed batches waiting to load
+        self.marks: dict[int, Mark] = {}                       # ledger view since assignment
         self.inflight: dict[int, asyncio.Task[None]] = {}
         self.stats = RouteStats()
         self.aborting = False
@@ -117,37 +133,71 @@ class RouteSink:
         """Decode and encode ``events`` (Faust Events, offset order per partition) into buffers."""
         if self.stats.failed:
             return                                  # stopped: drop without ack, offsets stay
-        conv, enc, bufs, now = self.converter.decode, self.encoder.encode_row, self.buffers, self._clock()
+        conv, enc, now = self.converter.decode, self.encoder.encode_row, self._clock()
         for ev in events:
             msg = ev.message
-            p = msg.partition
-            buf = bufs.get(p)
-            if buf is None:
-                buf = bufs[p] = PartitionBuffer(p)
+            p, offset = msg.partition, msg.offset
+            mark = self.marks.get(p)
+            if mark is None:
+                mark = self.marks[p] = self.ledger.get(p)
+            if offset <= mark.loaded:               # loaded before a crash/rebalance: ack only
+                self._ack(ev)
+                self.stats.skipped_loaded += 1
+                continue
+            buf = self._buffer_for(p, offset, mark)
             if not buf.events:
-                buf.first_offset = msg.offset
+                buf.first_offset = offset
                 buf.started_at = now
             buf.events.append(ev)
-            buf.last_offset = msg.offset
+            buf.last_offset = offset
             self.stats.records_in += 1
             try:
                 value = conv(msg.value)
-                if value is None:
+                if value is not None:
+                    row = enc(value)
+                    buf.rows.append(row)
+                    buf.nbytes += len(row) + 1
+                else:
                     self.stats.tombstones += 1
-                    continue
-                row = enc(value)
             except (ConversionError, EncodingError) as exc:
-                self._stop(f"record {msg.topic}[{msg.partition}]@{msg.offset} cannot be loaded: {exc}")
+                self._stop(f"record {msg.topic}[{p}]@{offset} cannot be loaded: {exc}")
                 return
-            buf.rows.append(row)
-            buf.nbytes += len(row) + 1
+            if buf.replay is not None and offset >= buf.replay[1]:
+                self._seal(p)                       # the pending batch is whole again
+                self.marks[p] = Mark(mark.loaded, None)
+
+    def _buffer_for(self, p: int, offset: int, mark: Mark) -> PartitionBuffer:
+        """The open buffer ``offset`` belongs to, honouring the ledger's pending batch."""
+        buf = self.buffers.get(p)
+        if buf is None:
+            buf = self.buffers[p] = PartitionBuffer(p)
+        pend = mark.pending
+        if pend is None:
+            return buf
+        if offset > pend[1]:                        # pending batch done (or its records are gone)
+            if buf.replay is not None and buf.events:
+                self._seal(p)
+            self.marks[p] = Mark(mark.loaded, None)
+            return self.buffers.setdefault(p, PartitionBuffer(p))
+        if offset >= pend[0] and buf.replay is None:
+            if buf.events:                          # records before the pending batch: their own batch
+                self._seal(p)
+            buf = self.buffers[p] = PartitionBuffer(p, replay=pend)
+            self.stats.replayed_batches += 1
+        return buf
+
+    def _seal(self, p: int) -> None:
+        buf = self.buffers.pop(p, None)
+        if buf is not None and buf.events:
+            self.sealed.setdefault(p, []).append(buf)
 
     def due(self, now: float | None = None) -> list[int]:
         """Partitions whose buffer reached the size, row or age trigger."""
         now = self._clock() if now is None else now
-        return [p for p, b in self.buffers.items()
-                if b.events and (b.nbytes >= self.max_bytes or len(b.rows) >= self.max_rows
-                                 or now - b.started_at >= self.max_age_s)]
+        due = [p for p, b in self.buffers.items()
+               if b.events and b.replay is None and (b.nbytes >= self.max_bytes or len(b.rows) >= self.max_rows
+                                                    or now - b.started_at >= self.max_age_s)]
+        return due + [p for p, q in self.sealed.items() if q and p not in due]
 
     # -- flushing -------------------------------------------------------------------------
     async def flush_due(self) -> None:
@@ -155,24 +205,32 @@ class RouteSink:
             await self.start_flush(p)
 
     async def start_flush(self, partition: int) -> None:
-        """Seal the partition's buffer into a batch and load it in the background.
+        """Seal the partition's open batch and load its sealed batches in the background, in order.
 
-        Waits for the partition's previous load first, so loads and acks stay in offset order
-        and a partition has at most one load in flight.
+        Waits for the partition's previous loads first, so loads and acks stay in offset order
+        and a partition has at most one load in flight. An unfinished replay of the ledger's
+        pending batch is never sealed early: its offsets are its label.
         """
         prev = self.inflight.get(partition)
         if prev is not None and not prev.done():
             await asyncio.shield(prev)
-        buf = self.buffers.get(partition)
-        if self.stats.failed or buf is None or not buf.events:
+        if self.stats.failed:
             return
-        self.buffers[partition] = PartitionBuffer(partition)
-        task = asyncio.ensure_future(self._load_batch(buf))
-        self.inflight[partition] = task
+        buf = self.buffers.get(partition)
+        if buf is not None and buf.events and buf.replay is None:
+            self._seal(partition)
+        batches = self.sealed.pop(partition, [])
+        if batches:
+            self.inflight[partition] = asyncio.ensure_future(self._load_batches(batches))
+
+    async def _load_batches(self, batches: list[PartitionBuffer]) -> None:
+        for buf in batches:
+            if not await self._load_batch(buf):     # stopped, or abandoned for a rebalance
+                return
 
     async def flush_all(self) -> None:
         """Flush every partition now and wait for all loads (used by tests and drain)."""
-        for p in list(self.buffers):
+        for p in sorted(set(self.buffers) | set(self.sealed)):
             await self.start_flush(p)
         await self.wait_inflight()
 
@@ -181,14 +239,19 @@ class RouteSink:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _load_batch(self, buf: PartitionBuffer) -> None:
-        topic = self.route.topic
-        label = batch_label(self.label_prefix, self.route.table, topic, buf.partition,
-                            buf.first_offset, buf.last_offset)
+    async def _load_batch(self, buf: PartitionBuffer) -> bool:
+        """Load one batch; True when it loaded and its events were acked."""
+        topic, p = self.route.topic, buf.partition
+        first, last = buf.bounds
+        label = batch_label(self.label_prefix, self.route.table, topic, p, first, last)
         if not buf.rows:                             # only tombstones: nothing to load
             self._ack_all(buf)
-            return
+            await self._mark_loaded(p, last)
+            return True
         body = self.encoder.body(buf.rows)
+        if buf.replay is None and not await self._record_pending(p, first, last):
+            buf.events.clear()                       # abandoned for rebalance/shutdown, not acked
+            return False
 
         def on_retry(attempt: int, exc: LoadError) -> None:
             self.stats.load_retries += 1
@@ -202,18 +265,19 @@ class RouteSink:
             log.warning("load abandoned for rebalance/shutdown route=%s label=%s rows=%d",
                         self.route.name, label, len(buf.rows))
             buf.events.clear()
-            return
+            return False
         except LoadRejected as exc:
             self._stop(f"load {label} of {len(buf.rows)} rows into {self.route.database}."
                        f"{self.route.table} was rejected: {exc}", buf)
-            return
+            return False
         except LoadError as exc:
             self._stop(f"load {label} into {self.route.database}.{self.route.table} kept failing: {exc}", buf)
-            return
+            return False
         except asyncio.CancelledError:
             buf.events.clear()
             raise
         self._ack_all(buf)
+        await self._mark_loaded(p, last)
         st = self.stats
         st.loads += 1
         st.rows_loaded += result.loaded_rows
@@ -223,6 +287,32 @@ class RouteSink:
         log.info("loaded route=%s label=%s status=%s rows=%d filtered=%d bytes=%d ms=%d",
                  self.route.name, label, result.status, result.loaded_rows, result.filtered_rows,
                  len(body), result.load_time_ms)
+        return True
+
+    async def _record_pending(self, p: int, first: int, last: int) -> bool:
+        """Confirm the batch's boundaries in the ledger before the first attempt (waits out Kafka)."""
+        mark = Mark(self.marks.get(p, Mark()).loaded, (first, last))
+        attempt = 0
+        while not self.aborting:
+            try:
+                await self.ledger.put(p, mark, confirm=True)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:                 # Kafka unreachable: the batch waits, nothing skipped
+                attempt += 1
+                log.warning("ledger write failed route=%s partition=%d attempt=%d: %r",
+                            self.route.name, p, attempt, exc)
+                await asyncio.sleep(self.policy.delay(attempt))
+        return False
+
+    async def _mark_loaded(self, p: int, last: int) -> None:
+        self.marks[p] = Mark(last, None)
+        try:
+            await self.ledger.put(p, Mark(last, None), confirm=False)
+        except Exception as exc:                     # only costs a re-sent, de-duplicated batch
+            log.warning("ledger update after load failed route=%s partition=%d: %r",
+                        self.route.name, p, exc)
 
     def _ack_all(self, buf: PartitionBuffer) -> None:
         ack = self._ack
@@ -244,8 +334,13 @@ class RouteSink:
 
     # -- rebalance / shutdown -------------------------------------------------------------
     def release(self) -> None:
-        """Drop all buffered events without acking them (the next owner re-reads them)."""
+        """Drop all buffered events without acking them (the next owner re-reads them).
+
+        The ledger view is dropped too: after a rebalance it is read again from the table.
+        """
         self.buffers.clear()
+        self.sealed.clear()
+        self.marks.clear()
 
     async def drain(self, timeout_s: float) -> None:
         """Flush everything within ``timeout_s``; release what is left. Never raises."""
@@ -267,4 +362,5 @@ class RouteSink:
 
     @property
     def buffered_rows(self) -> int:
-        return sum(len(b.rows) for b in self.buffers.values())
+        return (sum(len(b.rows) for b in self.buffers.values())
+                + sum(len(b.rows) for q in self.sealed.values() for b in q))

@@ -156,3 +156,64 @@ async def test_drain_releases_a_hung_load_without_ack() -> None:
     await sink.flush_due()
     await sink.drain(0.05)
     assert acked == [] and sink.buffers == {} and sink.inflight == {}
+
+
+# -- exactly-once: the ledger -------------------------------------------------------------------
+from sinkapp.ledger import Mark, MemoryLedger  # noqa: E402
+
+
+async def test_pending_batch_is_confirmed_in_ledger_before_the_load() -> None:
+    ledger = MemoryLedger()
+    seen_at_load: list[Mark] = []
+
+    class Checking(FakeClient):
+        async def load(self, *a: Any, **kw: Any) -> LoadResult:
+            seen_at_load.append(ledger.get(0))
+            return await super().load(*a, **kw)
+
+    client, acked = Checking(), []
+    sink = make_sink(client, acked, ledger=ledger)
+    sink.add(events(0, range(0, 3)))
+    await sink.flush_all()
+    assert seen_at_load == [Mark(-1, (0, 2))]
+    assert ledger.writes[0] == (0, Mark(-1, (0, 2)), True)       # confirmed before the HTTP request
+    assert ledger.get(0) == Mark(2, None)
+
+
+async def test_new_owner_rebuilds_exactly_the_pending_batch_and_skips_loaded() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[0] = Mark(loaded=9, pending=(10, 14))     # the previous owner died mid-load
+    client, acked = FakeClient(), []
+    sink = make_sink(client, acked, ledger=ledger, max_rows=1000)
+    sink.add(events(0, range(5, 21)))                       # redelivered from the committed offset 5
+    assert acked == [(0, o) for o in range(5, 10)]          # at or below loaded: acked, not loaded
+    await sink.flush_all()
+    labels = [a[0] for a in client.attempts]
+    assert labels == ["sa-t-orders-0-10-14", "sa-t-orders-0-15-20"]
+    assert len(client.attempts[0][1]) == 5
+    assert acked == [(0, o) for o in range(5, 21)]
+    assert sink.stats.skipped_loaded == 5 and sink.stats.replayed_batches == 1
+
+
+async def test_replay_batch_is_not_cut_by_triggers_or_drain() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[1] = Mark(loaded=-1, pending=(0, 9))
+    client, acked = FakeClient(), []
+    sink = make_sink(client, acked, ledger=ledger, max_rows=3)
+    sink.add(events(1, range(0, 6)))                        # only part of the pending batch so far
+    await sink.flush_due()
+    await sink.flush_all()
+    assert client.attempts == [] and acked == []
+    sink.add(events(1, range(6, 12)))
+    await sink.flush_all()
+    assert [a[0] for a in client.attempts][0] == "sa-t-orders-1-0-9"
+
+
+async def test_stale_pending_is_dropped_when_records_start_after_it() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[0] = Mark(loaded=-1, pending=(0, 4))       # loaded, committed, ledger update lost
+    client, acked = FakeClient(), []
+    sink = make_sink(client, acked, ledger=ledger)
+    sink.add(events(0, range(5, 8)))
+    await sink.flush_all()
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-0-5-7"]
