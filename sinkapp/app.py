@@ -145,6 +145,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
         topic_disable_leader=True,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset=k.auto_offset_reset,
+        broker_session_timeout=k.session_timeout_ms / 1000.0,
+        broker_heartbeat_interval=k.heartbeat_interval_ms / 1000.0,
         processing_guarantee="at_least_once",
         stream_wait_empty=True,
         web_enabled=True,

@@ -83,6 +83,8 @@ class KafkaSettings:
     ssl_certfile: str | None
     ssl_keyfile: str | None
     auto_offset_reset: str
+    session_timeout_ms: int = 60000
+    heartbeat_interval_ms: int = 3000
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,8 @@ def _kafka(raw: Mapping[str, str], name: str) -> KafkaSettings:
         ssl_certfile=raw.get("ssl.certfile") or None,
         ssl_keyfile=raw.get("ssl.keyfile") or None,
         auto_offset_reset=reset,
+        session_timeout_ms=KEYS["session.timeout.ms"].parse(raw.get("session.timeout.ms") or "60000"),
+        heartbeat_interval_ms=KEYS["heartbeat.interval.ms"].parse(raw.get("heartbeat.interval.ms") or "3000"),
     )
 
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import faust
+import orjson
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -66,16 +69,21 @@ class FaustLedger:
     """Ledger on a Faust table's changelog topic (``<group>-sinkapp-ledger-<topic>-changelog``)."""
 
     def __init__(self, app: Any, topic: str, partitions: int) -> None:
-        self.table = app.Table(f"sinkapp-ledger-{topic}", partitions=partitions, key_type=str,
-                               value_type=dict, key_serializer="json", value_serializer="json",
+        schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.table = app.Table(f"sinkapp-ledger-{topic}", partitions=partitions, schema=schema,
                                help=f"sinkapp batch ledger of topic {topic}")
 
     def get(self, partition: int) -> Mark:
-        return Mark.from_json(self.table.data.get(str(partition)))
+        # Faust's recovery decodes the changelog's JSON bytes: key 0 (int), value a dict
+        doc = self.table.data.get(partition)
+        if isinstance(doc, bytes | str):
+            doc = orjson.loads(doc)
+        return Mark.from_json(doc)
 
     async def put(self, partition: int, mark: Mark, *, confirm: bool) -> None:
-        key, value = str(partition), mark.to_json()
-        self.table.data[key] = value
+        doc = mark.to_json()
+        self.table.data[partition] = doc             # the same shape recovery produces
+        key, value = str(partition).encode(), orjson.dumps(doc)
         fut = await self.table.changelog_topic.send(key=key, value=value, partition=partition, force=True)
         if confirm:
             await fut

@@ -85,6 +85,9 @@ _SPECS: list[KeySpec] = [
     KeySpec("ssl.certfile", None, "client certificate (PEM) for mutual TLS"),
     KeySpec("ssl.keyfile", None, "client key (PEM) for mutual TLS"),
     KeySpec("auto.offset.reset", "earliest", "where a new consumer group starts: earliest or latest"),
+    _int("session.timeout.ms", 60000, 6000, 300000,
+         "consumer group session timeout: how soon a dead worker's partitions move to others"),
+    _int("heartbeat.interval.ms", 3000, 100, 60000, "consumer heartbeat interval (below session.timeout.ms/3)"),
     # Schema Registry shared by both converters (Confluent Cloud's managed registry)
     KeySpec("confluent.custom.schema.registry.auto", "false",
             "true: the registry URL and credentials come from schema.registry.url / "

@@ -1,0 +1,123 @@
+"""Exactly-once under crashes and rebalances, on the real broker with worker processes.
+
+Each scenario counts rows by key in a duplicate-key table (where a second load of the same
+record would be visible) and asserts zero lost and zero duplicated rows.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.workers import Worker, offsets_sync, produce_sync, wait_until
+
+pytestmark = pytest.mark.kafka
+
+DDL = "CREATE TABLE {name} (id BIGINT, part INT, payload STRING) DUPLICATE KEY(id);"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    from sinkapp.testing.streamload import EmulatorThread
+
+    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
+        yield emu
+
+
+def config(kafka: Any, emulator: Any, topic: str, **over: str) -> dict[str, str]:
+    cfg = {"topics": topic, "starrocks.http.url": emulator.fe_url, "starrocks.username": "root",
+           "starrocks.password": "pw", "starrocks.database.name": "test",
+           "bootstrap.servers": kafka.bootstrap_servers, "group.id": f"eo-{uuid.uuid4().hex[:8]}",
+           "bufferflush.intervalms": "1000", "sink.maxretries": "-1", "session.timeout.ms": "6000",
+           "heartbeat.interval.ms": "1000", "sinkapp.drain.timeout.ms": "8000",
+           "sinkapp.load.timeout.ms": "3000"}
+    cfg.update(over)
+    return cfg
+
+
+def rows(start: int, n: int) -> list[bytes]:
+    return [orjson.dumps({"id": i, "part": i % 3, "payload": f"p{i}"}) for i in range(start, start + n)]
+
+
+def report(emulator: Any, table: str, expected: range) -> tuple[int, int]:
+    """(lost, duplicated) row counts by key, printed as the scenario's figures."""
+    counts = collections.Counter(r["id"] for r in emulator.rows("test", table))
+    lost = sum(1 for i in expected if counts[i] == 0)
+    dup = sum(c - 1 for c in counts.values() if c > 1)
+    print(f"\n{table}: expected={len(expected)} stored={sum(counts.values())} lost={lost} duplicated={dup}")
+    return lost, dup
+
+
+def test_kill_9_during_a_load_then_restart_loads_each_row_once(kafka: Any, emulator: Any,
+                                                                topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=3, name=f"eo_kill_{uuid.uuid4().hex[:6]}")
+    emulator.add_table("test", DDL.format(name=topic))
+    produce_sync(kafka.bootstrap_servers, topic, rows(0, 3000), partitions=3)
+    # the first load hangs past the client timeout and then commits, as a slow StarRocks would
+    emulator.faults.hang_next(1, seconds=8.0, then="commit", table=topic)
+    cfg = config(kafka, emulator, topic, **{"tasks.max": "3"})
+    w1 = Worker(cfg, tmp_path, "w1").start()
+    try:
+        wait_until(lambda: emulator.count("test", topic) >= 2000, 60, "two partitions loaded, one hanging")
+        assert emulator.count("test", topic) == 2000, "the hanging load must still be in flight"
+    finally:
+        w1.kill()                                   # kill -9 while one load is in flight
+    # more records arrive: a restart that re-batched by size would send a different batch/label
+    produce_sync(kafka.bootstrap_servers, topic, rows(3000, 1500), partitions=3)
+    w2 = Worker(cfg, tmp_path, "w2").start()
+    try:
+        wait_until(lambda: emulator.count("test", topic) >= 4500, 90, "every row after the restart")
+        wait_until(lambda: (lambda c, e: c == e)(*offsets_sync(kafka.bootstrap_servers, cfg["group.id"],
+                                                               topic)), 30, "commit to the end")
+        time.sleep(2.0)                             # let a duplicate, if any, land
+    finally:
+        w2.stop()
+    assert report(emulator, topic, range(4500)) == (0, 0), w2.log()[-3000:]
+    assert "replayed" in w2.log() or emulator.count("test", topic) == 4500
+
+
+def test_workers_joining_and_leaving_while_loading(kafka: Any, emulator: Any, topic_factory: Any,
+                                                   tmp_path: Path) -> None:
+    topic = topic_factory(partitions=6, name=f"eo_reb_{uuid.uuid4().hex[:6]}")
+    emulator.add_table("test", DDL.format(name=topic))
+    cfg = config(kafka, emulator, topic)
+    total = {"n": 0}
+    stop = threading.Event()
+
+    def producer() -> None:
+        while not stop.is_set():
+            produce_sync(kafka.bootstrap_servers, topic, rows(total["n"], 300), partitions=6)
+            total["n"] += 300
+            time.sleep(0.2)
+
+    t = threading.Thread(target=producer)
+    w1 = Worker(cfg, tmp_path, "w1").start()
+    t.start()
+    try:
+        wait_until(lambda: emulator.count("test", topic) > 0, 60, "first loads")
+        w2 = Worker(cfg, tmp_path, "w2").start()            # join: rebalance
+        time.sleep(6)
+        w3 = Worker(cfg, tmp_path, "w3").start()            # join: rebalance
+        time.sleep(6)
+        assert w2.stop() == 0                               # graceful leave: drain, rebalance
+        time.sleep(4)
+        w3.kill()                                           # crash: rebalance after session timeout
+        time.sleep(4)
+    finally:
+        stop.set()
+        t.join()
+    try:
+        wait_until(lambda: emulator.count("test", topic) >= total["n"], 120, "every produced row")
+        wait_until(lambda: (lambda c, e: c == e)(*offsets_sync(kafka.bootstrap_servers, cfg["group.id"],
+                                                               topic)), 60, "commit to the end")
+        time.sleep(2.0)
+    finally:
+        w1.stop()
+    assert report(emulator, topic, range(total["n"])) == (0, 0)
