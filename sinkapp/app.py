@@ -43,13 +43,35 @@ class SinkApp(faust.App):
     """
 
     sinks: list[RouteSink]
+    stream_load_client: StreamLoadClient | None = None
     drain_timeout_s: float = 20.0
+
+    async def _drain_sinks(self, why: str) -> None:
+        sinks = getattr(self, "sinks", [])
+        if sinks:
+            log.info("sinkapp: %s: flushing %d route(s), at most %.1fs", why, len(sinks), self.drain_timeout_s)
+            await asyncio.gather(*(s.drain(self.drain_timeout_s) for s in sinks))
+
+    async def _on_partitions_revoked(self, revoked: Any) -> None:
+        """Flush before Faust revokes: its own drain is skipped when aiokafka has already cleared
+        the assignment, and a batch held past the revoke would be loaded by a worker that no
+        longer owns the partition."""
+        if not self.should_stop:
+            await self._drain_sinks("partitions revoked")
+        await super()._on_partitions_revoked(revoked)
+        for s in getattr(self, "sinks", []):
+            s.release()                              # events that slipped in before flow stopped
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        client = getattr(self, "stream_load_client", None)
+        if client is not None:
+            await client.close()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         sinks = getattr(self, "sinks", [])
         if sinks:
-            logger.info("sinkapp: draining %d route(s) before the consumer drain", len(sinks))
-            await asyncio.gather(*(s.drain(self.drain_timeout_s) for s in sinks))
+            await self._drain_sinks("stopping")
             self._forget_released(consumer, {s.route.topic for s in sinks})
         await super()._consumer_wait_empty(consumer, logger)
 
@@ -162,6 +184,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     client = StreamLoadClient(settings.http_urls, settings.username, settings.password,
                               connect_timeout_s=settings.connect_timeoutms / 1000.0,
                               request_timeout_s=settings.load_timeout_ms / 1000.0)
+    app.stream_load_client = client
     slots = asyncio.Semaphore(settings.tasks_max)
     policy = RetryPolicy(max_retries=settings.sink_maxretries)
     app.sinks = []
@@ -188,6 +211,15 @@ def _add_agent(app: SinkApp, i: int, route: Route, sink: RouteSink, within_s: fl
     async def agent(stream: Any) -> None:
         # noack_take: never auto-acks (faust-streaming.md §1.2); sink acks after a load succeeded
         async for events in stream.noack_take(TAKE_MAX_EVENTS, within=within_s):
+            assigned = app.consumer.assignment()
+            if any(ev.message.tp not in assigned for ev in events):
+                # taken before a rebalance moved the partition away: its new owner re-reads
+                # these records from the committed offset; never load or ack them here.
+                # (Not by generation id: the first fetch after an assignment can carry the
+                # previous one, and dropping those would leave a hole the commit never passes.)
+                fresh = [ev for ev in events if ev.message.tp in assigned]
+                sink.stats.dropped_stale += len(events) - len(fresh)
+                events = fresh
             await sink.prepare(events)
             sink.add(events)
             events = []                              # hold no event past the sink (wait_empty)
@@ -218,8 +250,9 @@ def _add_timers(app: SinkApp, within_s: float) -> None:
         for s in app.sinks:
             st = s.stats
             log.info("progress route=%s records_in=%d rows_loaded=%d loads=%d buffered=%d retries=%d "
-                     "tombstones=%d rows_per_s=%.0f%s", s.route.name, st.records_in, st.rows_loaded,
-                     st.loads, s.buffered_rows, st.load_retries, st.tombstones, rate,
+                     "tombstones=%d skipped_loaded=%d redelivered=%d stale=%d rows_per_s=%.0f%s",
+                     s.route.name, st.records_in, st.rows_loaded, st.loads, s.buffered_rows, st.load_retries,
+                     st.tombstones, st.skipped_loaded, st.redelivered, st.dropped_stale, rate,
                      " STOPPED" if st.failed else "")
 
 

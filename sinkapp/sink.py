@@ -48,6 +48,8 @@ class RouteStats:
     rows_filtered: int = 0
     tombstones: int = 0
     skipped_loaded: int = 0
+    redelivered: int = 0
+    dropped_stale: int = 0
     replayed_batches: int = 0
     loads: int = 0
     load_retries: int = 0
@@ -68,6 +70,7 @@ class PartitionBuffer:
     last_offset: int = -1
     started_at: float = 0.0
     replay: tuple[int, int] | None = None    # rebuilds the ledger's pending batch (first, last)
+    dups: list[Any] = field(default_factory=list)   # re-delivered copies, acked with the originals
 
     def __len__(self) -> int:
         return len(self.events)
@@ -110,6 +113,8 @@ class RouteSink:
         self.buffers: dict[int, PartitionBuffer] = {}          # open batch per partition
         self.sealed: dict[int, list[PartitionBuffer]] = {}     # closed batches waiting to load
         self.marks: dict[int, Mark] = {}                       # ledger view since assignment
+        self.high: dict[int, int] = {}                         # highest offset taken per partition
+        self.loading: dict[int, list[PartitionBuffer]] = {}    # batches handed to the load task
         self.inflight: dict[int, asyncio.Task[None]] = {}
         self.stats = RouteStats()
         self.aborting = False
@@ -144,6 +149,17 @@ class RouteSink:
                 self._ack(ev)
                 self.stats.skipped_loaded += 1
                 continue
+            if offset <= self.high.get(p, -1):      # a second copy, delivered after a re-seek
+                self.stats.redelivered += 1
+                twin = self._holding(p, offset)
+                if twin is not None:                 # acked together with the copy we hold
+                    twin.dups.append(ev)
+                    continue
+                # a rewind to before what we hold: our copies are the stale ones (the new stream
+                # delivers them again); drop them un-acked and follow the stream in order
+                self.buffers.pop(p, None)
+                self.sealed.pop(p, None)
+            self.high[p] = offset
             buf = self._buffer_for(p, offset, mark)
             if not buf.events:
                 buf.first_offset = offset
@@ -186,6 +202,14 @@ class RouteSink:
             self.stats.replayed_batches += 1
         return buf
 
+    def _holding(self, p: int, offset: int) -> PartitionBuffer | None:
+        """The open, sealed or loading batch of partition ``p`` whose range covers ``offset``."""
+        cands = [self.buffers.get(p), *self.sealed.get(p, []), *self.loading.get(p, [])]
+        for b in cands:
+            if b is not None and b.events and b.first_offset <= offset <= b.last_offset:
+                return b
+        return None
+
     def _seal(self, p: int) -> None:
         buf = self.buffers.pop(p, None)
         if buf is not None and buf.events:
@@ -221,12 +245,17 @@ class RouteSink:
             self._seal(partition)
         batches = self.sealed.pop(partition, [])
         if batches:
-            self.inflight[partition] = asyncio.ensure_future(self._load_batches(batches))
+            self.loading[partition] = batches
+            self.inflight[partition] = asyncio.ensure_future(self._load_batches(partition, batches))
 
-    async def _load_batches(self, batches: list[PartitionBuffer]) -> None:
-        for buf in batches:
-            if not await self._load_batch(buf):     # stopped, or abandoned for a rebalance
-                return
+    async def _load_batches(self, partition: int, batches: list[PartitionBuffer]) -> None:
+        try:
+            for buf in batches:
+                if not await self._load_batch(buf):  # stopped, or abandoned for a rebalance
+                    return
+        finally:
+            if self.loading.get(partition) is batches:
+                del self.loading[partition]
 
     async def flush_all(self) -> None:
         """Flush every partition now and wait for all loads (used by tests and drain)."""
@@ -307,9 +336,11 @@ class RouteSink:
         return False
 
     async def _mark_loaded(self, p: int, last: int) -> None:
+        """Record the load before moving on: confirmed, so a rebalance right after cannot hide it
+        from the next owner (whose commit of these acks Faust may discard)."""
         self.marks[p] = Mark(last, None)
         try:
-            await self.ledger.put(p, Mark(last, None), confirm=False)
+            await self.ledger.put(p, Mark(last, None), confirm=True)
         except Exception as exc:                     # only costs a re-sent, de-duplicated batch
             log.warning("ledger update after load failed route=%s partition=%d: %r",
                         self.route.name, p, exc)
@@ -318,12 +349,16 @@ class RouteSink:
         ack = self._ack
         for ev in buf.events:
             ack(ev)
+        for ev in buf.dups:
+            ack(ev)
         buf.events.clear()
+        buf.dups.clear()
 
     def _stop(self, reason: str, buf: PartitionBuffer | None = None) -> None:
         """Stop the route: release every held event without ack and remember why."""
         if buf is not None:
             buf.events.clear()
+            buf.dups.clear()
         if not self.stats.failed:
             self.stats.failed = reason
             log.error("route %s STOPPED, nothing after the last loaded offset is acknowledged: %s",
@@ -341,6 +376,8 @@ class RouteSink:
         self.buffers.clear()
         self.sealed.clear()
         self.marks.clear()
+        self.high.clear()
+        self.loading.clear()
 
     async def drain(self, timeout_s: float) -> None:
         """Flush everything within ``timeout_s``; release what is left. Never raises."""

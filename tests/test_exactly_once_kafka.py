@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.workers import Worker, offsets_sync, produce_sync, wait_until
+from tests.workers import Worker, produce_sync, wait_committed, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -51,7 +51,9 @@ def report(emulator: Any, table: str, expected: range) -> tuple[int, int]:
     counts = collections.Counter(r["id"] for r in emulator.rows("test", table))
     lost = sum(1 for i in expected if counts[i] == 0)
     dup = sum(c - 1 for c in counts.values() if c > 1)
-    print(f"\n{table}: expected={len(expected)} stored={sum(counts.values())} lost={lost} duplicated={dup}")
+    dups = sorted(i for i, c in counts.items() if c > 1)[:10]
+    print(f"\n{table}: expected={len(expected)} stored={sum(counts.values())} lost={lost} duplicated={dup}"
+          + (f" e.g. ids {dups}" if dups else ""))
     return lost, dup
 
 
@@ -74,8 +76,7 @@ def test_kill_9_during_a_load_then_restart_loads_each_row_once(kafka: Any, emula
     w2 = Worker(cfg, tmp_path, "w2").start()
     try:
         wait_until(lambda: emulator.count("test", topic) >= 4500, 90, "every row after the restart")
-        wait_until(lambda: (lambda c, e: c == e)(*offsets_sync(kafka.bootstrap_servers, cfg["group.id"],
-                                                               topic)), 30, "commit to the end")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w2.log)
         time.sleep(2.0)                             # let a duplicate, if any, land
     finally:
         w2.stop()
@@ -115,8 +116,7 @@ def test_workers_joining_and_leaving_while_loading(kafka: Any, emulator: Any, to
         t.join()
     try:
         wait_until(lambda: emulator.count("test", topic) >= total["n"], 120, "every produced row")
-        wait_until(lambda: (lambda c, e: c == e)(*offsets_sync(kafka.bootstrap_servers, cfg["group.id"],
-                                                               topic)), 60, "commit to the end")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w1.log)
         time.sleep(2.0)
     finally:
         w1.stop()

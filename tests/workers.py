@@ -34,7 +34,8 @@ def datagen_order(i: int) -> dict[str, Any]:
 async def produce(bootstrap: str, topic: str, values: Iterable[bytes | None],
                   keys: Iterable[bytes | None] | None = None, partitions: int | None = None) -> int:
     """Send values (round-robin over ``partitions`` when given) and wait for all acks."""
-    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024)
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024,
+                            enable_idempotence=True)   # a retried send must not duplicate a record
     await prod.start()
     n = 0
     try:
@@ -126,3 +127,19 @@ class Worker:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float,
+                   worker_logs: Callable[[], str] = lambda: "") -> None:
+    """Wait until the group's committed offsets equal the end offsets; say which lag if not."""
+    state: dict[str, Any] = {}
+
+    def done() -> bool:
+        state["c"], state["e"] = offsets_sync(bootstrap, group, topic)
+        return bool(state["e"]) and state["c"] == state["e"]
+
+    try:
+        wait_until(done, timeout_s, "committed offsets to reach the end offsets")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: committed={state.get('c')} end={state.get('e')}\n"
+                             f"{worker_logs()[-3000:]}") from None
