@@ -42,19 +42,12 @@ from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import LoadResult
 from sinkapp.streamload.retry import RetryPolicy
 from sinkapp.testing.registry import RegistryEmulator, confluent_encode
+from tests.fakes import Event, Msg
 
 ORDERS_AVSC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "orders.avsc"  # shared/ is beside the repo
 AVRO = "io.confluent.connect.avro.AvroConverter"
 PROTO = "io.confluent.connect.protobuf.ProtobufConverter"
 JSONSR = "io.confluent.connect.json.JsonSchemaConverter"
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
 
 
 @pytest.fixture
@@ -388,11 +381,6 @@ class FakeClient:
     async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
         self.loads += 1
         return LoadResult(label, "Success", len(orjson.loads(body)), 0, len(body), 1)
-
-
-@dataclass
-class Event:
-    message: Msg
 
 
 async def run_through_sink(conv: Any, values: list[bytes | None]) -> str:

@@ -21,20 +21,7 @@ from sinkapp.routes import Route
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import LoadResult
 from sinkapp.streamload.retry import RetryPolicy
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-
-
-@dataclass
-class Event:
-    message: Msg
-    acked: bool = False
+from tests.fakes import Event, Msg
 
 
 @dataclass

@@ -322,7 +322,32 @@ logger.config.level = WARN
 """
 
 
-class LocalKafka:
+class TopicAdmin:
+    """Topic helpers shared by :class:`LocalKafka` and :class:`ExistingKafka`."""
+
+    @property
+    def bootstrap_servers(self) -> str:
+        raise NotImplementedError
+
+    async def acreate_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None,
+                            timeout_s: float = 30) -> None:
+        """Create a topic and wait until every partition has a leader. Raises InfraError."""
+        await acreate_topic(self.bootstrap_servers, name, partitions, config, timeout_s)
+
+    async def adelete_topic(self, name: str, timeout_s: float = 30) -> None:
+        """Delete a topic (missing is fine) and wait until metadata no longer lists it."""
+        await adelete_topic(self.bootstrap_servers, name, timeout_s)
+
+    def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> None:
+        """Sync :meth:`acreate_topic`; works inside a running event loop too."""
+        _run_sync(lambda: self.acreate_topic(name, partitions, config))
+
+    def delete_topic(self, name: str) -> None:
+        """Sync :meth:`adelete_topic`."""
+        _run_sync(lambda: self.adelete_topic(name))
+
+
+class LocalKafka(TopicAdmin):
     """One KRaft broker+controller JVM on 127.0.0.1, with an optional SASL_PLAINTEXT listener.
 
     ``port``/``sasl_port`` 0 pick free ports at the first :meth:`start`; :meth:`restart` keeps
@@ -615,25 +640,9 @@ class LocalKafka:
         """Keyword arguments for aiokafka clients that reach this broker's PLAINTEXT listener."""
         return {"bootstrap_servers": self.bootstrap_servers}
 
-    async def acreate_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None,
-                            timeout_s: float = 30) -> None:
-        """Create a topic and wait until every partition has a leader. Raises InfraError."""
-        await acreate_topic(self.bootstrap_servers, name, partitions, config, timeout_s)
-
-    async def adelete_topic(self, name: str, timeout_s: float = 30) -> None:
-        """Delete a topic (missing is fine) and wait until metadata no longer lists it."""
-        await adelete_topic(self.bootstrap_servers, name, timeout_s)
-
-    def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> None:
-        """Sync :meth:`acreate_topic`; works inside a running event loop too."""
-        _run_sync(lambda: self.acreate_topic(name, partitions, config))
-
-    def delete_topic(self, name: str) -> None:
-        """Sync :meth:`adelete_topic`."""
-        _run_sync(lambda: self.adelete_topic(name))
 
 
-class ExistingKafka:
+class ExistingKafka(TopicAdmin):
     """A broker someone else runs (``SINKAPP_TEST_BOOTSTRAP``), with LocalKafka's topic helpers.
 
     It has no SASL listener and cannot be stopped or restarted from here.
@@ -642,7 +651,11 @@ class ExistingKafka:
     sasl_port: int | None = None
 
     def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self._bootstrap = bootstrap_servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self._bootstrap
 
     def wait_ready(self, timeout_s: float = 30) -> ExistingKafka:
         """Wait until a metadata request lists a broker, else InfraError."""
@@ -657,18 +670,6 @@ class ExistingKafka:
             time.sleep(0.5)
         raise InfraError(f"no Kafka broker answers at {self.bootstrap_servers} within {timeout_s:g}s {error}")
 
-    async def acreate_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None,
-                            timeout_s: float = 30) -> None:
-        await acreate_topic(self.bootstrap_servers, name, partitions, config, timeout_s)
-
-    async def adelete_topic(self, name: str, timeout_s: float = 30) -> None:
-        await adelete_topic(self.bootstrap_servers, name, timeout_s)
-
-    def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> None:
-        _run_sync(lambda: self.acreate_topic(name, partitions, config))
-
-    def delete_topic(self, name: str) -> None:
-        _run_sync(lambda: self.adelete_topic(name))
 
 
 def _jaas_escape(value: str) -> str:
