@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 
 from sinkapp.config import KafkaSettings, Settings, load_settings
 from sinkapp.converters import build_converter
@@ -196,12 +197,20 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
                          max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots,
-                         ledger=FaustLedger(app, route.topic, partitions[route.topic]))
+                         ledger=FaustLedger(app, route.topic, partitions[route.topic]),
+                         owns=_owner_check(app, route.topic))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)
     _add_timers(app, within_s)
     _add_pages(app)
     return app
+
+
+def _owner_check(app: SinkApp, topic: str) -> Any:
+    """``owns(partition)``: is the source partition assigned to this worker right now?"""
+    def owns(partition: int) -> bool:
+        return TP(topic, partition) in app.consumer.assignment()
+    return owns
 
 
 def _add_agent(app: SinkApp, i: int, route: Route, sink: RouteSink, within_s: float) -> None:

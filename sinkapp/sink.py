@@ -94,6 +94,7 @@ class RouteSink:
                  load_slots: asyncio.Semaphore | None = None, ledger: Ledger | None = None,
                  ack: Callable[[Any], None] = lambda ev: ev.ack(),
                  on_stop: Callable[[Route, str], None] | None = None,
+                 owns: Callable[[int], bool] = lambda partition: True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.route = route
         self.client = client
@@ -109,6 +110,7 @@ class RouteSink:
         self._ack = ack
         self._on_stop = on_stop
         self._clock = clock
+        self._owns = owns
         self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         self.buffers: dict[int, PartitionBuffer] = {}          # open batch per partition
         self.sealed: dict[int, list[PartitionBuffer]] = {}     # closed batches waiting to load
@@ -277,6 +279,11 @@ class RouteSink:
             self._ack_all(buf)
             await self._mark_loaded(p, last)
             return True
+        if not self._owns(p):                        # moved to another worker by a rebalance
+            log.info("batch %s dropped un-acked: partition %d is no longer assigned here", label, p)
+            buf.events.clear()
+            buf.dups.clear()
+            return False
         body = self.encoder.body(buf.rows)
         if buf.replay is None and not await self._record_pending(p, first, last):
             buf.events.clear()                       # abandoned for rebalance/shutdown, not acked

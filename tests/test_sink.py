@@ -230,3 +230,13 @@ async def test_rewind_before_held_records_follows_the_new_stream_in_order() -> N
     await sink.flush_all()
     assert [a[0] for a in client.attempts] == ["sa-t-orders-0-5-9"]
     assert sorted(o for _, o in acked) == list(range(5, 10))
+
+
+async def test_batch_of_a_partition_moved_away_is_dropped_unacked() -> None:
+    owned = {0: True}
+    client, acked = FakeClient(), []
+    sink = make_sink(client, acked, owns=lambda p: owned[p])
+    sink.add(events(0, range(0, 2)))
+    owned[0] = False                             # a rebalance gave partition 0 to another worker
+    await sink.flush_all()
+    assert client.attempts == [] and acked == []
