@@ -22,7 +22,7 @@ from sinkapp.config import KafkaSettings, Settings, load_settings
 from sinkapp.converters import build_converter
 from sinkapp.encoding import build_encoder
 from sinkapp.errors import ConfigError, InfraError
-from sinkapp.ledger import FaustLedger
+from sinkapp.ledger import KafkaLedger
 from sinkapp.routes import Route, build_routes
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
@@ -45,6 +45,7 @@ class SinkApp(faust.App):
 
     sinks: list[RouteSink]
     stream_load_client: StreamLoadClient | None = None
+    ledgers: list[KafkaLedger] = []
     drain_timeout_s: float = 20.0
 
     async def _drain_sinks(self, why: str) -> None:
@@ -68,6 +69,8 @@ class SinkApp(faust.App):
         client = getattr(self, "stream_load_client", None)
         if client is not None:
             await client.close()
+        for ledger in self.ledgers:
+            await ledger.close()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         sinks = getattr(self, "sinks", [])
@@ -134,6 +137,28 @@ async def _topic_partitions(k: KafkaSettings) -> dict[str, int]:
         await admin.close()
 
 
+async def _ensure_ledger_topics(k: KafkaSettings, topics: dict[str, int]) -> None:
+    """Create the compacted ledger topics that do not exist yet (partitions like the source)."""
+    from aiokafka.admin import NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, **aiokafka_security(k))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        brokers = len((await admin.describe_cluster()).get("brokers") or []) or 1
+        replicas = min(3, brokers)                   # Confluent Cloud: 3; a local broker: 1
+        new = [NewTopic(name, n, replicas, topic_configs={"cleanup.policy": "compact"})
+               for name, n in topics.items() if name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass                                 # another worker created it first
+    finally:
+        await admin.close()
+
+
 def resolve_routes(settings: Settings) -> tuple[list[Route], dict[str, int]]:
     """Routes for ``topics`` (or ``topics.regex``) and each source topic's partition count.
 
@@ -160,6 +185,9 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     k = settings.kafka
     assert k is not None
     routes, partitions = resolve_routes(settings)
+    ledger_topics = {r.topic: f"{k.group_id}-sinkapp-ledger-{r.topic}" for r in routes}
+    asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics}))
+    ledgers = {t: KafkaLedger(name, k.bootstrap_servers, aiokafka_security(k)) for t, name in ledger_topics.items()}
     options: dict[str, Any] = dict(
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap_servers.split(",")],
         broker_credentials=_credentials(k),
@@ -186,6 +214,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                               connect_timeout_s=settings.connect_timeoutms / 1000.0,
                               request_timeout_s=settings.load_timeout_ms / 1000.0)
     app.stream_load_client = client
+    app.ledgers = list(ledgers.values())
     slots = asyncio.Semaphore(settings.tasks_max)
     policy = RetryPolicy(max_retries=settings.sink_maxretries)
     app.sinks = []
@@ -197,7 +226,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
                          max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots,
-                         ledger=FaustLedger(app, route.topic, partitions[route.topic]),
+                         ledger=ledgers[route.topic],
                          owns=_owner_check(app, route.topic))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)

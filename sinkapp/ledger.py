@@ -5,15 +5,13 @@ Who calls: :class:`sinkapp.sink.RouteSink`. Before a batch's first load attempt 
 succeeded it writes ``loaded=last`` (not awaited: losing it only makes the next owner re-send a
 batch StarRocks already has under the same label, which is answered ``Label Already Exists``).
 
-The worker that owns the partition next reads the entry after Faust's table recovery (streams
-stay paused until then) and rebuilds exactly the pending batch from the redelivered records, so
+The worker that owns the partition next reads the entry before it handles the partition's first
+record and rebuilds exactly the pending batch from the redelivered records, so
 its label (derived from first/last offsets) is the same; records at or below ``loaded`` are
 acknowledged without loading.
 
-``FaustLedger`` keeps entries in a Faust table (one per route, partitions = the source topic's,
-so Faust's co-partitioning assigns ledger partition p with source partition p). Writes go
-straight to the table's changelog with an explicit partition (no ``partition_for_key`` trap, no
-attachment to the current event) and into the local store.
+``KafkaLedger`` keeps entries in a compacted Kafka topic, one per route, partitioned like the
+source topic.
 ``MemoryLedger`` is the same contract in a dict, for unit tests and for routes without Kafka.
 """
 
@@ -22,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import faust
 import orjson
 
 
@@ -47,6 +44,8 @@ class Mark:
 class Ledger(Protocol):
     def get(self, partition: int) -> Mark: ...
 
+    async def load(self, partition: int) -> Mark: ...
+
     async def put(self, partition: int, mark: Mark, *, confirm: bool) -> None: ...
 
 
@@ -60,30 +59,75 @@ class MemoryLedger:
     def get(self, partition: int) -> Mark:
         return self.marks.get(partition, Mark())
 
+    async def load(self, partition: int) -> Mark:
+        return self.get(partition)
+
     async def put(self, partition: int, mark: Mark, *, confirm: bool) -> None:
         self.marks[partition] = mark
         self.writes.append((partition, mark, confirm))
 
 
-class FaustLedger:
-    """Ledger on a Faust table's changelog topic (``<group>-sinkapp-ledger-<topic>-changelog``)."""
+class KafkaLedger:
+    """Ledger on a compacted topic ``<group>-sinkapp-ledger-<topic>``, partitioned like the source.
 
-    def __init__(self, app: Any, topic: str, partitions: int) -> None:
-        schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-        self.table = app.Table(f"sinkapp-ledger-{topic}", partitions=partitions, schema=schema,
-                               help=f"sinkapp batch ledger of topic {topic}")
+    The entry of source partition p is the last record of ledger partition p (key ``p``), so
+    reading it is one seek and one fetch; writes are acknowledged by all in-sync replicas.
+    Not a Faust table: Faust's table recovery pauses every stream until it finishes and was
+    seen to hang for minutes after rebalances in our soak (faust-streaming.md §6 lists such
+    hangs); this ledger is read per partition, lazily, when its first record arrives.
+    """
+
+    def __init__(self, topic: str, bootstrap: str, security: dict[str, Any]) -> None:
+        self.topic = topic
+        self._bootstrap, self._security = bootstrap, security
+        self._producer: Any = None
+        self._consumer: Any = None
+        self._marks: dict[int, Mark] = {}
+
+    async def _clients(self) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                              **self._security)
+            await self._producer.start()
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                              group_id=None, **self._security)
+            await self._consumer.start()
+
+    async def load(self, partition: int) -> Mark:
+        """Read the partition's entry from Kafka (called when a partition's first record arrives)."""
+        from aiokafka import TopicPartition
+
+        await self._clients()
+        tp = TopicPartition(self.topic, partition)
+        self._consumer.assign([tp])
+        end = (await self._consumer.end_offsets([tp]))[tp]
+        mark = Mark()
+        if end > 0:
+            self._consumer.seek(tp, end - 1)
+            records = await self._consumer.getmany(tp, timeout_ms=10_000)
+            got = records.get(tp) or []
+            if not got:
+                raise TimeoutError(f"ledger {self.topic}[{partition}] did not answer within 10s")
+            mark = Mark.from_json(orjson.loads(got[-1].value))
+        self._marks[partition] = mark
+        return mark
 
     def get(self, partition: int) -> Mark:
-        # Faust's recovery decodes the changelog's JSON bytes: key 0 (int), value a dict
-        doc = self.table.data.get(partition)
-        if isinstance(doc, bytes | str):
-            doc = orjson.loads(doc)
-        return Mark.from_json(doc)
+        return self._marks.get(partition, Mark())
 
     async def put(self, partition: int, mark: Mark, *, confirm: bool) -> None:
-        doc = mark.to_json()
-        self.table.data[partition] = doc             # the same shape recovery produces
-        key, value = str(partition).encode(), orjson.dumps(doc)
-        fut = await self.table.changelog_topic.send(key=key, value=value, partition=partition, force=True)
+        await self._clients()
+        self._marks[partition] = mark
+        fut = await self._producer.send(self.topic, orjson.dumps(mark.to_json()),
+                                        key=str(partition).encode(), partition=partition)
         if confirm:
             await fut
+
+    async def close(self) -> None:
+        for client in (self._producer, self._consumer):
+            if client is not None:
+                await client.stop()
+        self._producer = self._consumer = None

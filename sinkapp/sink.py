@@ -128,8 +128,12 @@ class RouteSink:
         A converter without ``prepare`` needs nothing. A ``ConversionError`` here (an unknown
         schema id, a bad wire-format header) stops the route like a decode error in ``add``.
         """
+        if self.stats.failed:
+            return
+        for p in {ev.message.partition for ev in events} - self.marks.keys():
+            self.marks[p] = await self._load_mark(p)
         prep = getattr(self.converter, "prepare", None)
-        if prep is None or self.stats.failed:
+        if prep is None:
             return
         try:
             await prep([ev.message for ev in events])
@@ -324,6 +328,20 @@ class RouteSink:
                  self.route.name, label, result.status, result.loaded_rows, result.filtered_rows,
                  len(body), result.load_time_ms)
         return True
+
+    async def _load_mark(self, p: int) -> Mark:
+        """The ledger's entry for ``p``, read when the partition's first record arrives here."""
+        attempt = 0
+        while True:
+            try:
+                return await self.ledger.load(p)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:                 # Kafka unreachable: the partition waits
+                attempt += 1
+                log.warning("ledger read failed route=%s partition=%d attempt=%d: %r",
+                            self.route.name, p, attempt, exc)
+                await asyncio.sleep(self.policy.delay(attempt))
 
     async def _record_pending(self, p: int, first: int, last: int) -> bool:
         """Confirm the batch's boundaries in the ledger before the first attempt (waits out Kafka)."""
