@@ -34,7 +34,7 @@ from sinkapp.testing.registry import (
     confluent_encode,
 )
 
-ORDERS_AVSC = Path("/work/shared/fixtures/orders.avsc")
+ORDERS_AVSC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "orders.avsc"
 ORDERS_TEXT = ORDERS_AVSC.read_text()
 ORDER = {
     "ordertime": 1500000000000,
