@@ -121,3 +121,33 @@ def test_workers_joining_and_leaving_while_loading(kafka: Any, emulator: Any, to
     finally:
         w1.stop()
     assert report(emulator, topic, range(total["n"])) == (0, 0)
+
+
+def test_broker_restart_while_loading(emulator: Any, tmp_path: Path) -> None:
+    """The broker goes away mid-stream and comes back on the same port with its data."""
+    from sinkapp.testing.kafka import LocalKafka
+
+    broker = LocalKafka(home=tmp_path / "kafka")
+    broker.start()
+    try:
+        topic = f"eo_brk_{uuid.uuid4().hex[:6]}"
+        broker.create_topic(topic, partitions=3)
+        emulator.add_table("test", DDL.format(name=topic))
+        cfg = config(broker, emulator, topic)
+        produce_sync(broker.bootstrap_servers, topic, rows(0, 3000), partitions=3)
+        w = Worker(cfg, tmp_path, "w1").start()
+        wait_until(lambda: emulator.count("test", topic) >= 3000, 60, "rows before the restart")
+        produce_sync(broker.bootstrap_servers, topic, rows(3000, 1500), partitions=3)
+        broker.restart()
+        produce_sync(broker.bootstrap_servers, topic, rows(4500, 1500), partitions=3)
+        deadline = time.monotonic() + 120
+        while emulator.count("test", topic) < 6000 and time.monotonic() < deadline:
+            if not w.alive():                       # a supervisor restarts a worker that gave up
+                w.start()
+            time.sleep(0.5)
+        wait_committed(broker.bootstrap_servers, cfg["group.id"], topic, 60, w.log)
+        time.sleep(2.0)
+        w.stop()
+        assert report(emulator, topic, range(6000)) == (0, 0), w.log()[-3000:]
+    finally:
+        broker.stop()
