@@ -88,3 +88,12 @@ def test_labels_are_deterministic_valid_and_bounded() -> None:
     long = batch_label("p", "t" * 100, "é" * 80, 11, 10**15, 10**15 + 5)
     assert rx.match(long) and long.endswith("-11-1000000000000000-1000000000000005")
     assert long != batch_label("p", "t" * 100, "è" * 80, 11, 10**15, 10**15 + 5)
+
+
+def test_decimal_text_is_exact_fixed_point() -> None:
+    from sinkapp.converters.simple import decimal_text
+
+    assert decimal_text(1, 10) == "0.0000000001"          # str(Decimal) would say 1E-10
+    assert decimal_text(-12345, 2) == "-123.45"
+    assert decimal_text(10**40 + 7, 3) == "10000000000000000000000000000000000000.007"
+    assert decimal_text(5, 0) == "5"

@@ -36,7 +36,7 @@ from fastavro.read import LOGICAL_READERS
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
-from sinkapp.converters.simple import days_to_date, epoch_ms_to_datetime, format_datetime
+from sinkapp.converters.simple import days_to_date, decimal_text, epoch_ms_to_datetime, format_datetime
 from sinkapp.errors import ConversionError
 
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -44,13 +44,7 @@ _PREFIX = "sinkapp."
 
 
 def _decimal_text(data: bytes, writer_schema: dict, _reader: Any = None) -> str:
-    unscaled = int.from_bytes(data, "big", signed=True)
-    scale = int(writer_schema.get("scale", 0))
-    digits = str(abs(unscaled))
-    if scale > 0:
-        digits = digits.rjust(scale + 1, "0")
-        digits = f"{digits[:-scale]}.{digits[-scale:]}"
-    return "-" + digits if unscaled < 0 else digits
+    return decimal_text(int.from_bytes(data, "big", signed=True), int(writer_schema.get("scale", 0)))
 
 
 def _time_text(us: int) -> str:

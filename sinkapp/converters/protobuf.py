@@ -48,7 +48,7 @@ from proto_schema_parser.parser import Parser
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
-from sinkapp.converters.simple import format_datetime
+from sinkapp.converters.simple import decimal_text, format_datetime
 from sinkapp.errors import ConversionError
 
 FDP = descriptor_pb2.FieldDescriptorProto
@@ -170,12 +170,7 @@ def _enum(ep: descriptor_pb2.EnumDescriptorProto, e: ast.Enum) -> None:
 
 # -- message → dict ------------------------------------------------------------------------------
 def _decimal(m: Any) -> str:
-    unscaled, scale = int.from_bytes(m.value, "big", signed=True), m.scale
-    digits = str(abs(unscaled))
-    if scale > 0:
-        digits = digits.rjust(scale + 1, "0")
-        digits = f"{digits[:-scale]}.{digits[-scale:]}"
-    return "-" + digits if unscaled < 0 else digits
+    return decimal_text(int.from_bytes(m.value, "big", signed=True), m.scale)
 
 
 def _wrapped(m: Any) -> Any:

@@ -46,14 +46,27 @@ def ms_to_time(ms: int) -> str:
     return t.isoformat(timespec="milliseconds")
 
 
+def decimal_text(unscaled: int, scale: int) -> str:
+    """Exact fixed-point text of ``unscaled × 10^-scale`` (no exponent form), for DECIMAL columns.
+
+    Who calls: the Connect, Avro and Protobuf decimal conversions.
+    """
+    digits = str(abs(unscaled))
+    if scale > 0:
+        digits = digits.rjust(scale + 1, "0")
+        digits = f"{digits[:-scale]}.{digits[-scale:]}"
+    elif scale < 0:
+        digits += "0" * -scale
+    return "-" + digits if unscaled < 0 else digits
+
+
 def _decimal(value: Any, params: dict) -> str:
     if isinstance(value, str):          # decimal.format=BASE64 (Connect's default): big-endian unscaled
         try:
             unscaled = int.from_bytes(base64.b64decode(value, validate=True), "big", signed=True)
         except ValueError:
             raise ConversionError(f"Decimal value {value!r} is not base64") from None
-        scale = int(params.get("scale", 0))
-        return str(Decimal(unscaled).scaleb(-scale))
+        return decimal_text(unscaled, int(params.get("scale", 0)))
     if isinstance(value, int | float):  # decimal.format=NUMERIC
         return str(Decimal(str(value)))
     raise ConversionError(f"Decimal value {value!r} is neither base64 text nor a number")
