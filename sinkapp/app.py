@@ -95,12 +95,18 @@ class SinkApp(faust.App):
             unacked.discard(msg)
 
 
+def _ssl_context(k: KafkaSettings) -> ssl.SSLContext | None:
+    """TLS context for SSL / SASL_SSL: system CAs or ``ssl.cafile``, optional client certificate."""
+    if k.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    ctx = ssl.create_default_context(cafile=k.ssl_cafile)
+    if k.ssl_certfile:
+        ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+    return ctx
+
+
 def _credentials(k: KafkaSettings) -> Any:
-    ctx = None
-    if k.security_protocol in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(cafile=k.ssl_cafile)
-        if k.ssl_certfile:
-            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+    ctx = _ssl_context(k)
     if k.security_protocol.startswith("SASL"):
         assert k.sasl_username is not None and k.sasl_password is not None
         return faust.SASLCredentials(username=k.sasl_username, password=k.sasl_password.get(),
@@ -113,10 +119,8 @@ def _credentials(k: KafkaSettings) -> Any:
 def aiokafka_security(k: KafkaSettings) -> dict[str, Any]:
     """The same Kafka security settings in aiokafka's keyword form (admin client, tests)."""
     kw: dict[str, Any] = {"security_protocol": k.security_protocol}
-    if k.security_protocol in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(cafile=k.ssl_cafile)
-        if k.ssl_certfile:
-            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+    ctx = _ssl_context(k)
+    if ctx is not None:
         kw["ssl_context"] = ctx
     if k.security_protocol.startswith("SASL"):
         assert k.sasl_password is not None
@@ -137,15 +141,14 @@ async def _topic_partitions(k: KafkaSettings) -> dict[str, int]:
         await admin.close()
 
 
-async def _ensure_ledger_topics(k: KafkaSettings, topics: dict[str, int]) -> None:
-    """Create the compacted ledger topics that do not exist yet (partitions like the source)."""
+async def _ensure_ledger_topics(k: KafkaSettings, topics: dict[str, int], existing: set[str]) -> None:
+    """Create the compacted ledger topics not in ``existing`` (partitions like the source)."""
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, **aiokafka_security(k))
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
         brokers = len((await admin.describe_cluster()).get("brokers") or []) or 1
         replicas = min(3, brokers)                   # Confluent Cloud: 3; a local broker: 1
         new = [NewTopic(name, n, replicas, topic_configs={"cleanup.policy": "compact"})
@@ -186,7 +189,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     assert k is not None
     routes, partitions = resolve_routes(settings)
     ledger_topics = {r.topic: f"{k.group_id}-sinkapp-ledger-{r.topic}" for r in routes}
-    asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics}))
+    asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics},
+                                      set(partitions)))
     ledgers = {t: KafkaLedger(name, k.bootstrap_servers, aiokafka_security(k)) for t, name in ledger_topics.items()}
     options: dict[str, Any] = dict(
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap_servers.split(",")],

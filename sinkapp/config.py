@@ -251,7 +251,7 @@ def _topic2table(text: str | None) -> dict[str, str]:
     return out
 
 
-def _kafka(raw: Mapping[str, str], name: str) -> KafkaSettings:
+def _kafka(raw: Mapping[str, str], v: Mapping[str, Any], name: str) -> KafkaSettings:
     proto = raw.get("security.protocol", "PLAINTEXT").strip().upper()
     if proto not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
         raise ConfigError(
@@ -287,8 +287,8 @@ def _kafka(raw: Mapping[str, str], name: str) -> KafkaSettings:
         ssl_certfile=raw.get("ssl.certfile") or None,
         ssl_keyfile=raw.get("ssl.keyfile") or None,
         auto_offset_reset=reset,
-        session_timeout_ms=KEYS["session.timeout.ms"].parse(raw.get("session.timeout.ms") or "60000"),
-        heartbeat_interval_ms=KEYS["heartbeat.interval.ms"].parse(raw.get("heartbeat.interval.ms") or "3000"),
+        session_timeout_ms=v["session.timeout.ms"],
+        heartbeat_interval_ms=v["heartbeat.interval.ms"],
     )
 
 
@@ -348,7 +348,7 @@ def build_settings(raw: Mapping[str, str]) -> Settings:
         load_timeout_ms=v["sinkapp.load.timeout.ms"],
         flush_max_rows=v["sinkapp.flush.max.rows"],
         drain_timeout_ms=v["sinkapp.drain.timeout.ms"],
-        kafka=_kafka(raw, name),
+        kafka=_kafka(raw, v, name),
         registry_url=v["schema.registry.url"],
         registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])
                             if v["schema.registry.basic.auth.user.info"] else None),

@@ -75,6 +75,11 @@ class PartitionBuffer:
     def __len__(self) -> int:
         return len(self.events)
 
+    def drop(self) -> None:
+        """Let go of every event (and re-delivered copy) without acknowledging it."""
+        self.events.clear()
+        self.dups.clear()
+
     @property
     def bounds(self) -> tuple[int, int]:
         """The batch identity's offsets: the ledger's for a replayed batch, else first/last seen."""
@@ -285,12 +290,11 @@ class RouteSink:
             return True
         if not self._owns(p):                        # moved to another worker by a rebalance
             log.info("batch %s dropped un-acked: partition %d is no longer assigned here", label, p)
-            buf.events.clear()
-            buf.dups.clear()
+            buf.drop()
             return False
         body = self.encoder.body(buf.rows)
         if buf.replay is None and not await self._record_pending(p, first, last):
-            buf.events.clear()                       # abandoned for rebalance/shutdown, not acked
+            buf.drop()                               # abandoned for rebalance/shutdown, not acked
             return False
 
         def on_retry(attempt: int, exc: LoadError) -> None:
@@ -304,7 +308,7 @@ class RouteSink:
         except LoadAborted:
             log.warning("load abandoned for rebalance/shutdown route=%s label=%s rows=%d",
                         self.route.name, label, len(buf.rows))
-            buf.events.clear()
+            buf.drop()
             return False
         except LoadRejected as exc:
             self._stop(f"load {label} of {len(buf.rows)} rows into {self.route.database}."
@@ -314,7 +318,7 @@ class RouteSink:
             self._stop(f"load {label} into {self.route.database}.{self.route.table} kept failing: {exc}", buf)
             return False
         except asyncio.CancelledError:
-            buf.events.clear()
+            buf.drop()
             raise
         self._ack_all(buf)
         await self._mark_loaded(p, last)
@@ -376,14 +380,12 @@ class RouteSink:
             ack(ev)
         for ev in buf.dups:
             ack(ev)
-        buf.events.clear()
-        buf.dups.clear()
+        buf.drop()
 
     def _stop(self, reason: str, buf: PartitionBuffer | None = None) -> None:
         """Stop the route: release every held event without ack and remember why."""
         if buf is not None:
-            buf.events.clear()
-            buf.dups.clear()
+            buf.drop()
         if not self.stats.failed:
             self.stats.failed = reason
             log.error("route %s STOPPED, nothing after the last loaded offset is acknowledged: %s",

@@ -28,7 +28,15 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from schema_registry.client import SchemaRegistryClient
 
 from sinkapp.testing.registry import RegistryThread, confluent_encode
-from tests.workers import FIXTURES, Worker, datagen_order, offsets_sync, produce_sync, wait_until
+from tests.workers import (
+    FIXTURES,
+    Worker,
+    datagen_order,
+    offsets_sync,
+    produce_sync,
+    wait_committed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -84,11 +92,6 @@ def orders_table(emulator: Any, table: str, extra_columns: str = "") -> None:
     emulator.add_table("test", ddl)
 
 
-def committed_is_end(kafka: Any, group: str, topic: str) -> bool:
-    committed, ends = offsets_sync(kafka.bootstrap_servers, group, topic)
-    return committed == ends
-
-
 def wait_for(w: Worker, pred: Any, timeout_s: float, what: str) -> None:
     """``wait_until`` that puts the worker's log tail into the failure message."""
     try:
@@ -103,8 +106,7 @@ def run_until_loaded(w: Worker, emulator: Any, kafka: Any, cfg: dict[str, str], 
     try:
         wait_for(w, lambda: emulator.count("test", table) >= n or not w.alive(), timeout_s, f"{n} rows in {table}")
         assert w.alive(), w.log()[-3000:]
-        wait_for(w, lambda: committed_is_end(kafka, cfg["group.id"], topic), 30,
-                 "committed offsets to reach the end offsets")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
     finally:
         rc = w.stop()
     assert rc == 0, w.log()[-3000:]
@@ -377,7 +379,7 @@ def test_bad_magic_byte_stops_route_and_offset_never_passes_it(
         # 20 good records load and commit first, so the committed offset sits right before the bad one
         produce_sync(kafka.bootstrap_servers, topic, (avro_value(sid, parsed, datagen_order(i)) for i in range(20)))
         wait_for(w, lambda: emulator.count("test", table) >= 20 or not w.alive(), 60, "the first 20 rows")
-        wait_for(w, lambda: committed_is_end(kafka, cfg["group.id"], topic), 30, "commit of the first 20")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
         good = avro_value(sid, parsed, datagen_order(20))
         bad = b"\x01" + good[1:]                       # wrong magic byte at offset 20
         produce_sync(kafka.bootstrap_servers, topic,

@@ -14,7 +14,15 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.workers import FIXTURES, Worker, datagen_order, offsets_sync, produce_sync, wait_until
+from tests.workers import (
+    FIXTURES,
+    Worker,
+    datagen_order,
+    offsets_sync,
+    produce_sync,
+    wait_committed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -65,9 +73,7 @@ def test_connector_json_fixture_loads_10k_orders(kafka: Any, emulator: Any, topi
     try:
         wait_until(lambda: emulator.count("test", f"t_{topic}") >= n or not w.alive(), 90,
                    "10,000 rows in the emulator")
-        committed_eq_end = lambda: (lambda c, e: c == e)(*offsets_sync(kafka.bootstrap_servers,  # noqa: E731
-                                                                       cfg["group.id"], topic))
-        wait_until(committed_eq_end, 30, "committed offsets to reach the end offsets")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
     finally:
         w.stop()
     rows = emulator.rows("test", f"t_{topic}")
@@ -141,8 +147,7 @@ def test_failing_loads_hold_offsets_then_every_row_arrives(kafka: Any, emulator:
         assert emulator.count("test", topic) == 0
         emulator.faults.clear()
         wait_until(lambda: emulator.count("test", topic) >= 500, 60, "all rows after the fault cleared")
-        wait_until(lambda: (lambda c, e: c == e)(*offsets_sync(kafka.bootstrap_servers, cfg["group.id"],
-                                                               topic)), 30, "commit to the end")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
     finally:
         w.stop()
     assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(500))
