@@ -1,8 +1,13 @@
 """Rows → Stream Load body bytes, per ``sink.properties.format`` (the one place that knows it).
 
-Who calls: the route sink, once per record (``encode_row``) and once per batch (``body``).
-``encode_row`` raises :class:`~sinkapp.errors.EncodingError` for a value the format cannot
-carry (the caller adds topic, partition, offset). JSON bodies are a JSON array of rows (the
+Who calls: the route sink, once per fetched batch (``encode_chunk``: the rows of one fetched
+partition batch, joined, without the outer brackets) and once per load (``body``: the chunks
+of a Stream Load batch). Encoding a fetched batch in one call instead of one ``bytes`` per row
+is what keeps the data path cheap: one ``orjson.dumps`` of a list, and no per-row object to
+buffer (a per-row ``orjson.dumps`` result held in a list costs ~3.8 KB of RSS; the chunks are
+plain ``bytes``, which the cyclic GC never walks). ``encode_row`` is the per-row form, used to
+find the record a chunk failed on. Both raise :class:`~sinkapp.errors.EncodingError` for a value
+the format cannot carry (the caller adds topic, partition, offset). JSON bodies are a JSON array of rows (the
 Java connector's shape: users set ``strip_outer_array=true``, and sinkapp sets it when the
 user did not say otherwise, since the body is always an array). CSV bodies join rows with
 ``row_delimiter`` and end with one.
@@ -76,8 +81,22 @@ class JsonEncoder:
         except TypeError as exc:
             raise EncodingError(f"row cannot be encoded as JSON: {exc}") from None
 
-    def body(self, rows: Sequence[bytes]) -> bytes:
-        return b"[" + b",".join(rows) + b"]"
+    def encode_chunk(self, rows: list[Any]) -> bytes | memoryview:
+        """Rows (dicts) → ``row,row,...`` (the inside of a JSON array); one ``orjson.dumps`` call."""
+        if all(type(r) is dict for r in rows):
+            try:
+                return memoryview(orjson.dumps(rows, default=_default, option=_OPTS))[1:-1]
+            except TypeError:
+                pass                                 # the per-row pass below names the reason
+        return b",".join([self.encode_row(r) for r in rows])
+
+    @staticmethod
+    def join_raw(rows: list[bytes]) -> bytes:
+        """Validated JSON object texts (the record's own bytes) → a chunk."""
+        return b",".join(rows)
+
+    def body(self, chunks: Sequence[bytes | memoryview]) -> bytes:
+        return b"[" + b",".join([c for c in chunks if len(c)]) + b"]"
 
 
 class CsvEncoder:
@@ -128,8 +147,16 @@ class CsvEncoder:
             return self.sep.join(self._field(v) for v in row)
         raise EncodingError(f"a CSV row must be text, a record or a list, got {type(row).__name__}")
 
-    def body(self, rows: Sequence[bytes]) -> bytes:
-        return self.delim.join(rows) + self.delim
+    def encode_chunk(self, rows: list[Any]) -> bytes:
+        """Rows → ``row<delim>row...`` (no trailing delimiter)."""
+        return self.delim.join([self.encode_row(r) for r in rows])
+
+    def join_raw(self, rows: list[bytes]) -> bytes:
+        """Rows that are already CSV text (String/ByteArray values) → a chunk."""
+        return self.delim.join(rows)
+
+    def body(self, chunks: Sequence[bytes | memoryview]) -> bytes:
+        return self.delim.join([c for c in chunks if len(c)]) + self.delim
 
 
 def build_encoder(props: Mapping[str, str]) -> JsonEncoder | CsvEncoder:

@@ -1,11 +1,12 @@
-"""The route sink: records → per-partition buffers → Stream Load → acks. The only place that acks.
+"""The route sink: fetched partition batches → per-partition buffers → Stream Load → acks.
 
-Who calls: the route's Faust agent (``add`` then ``flush_due``), the app's flush timer
-(``flush_due``) and the app's rebalance/shutdown hook (``drain``).
+Who calls: the route's Faust agent (``prepare``, ``add``, then ``flush_due``), the app's flush
+timer (``flush_due``) and the app's revoke/shutdown hooks (``drain``, ``release``).
 
 Guarantees kept here (design §2, faust-streaming.md §1.4):
-- events are acknowledged only after the load of the batch holding them succeeded, once
-  each, in offset order per partition; a partition has at most one load in flight;
+- a fetched batch's event is acknowledged only after every record of it is loaded (or needed no
+  load), and the partition's commit watermark (``on_loaded``) only moves past records that are
+  in StarRocks, in offset order; a partition has at most one load in flight;
 - a batch's label is derived from (prefix, table, topic, partition, first, last offset);
 - a record that cannot be decoded or encoded, or a load StarRocks rejects, stops the route:
   its events are released without ack (offsets do not move), the error says what to fix, and
@@ -14,8 +15,7 @@ Guarantees kept here (design §2, faust-streaming.md §1.4):
   rebalance/shutdown drain (which waits for un-acked events) is never blocked for long;
 - exactly-once across crashes and rebalances: before a batch's first load attempt its
   boundaries are confirmed in the :mod:`sinkapp.ledger`; whoever owns the partition next
-  rebuilds exactly that batch (same offsets, same label) and acks records at or below the
-  last loaded offset without loading them again.
+  rebuilds exactly that batch (:mod:`sinkapp.replay` decides what each record is).
 """
 
 from __future__ import annotations
@@ -24,14 +24,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from sinkapp.buffer import BadRecord, Chunker, PartitionBuffer
 from sinkapp.converters import Converter
 from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers
-from sinkapp.errors import ConversionError, EncodingError, LoadError, LoadRejected
+from sinkapp.errors import ConversionError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
 from sinkapp.ledger import Ledger, Mark, MemoryLedger
+from sinkapp.replay import PartitionView, gap_resume, plan_intake, segment_end
 from sinkapp.routes import Route
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import LoadAborted, RetryPolicy, load_with_retry
@@ -51,6 +53,7 @@ class RouteStats:
     redelivered: int = 0
     dropped_stale: int = 0
     replayed_batches: int = 0
+    gaps: int = 0
     loads: int = 0
     load_retries: int = 0
     bytes_loaded: int = 0
@@ -58,53 +61,35 @@ class RouteStats:
     failed: str | None = None
 
 
-@dataclass
-class PartitionBuffer:
-    """Un-acked events of one source partition and their encoded rows, in offset order."""
-
-    partition: int
-    events: list[Any] = field(default_factory=list)
-    rows: list[bytes] = field(default_factory=list)
-    nbytes: int = 0
-    first_offset: int = -1
-    last_offset: int = -1
-    started_at: float = 0.0
-    replay: tuple[int, int] | None = None    # rebuilds the ledger's pending batch (first, last)
-    dups: list[Any] = field(default_factory=list)   # re-delivered copies, acked with the originals
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-    def drop(self) -> None:
-        """Let go of every event (and re-delivered copy) without acknowledging it."""
-        self.events.clear()
-        self.dups.clear()
-
-    @property
-    def bounds(self) -> tuple[int, int]:
-        """The batch identity's offsets: the ledger's for a replayed batch, else first/last seen."""
-        return self.replay or (self.first_offset, self.last_offset)
-
-
-class RouteStopped(Exception):
-    """Internal: the route failed; carries the user-facing reason."""
+def _noop(*args: Any) -> None:
+    return None
 
 
 class RouteSink:
-    """Buffers and loads the records of one route (topic → db.table)."""
+    """Buffers and loads the records of one route (topic → db.table).
+
+    Injected: ``ack(event)`` releases a Faust event; ``on_loaded(partition, last_offset)`` moves
+    the commit watermark; ``on_gap(partition, resume_offset | None)`` asks for a re-seek;
+    ``accepts(partition)`` (assigned and not being revoked) gates intake, ``owns(partition)``
+    (assigned) gates loads.
+    """
 
     def __init__(self, route: Route, client: StreamLoadClient, converter: Converter,
                  encoder: JsonEncoder | CsvEncoder, *, label_prefix: str, max_bytes: int,
                  max_rows: int, max_age_ms: int, policy: RetryPolicy,
                  load_slots: asyncio.Semaphore | None = None, ledger: Ledger | None = None,
                  ack: Callable[[Any], None] = lambda ev: ev.ack(),
+                 on_loaded: Callable[[int, int], None] = _noop,
+                 on_gap: Callable[[int, int | None], None] = _noop,
                  on_stop: Callable[[Route, str], None] | None = None,
+                 accepts: Callable[[int], bool] = lambda partition: True,
                  owns: Callable[[int], bool] = lambda partition: True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.route = route
         self.client = client
         self.converter = converter
         self.encoder = encoder
+        self.chunker = Chunker(converter, encoder)
         self.headers = load_headers(route.headers)
         self.label_prefix = label_prefix
         self.max_bytes = max_bytes
@@ -113,14 +98,16 @@ class RouteSink:
         self.policy = policy
         self.slots = load_slots or asyncio.Semaphore(1)
         self._ack = ack
+        self._on_loaded = on_loaded
+        self._on_gap = on_gap
         self._on_stop = on_stop
         self._clock = clock
+        self._accepts = accepts
         self._owns = owns
         self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
+        self.parts: dict[int, PartitionView] = {}              # per assigned partition
         self.buffers: dict[int, PartitionBuffer] = {}          # open batch per partition
         self.sealed: dict[int, list[PartitionBuffer]] = {}     # closed batches waiting to load
-        self.marks: dict[int, Mark] = {}                       # ledger view since assignment
-        self.high: dict[int, int] = {}                         # highest offset taken per partition
         self.loading: dict[int, list[PartitionBuffer]] = {}    # batches handed to the load task
         self.inflight: dict[int, asyncio.Task[None]] = {}
         self.stats = RouteStats()
@@ -128,86 +115,121 @@ class RouteSink:
 
     # -- intake ---------------------------------------------------------------------------
     async def prepare(self, events: list[Any]) -> None:
-        """Let the converter fetch what it needs (registry schemas) before the synchronous ``add``.
+        """Read the ledger entry of partitions seen for the first time and let the converter
+        fetch what it needs (registry schemas) before the synchronous ``add``.
 
-        A converter without ``prepare`` needs nothing. A ``ConversionError`` here (an unknown
-        schema id, a bad wire-format header) stops the route like a decode error in ``add``.
+        A ``ConversionError`` here (an unknown schema id, a bad wire-format header) stops the
+        route like a decode error in ``add``.
         """
         if self.stats.failed:
             return
-        for p in {ev.message.partition for ev in events} - self.marks.keys():
-            self.marks[p] = await self._load_mark(p)
+        for p in {ev.message.partition for ev in events} - self.parts.keys():
+            self.parts[p] = PartitionView(await self._load_mark(p))
         prep = getattr(self.converter, "prepare", None)
         if prep is None:
             return
         try:
-            await prep([ev.message for ev in events])
+            await prep([r for ev in events for r in ev.message.records])
         except ConversionError as exc:
             self._stop(str(exc))
 
     def add(self, events: Iterable[Any]) -> None:
-        """Decode and encode ``events`` (Faust Events, offset order per partition) into buffers."""
-        if self.stats.failed:
-            return                                  # stopped: drop without ack, offsets stay
-        conv, enc, now = self.converter.decode, self.encoder.encode_row, self._clock()
+        """Take fetched partition batches (Faust events around :class:`BatchMessage`)."""
         for ev in events:
-            msg = ev.message
-            p, offset = msg.partition, msg.offset
-            mark = self.marks.get(p)
-            if mark is None:
-                mark = self.marks[p] = self.ledger.get(p)
-            if offset <= mark.loaded:               # loaded before a crash/rebalance: ack only
-                self._ack(ev)
-                self.stats.skipped_loaded += 1
-                continue
-            if offset <= self.high.get(p, -1):      # a second copy, delivered after a re-seek
-                self.stats.redelivered += 1
-                twin = self._holding(p, offset)
-                if twin is not None:                 # acked together with the copy we hold
-                    twin.dups.append(ev)
-                    continue
-                # a rewind to before what we hold: our copies are the stale ones (the new stream
-                # delivers them again); drop them un-acked and follow the stream in order
-                self.buffers.pop(p, None)
-                self.sealed.pop(p, None)
-            self.high[p] = offset
-            buf = self._buffer_for(p, offset, mark)
-            if not buf.events:
-                buf.first_offset = offset
-                buf.started_at = now
-            buf.events.append(ev)
-            buf.last_offset = offset
-            self.stats.records_in += 1
-            try:
-                value = conv(msg.value)
-                if value is not None:
-                    row = enc(value)
-                    buf.rows.append(row)
-                    buf.nbytes += len(row) + 1
-                else:
-                    self.stats.tombstones += 1
-            except (ConversionError, EncodingError) as exc:
-                self._stop(f"record {msg.topic}[{p}]@{offset} cannot be loaded: {exc}")
-                return
-            if buf.replay is not None and offset >= buf.replay[1]:
-                self._seal(p)                       # the pending batch is whole again
-                self.marks[p] = Mark(mark.loaded, None)
+            if self.stats.failed:
+                return                              # stopped: drop without ack, offsets stay
+            self._add_batch(ev)
 
-    def _buffer_for(self, p: int, offset: int, mark: Mark) -> PartitionBuffer:
+    def _add_batch(self, ev: Any) -> None:
+        msg = ev.message
+        p, records = msg.partition, msg.records
+        if not self._accepts(p):                    # revoked, or being revoked: never load or ack
+            self.stats.dropped_stale += len(records)
+            return
+        view = self.parts.get(p)
+        if view is None:
+            view = self.parts[p] = PartitionView(self.ledger.get(p))
+        plan = plan_intake(view, records, msg.prev_last, lambda off: self._holding(p, off) is not None)
+        if plan.gap:
+            self.stats.dropped_stale += len(records)
+            if not view.seeking:
+                view.seeking = True
+                self.stats.gaps += 1
+                resume = gap_resume(view)
+                log.warning("route=%s partition=%d: a fetched batch after offset %d never reached the "
+                            "route; re-reading from %s", self.route.name, p, view.high,
+                            resume if resume is not None else "the committed offset")
+                self._on_gap(p, resume)
+            return
+        view.seeking = False
+        n, start, new = len(records), plan.start, plan.new
+        self.stats.skipped_loaded += start
+        self.stats.redelivered += new - start
+        last = records[-1].offset
+        if plan.rewind:                             # our copies are stale: the stream re-delivers them
+            self.buffers.pop(p, None)
+            self.sealed.pop(p, None)
+            self.stats.redelivered += sum(1 for r in records[start:] if r.offset <= view.high)
+        if new == n:                                # nothing new in this batch
+            view.high = max(view.high, last)
+            holder = self._holding(p, last) if start < n else None
+            if holder is not None:
+                holder.events.append(ev)            # acked with the copy we hold
+            else:
+                self._ack(ev)
+                if not self._holds(p):
+                    self._on_loaded(p, last)        # every record of it is loaded already
+            return
+        view.high = max(view.high, last)
+        now, i, buf = self._clock(), new, None
+        while i < n:
+            buf = self._buffer_for(p, records[i].offset, view)
+            end = segment_end(view.mark.pending, buf.replay is not None, records, i)
+            if not self._fill(buf, records, i, end, now):
+                return
+            if buf.replay is not None and records[end - 1].offset >= buf.replay[1]:
+                self._seal(p)                       # the pending batch is whole again
+                view.mark = Mark(view.mark.loaded, None)
+            i = end
+        assert buf is not None
+        buf.events.append(ev)
+
+    def _fill(self, buf: PartitionBuffer, records: list[Any], i: int, end: int, now: float) -> bool:
+        try:
+            chunk, rows, tombs = self.chunker.encode(records, i, end)
+        except BadRecord as bad:
+            r = records[bad.index]
+            self._stop(f"record {r.topic}[{r.partition}]@{r.offset} cannot be loaded: {bad.error}")
+            return False
+        if not buf.records:
+            buf.first_offset = records[i].offset
+            buf.started_at = now
+        buf.records += end - i
+        buf.last_offset = records[end - 1].offset
+        if rows:
+            buf.chunks.append(chunk)
+            buf.rows += rows
+            buf.nbytes += len(chunk) + 1
+        st = self.stats
+        st.records_in += end - i
+        st.tombstones += tombs
+        return True
+
+    def _buffer_for(self, p: int, offset: int, view: PartitionView) -> PartitionBuffer:
         """The open buffer ``offset`` belongs to, honouring the ledger's pending batch."""
         buf = self.buffers.get(p)
         if buf is None:
             buf = self.buffers[p] = PartitionBuffer(p)
-        pend = mark.pending
+        pend = view.mark.pending
         if pend is None:
             return buf
         if offset > pend[1]:                        # pending batch done (or its records are gone)
-            if buf.replay is not None and buf.events:
+            if buf.replay is not None and buf.records:
                 self._seal(p)
-            self.marks[p] = Mark(mark.loaded, None)
+            view.mark = Mark(view.mark.loaded, None)
             return self.buffers.setdefault(p, PartitionBuffer(p))
         if offset >= pend[0] and buf.replay is None:
-            if buf.events:                          # records before the pending batch: their own batch
+            if buf.records:                         # records before the pending batch: their own batch
                 self._seal(p)
             buf = self.buffers[p] = PartitionBuffer(p, replay=pend)
             self.stats.replayed_batches += 1
@@ -215,23 +237,26 @@ class RouteSink:
 
     def _holding(self, p: int, offset: int) -> PartitionBuffer | None:
         """The open, sealed or loading batch of partition ``p`` whose range covers ``offset``."""
-        cands = [self.buffers.get(p), *self.sealed.get(p, []), *self.loading.get(p, [])]
-        for b in cands:
-            if b is not None and b.events and b.first_offset <= offset <= b.last_offset:
+        for b in (self.buffers.get(p), *self.sealed.get(p, ()), *self.loading.get(p, ())):
+            if b is not None and b.covers(offset):
                 return b
         return None
 
+    def _holds(self, p: int) -> bool:
+        b = self.buffers.get(p)
+        return bool((b is not None and b.records) or self.sealed.get(p) or self.loading.get(p))
+
     def _seal(self, p: int) -> None:
         buf = self.buffers.pop(p, None)
-        if buf is not None and buf.events:
+        if buf is not None and buf.records:
             self.sealed.setdefault(p, []).append(buf)
 
     def due(self, now: float | None = None) -> list[int]:
-        """Partitions whose buffer reached the size, row or age trigger."""
+        """Partitions whose buffer reached the size, row or age trigger, or has sealed batches."""
         now = self._clock() if now is None else now
         due = [p for p, b in self.buffers.items()
-               if b.events and b.replay is None and (b.nbytes >= self.max_bytes or len(b.rows) >= self.max_rows
-                                                    or now - b.started_at >= self.max_age_s)]
+               if b.records and b.replay is None and (b.nbytes >= self.max_bytes or b.rows >= self.max_rows
+                                                     or now - b.started_at >= self.max_age_s)]
         return due + [p for p, q in self.sealed.items() if q and p not in due]
 
     # -- flushing -------------------------------------------------------------------------
@@ -242,17 +267,18 @@ class RouteSink:
     async def start_flush(self, partition: int) -> None:
         """Seal the partition's open batch and load its sealed batches in the background, in order.
 
-        Waits for the partition's previous loads first, so loads and acks stay in offset order
-        and a partition has at most one load in flight. An unfinished replay of the ledger's
-        pending batch is never sealed early: its offsets are its label.
+        Waits for the partition's previous loads first (``asyncio.wait``: a previous load
+        cancelled by a drain must not cancel the caller, e.g. the flush timer), so loads and
+        acks stay in offset order and a partition has at most one load in flight. An unfinished
+        replay of the ledger's pending batch is never sealed early: its offsets are its label.
         """
         prev = self.inflight.get(partition)
         if prev is not None and not prev.done():
-            await asyncio.shield(prev)
+            await asyncio.wait([prev])
         if self.stats.failed:
             return
         buf = self.buffers.get(partition)
-        if buf is not None and buf.events and buf.replay is None:
+        if buf is not None and buf.records and buf.replay is None:
             self._seal(partition)
         batches = self.sealed.pop(partition, [])
         if batches:
@@ -292,7 +318,8 @@ class RouteSink:
             log.info("batch %s dropped un-acked: partition %d is no longer assigned here", label, p)
             buf.drop()
             return False
-        body = self.encoder.body(buf.rows)
+        body = self.encoder.body(buf.chunks)
+        buf.chunks.clear()                           # the body is the only copy from here on
         if buf.replay is None and not await self._record_pending(p, first, last):
             buf.drop()                               # abandoned for rebalance/shutdown, not acked
             return False
@@ -307,11 +334,11 @@ class RouteSink:
                     self.policy, should_abort=lambda: self.aborting, on_retry=on_retry)
         except LoadAborted:
             log.warning("load abandoned for rebalance/shutdown route=%s label=%s rows=%d",
-                        self.route.name, label, len(buf.rows))
+                        self.route.name, label, buf.rows)
             buf.drop()
             return False
         except LoadRejected as exc:
-            self._stop(f"load {label} of {len(buf.rows)} rows into {self.route.database}."
+            self._stop(f"load {label} of {buf.rows} rows into {self.route.database}."
                        f"{self.route.table} was rejected: {exc}", buf)
             return False
         except LoadError as exc:
@@ -334,7 +361,7 @@ class RouteSink:
         return True
 
     async def _load_mark(self, p: int) -> Mark:
-        """The ledger's entry for ``p``, read when the partition's first record arrives here."""
+        """The ledger's entry for ``p``, read when the partition's first batch arrives here."""
         attempt = 0
         while True:
             try:
@@ -349,7 +376,8 @@ class RouteSink:
 
     async def _record_pending(self, p: int, first: int, last: int) -> bool:
         """Confirm the batch's boundaries in the ledger before the first attempt (waits out Kafka)."""
-        mark = Mark(self.marks.get(p, Mark()).loaded, (first, last))
+        view = self.parts.get(p)
+        mark = Mark(view.mark.loaded if view else -1, (first, last))
         attempt = 0
         while not self.aborting:
             try:
@@ -365,20 +393,22 @@ class RouteSink:
         return False
 
     async def _mark_loaded(self, p: int, last: int) -> None:
-        """Record the load before moving on: confirmed, so a rebalance right after cannot hide it
-        from the next owner (whose commit of these acks Faust may discard)."""
-        self.marks[p] = Mark(last, None)
+        """Record the load (confirmed, so a rebalance right after cannot hide it from the next
+        owner), then move the partition's commit watermark."""
+        view = self.parts.get(p)
+        if view is not None:
+            view.mark = Mark(last, view.mark.pending if view.mark.pending and view.mark.pending[0] > last
+                             else None)
         try:
             await self.ledger.put(p, Mark(last, None), confirm=True)
         except Exception as exc:                     # only costs a re-sent, de-duplicated batch
             log.warning("ledger update after load failed route=%s partition=%d: %r",
                         self.route.name, p, exc)
+        self._on_loaded(p, last)
 
     def _ack_all(self, buf: PartitionBuffer) -> None:
         ack = self._ack
         for ev in buf.events:
-            ack(ev)
-        for ev in buf.dups:
             ack(ev)
         buf.drop()
 
@@ -398,12 +428,11 @@ class RouteSink:
     def release(self) -> None:
         """Drop all buffered events without acking them (the next owner re-reads them).
 
-        The ledger view is dropped too: after a rebalance it is read again from the table.
+        The ledger view is dropped too: after a rebalance it is read again from Kafka.
         """
         self.buffers.clear()
         self.sealed.clear()
-        self.marks.clear()
-        self.high.clear()
+        self.parts.clear()
         self.loading.clear()
 
     async def drain(self, timeout_s: float) -> None:
@@ -426,5 +455,5 @@ class RouteSink:
 
     @property
     def buffered_rows(self) -> int:
-        return (sum(len(b.rows) for b in self.buffers.values())
-                + sum(len(b.rows) for q in self.sealed.values() for b in q))
+        return (sum(b.rows for b in self.buffers.values())
+                + sum(b.rows for q in self.sealed.values() for b in q))

@@ -1,12 +1,15 @@
-"""Fakes of the two Faust objects the sink reads: a message and an event around it."""
+"""Fakes of the Faust and aiokafka objects the sink reads: records, a fetched batch, an event."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
 class Msg:
+    """A single-record Faust message (``.topic``, ``.partition``, ``.offset``, ``.value``)."""
+
     topic: str
     partition: int
     offset: int
@@ -14,6 +17,37 @@ class Msg:
 
 
 @dataclass
+class Record:
+    """An aiokafka ``ConsumerRecord`` as the sink reads it."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+    headers: tuple = ()
+
+
+@dataclass
+class Batch:
+    """A :class:`sinkapp.consumer.BatchMessage`: one fetched batch of one partition."""
+
+    topic: str
+    partition: int
+    records: list[Record]
+    prev_last: int | None = None
+
+    @property
+    def offset(self) -> int:
+        return self.records[-1].offset
+
+    @property
+    def first_offset(self) -> int:
+        return self.records[0].offset
+
+
+@dataclass
 class Event:
-    message: Msg
+    message: Any
     acked: bool = False
+    extra: dict = field(default_factory=dict)

@@ -42,7 +42,7 @@ from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import LoadResult
 from sinkapp.streamload.retry import RetryPolicy
 from sinkapp.testing.registry import RegistryEmulator, confluent_encode
-from tests.fakes import Event, Msg
+from tests.fakes import Batch, Event, Msg, Record
 
 ORDERS_AVSC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "orders.avsc"  # shared/ is beside the repo
 AVRO = "io.confluent.connect.avro.AvroConverter"
@@ -389,7 +389,7 @@ async def run_through_sink(conv: Any, values: list[bytes | None]) -> str:
     sink = RouteSink(route, FakeClient(), conv, JsonEncoder(), label_prefix="x",  # type: ignore[arg-type]
                      max_bytes=10**9, max_rows=10**6, max_age_ms=60_000, policy=RetryPolicy(0),
                      ack=lambda ev: None)
-    events = [Event(Msg("orders", 3, 100 + i, v)) for i, v in enumerate(values)]
+    events = [Event(Batch("orders", 3, [Record("orders", 3, 100 + i, v) for i, v in enumerate(values)]))]
     await sink.prepare(events)
     sink.add(events)
     return sink.stats.failed or ""

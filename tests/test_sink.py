@@ -1,8 +1,10 @@
-"""RouteSink: acks only after a successful load, in offset order; failures hold offsets; drain bounds.
+"""RouteSink on fetched partition batches: acks and commit watermarks only after a successful
+load, in offset order; failures hold offsets; drain bounds; the exactly-once replay.
 
-Uses a fake Stream Load client (a class with the client's ``load`` contract) and fake events
-(the two attributes of a Faust Event the sink reads). Protocol-level behaviour of the real
-client is covered against the emulator in test_streamload_client.py.
+Uses a fake Stream Load client (a class with the client's ``load`` contract) and fake batches
+(the attributes of sinkapp.consumer.BatchMessage the sink reads). Protocol-level behaviour of
+the real client is covered against the emulator in test_streamload_client.py; the consumer
+that makes the batches, on the real broker, in test_worker_kafka.py.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import orjson
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
-from sinkapp.encoding import JsonEncoder
+from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import LoadRejected, LoadRetriable
+from sinkapp.ledger import Mark, MemoryLedger
 from sinkapp.routes import Route
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import LoadResult
 from sinkapp.streamload.retry import RetryPolicy
-from tests.fakes import Event, Msg
+from tests.fakes import Batch, Event, Record
+
+JSON = "org.apache.kafka.connect.json.JsonConverter"
 
 
 @dataclass
@@ -29,124 +34,213 @@ class FakeClient:
     """Stands in for StreamLoadClient: scripted outcomes, records every attempt."""
 
     outcomes: list[Exception | None] = field(default_factory=list)
-    attempts: list[tuple[str, list[Any]]] = field(default_factory=list)
+    attempts: list[tuple[str, Any]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
     hang: asyncio.Event | None = None
+    csv: bool = False
 
     async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
-        self.attempts.append((label, orjson.loads(body)))
+        self.bodies.append(body)
+        rows = body.decode().splitlines() if self.csv else orjson.loads(body)
+        self.attempts.append((label, rows))
         if self.hang is not None:
             await self.hang.wait()
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
-        n = len(orjson.loads(body))
-        return LoadResult(label, "Success", n, 0, len(body), 1)
+        return LoadResult(label, "Success", len(rows), 0, len(body), 1)
 
 
-ROUTE = Route("orders", "test", "t", {}, ConverterSettings(
-    "org.apache.kafka.connect.json.JsonConverter", False), None)
+@dataclass
+class Seen:
+    """What the sink told its surroundings: acked batches, commit watermarks, re-seeks."""
+
+    acked: list[tuple[int, int]] = field(default_factory=list)
+    loaded: list[tuple[int, int]] = field(default_factory=list)
+    gaps: list[tuple[int, int | None]] = field(default_factory=list)
 
 
-def make_sink(client: FakeClient, acked: list[tuple[int, int]], **kw: Any) -> RouteSink:
+def make_sink(client: FakeClient, seen: Seen, *, schemas: bool = False, encoder: Any = None,
+              **kw: Any) -> RouteSink:
+    route = Route("orders", "test", "t", {}, ConverterSettings(JSON, schemas), None)
+
     def ack(ev: Event) -> None:
         assert not ev.acked, "acked twice"
         ev.acked = True
-        acked.append((ev.message.partition, ev.message.offset))
+        seen.acked.append((ev.message.partition, ev.message.offset))
+
     opts: dict[str, Any] = dict(label_prefix="sa", max_bytes=10**9, max_rows=3, max_age_ms=60_000,
                                 policy=RetryPolicy(max_retries=2, base_delay_s=0.001))
     opts.update(kw)
-    return RouteSink(ROUTE, client, build_converter(ROUTE.value_converter), JsonEncoder(),  # type: ignore[arg-type]
-                     ack=ack, **opts)
+    return RouteSink(route, client, build_converter(route.value_converter),  # type: ignore[arg-type]
+                     encoder or JsonEncoder(), ack=ack,
+                     on_loaded=lambda p, off: seen.loaded.append((p, off)),
+                     on_gap=lambda p, off: seen.gaps.append((p, off)), **opts)
 
 
-def events(partition: int, offsets: range, value: bytes | None = b'{"v": 1}') -> list[Event]:
-    return [Event(Msg("orders", partition, o, value)) for o in offsets]
+def batch(partition: int, offsets: range | list[int], value: bytes | None = b'{"v": 1}',
+          prev: int | None = None, values: dict[int, bytes | None] | None = None) -> Event:
+    values = values or {}
+    recs = [Record("orders", partition, o, values.get(o, value)) for o in offsets]
+    return Event(Batch("orders", partition, recs, prev))
 
 
-async def test_acks_follow_successful_load_in_offset_order() -> None:
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked)
-    sink.add(events(0, range(0, 2)) + events(1, range(10, 13)))
+async def test_acks_and_watermark_follow_successful_load_in_offset_order() -> None:
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 2)), batch(1, range(10, 13))])
     await sink.flush_due()                      # partition 1 reached max_rows=3
     await sink.wait_inflight()
-    assert acked == [(1, 10), (1, 11), (1, 12)]
+    assert seen.acked == [(1, 12)] and seen.loaded == [(1, 12)]
     assert client.attempts[0][0] == "sa-t-orders-1-10-12"
     await sink.flush_all()
-    assert acked[3:] == [(0, 0), (0, 1)]
-    assert sink.stats.rows_loaded == 5
+    assert seen.acked[1:] == [(0, 1)] and seen.loaded[1:] == [(0, 1)]
+    assert sink.stats.rows_loaded == 5 and sink.stats.records_in == 5
+
+
+async def test_one_body_holds_many_fetched_batches_encoded_once_each() -> None:
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, max_rows=1000)
+    evs = [batch(0, range(i * 100, i * 100 + 100), prev=(i * 100 - 1 if i else None)) for i in range(5)]
+    sink.add(evs)
+    assert len(sink.buffers[0].chunks) == 5      # one chunk per fetched batch, not one per row
+    await sink.flush_all()
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-0-0-499"]
+    assert len(client.attempts[0][1]) == 500
+    assert all(e.acked for e in evs) and seen.loaded == [(0, 499)]
+
+
+async def test_json_values_pass_through_exactly() -> None:
+    """Big integers, long decimals and LARGEINT maxima reach StarRocks as written."""
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen)
+    raw = (b'{"a": -9223372036854775809, "b": 12345678901234567890.123456789, '
+           b'"c": 170141183460469231731687303715884105727}')
+    sink.add([batch(0, range(0, 1), value=raw)])
+    await sink.flush_all()
+    assert client.bodies == [b"[" + raw + b"]"]
 
 
 async def test_retriable_failure_retries_same_label_then_acks() -> None:
-    client, acked = FakeClient(outcomes=[LoadRetriable("500"), LoadRetriable("reset")]), []
-    sink = make_sink(client, acked)
-    sink.add(events(0, range(5, 8)))
+    client, seen = FakeClient(outcomes=[LoadRetriable("500"), LoadRetriable("reset")]), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(5, 8))])
     await sink.flush_all()
     assert [a[0] for a in client.attempts] == ["sa-t-orders-0-5-7"] * 3
-    assert acked == [(0, 5), (0, 6), (0, 7)]
+    assert seen.acked == [(0, 7)] and seen.loaded == [(0, 7)]
     assert sink.stats.load_retries == 2
 
 
 async def test_rejected_load_stops_route_and_acks_nothing() -> None:
-    client, acked = FakeClient(outcomes=[LoadRejected("too many filtered rows")]), []
-    sink = make_sink(client, acked)
-    batch = events(0, range(0, 3))
-    sink.add(batch)
+    client, seen = FakeClient(outcomes=[LoadRejected("too many filtered rows")]), Seen()
+    sink = make_sink(client, seen)
+    ev = batch(0, range(0, 3))
+    sink.add([ev])
     await sink.flush_all()
-    assert acked == [] and not any(e.acked for e in batch)
+    assert seen.acked == [] and seen.loaded == [] and not ev.acked
     assert sink.stats.failed and "too many filtered rows" in sink.stats.failed
-    sink.add(events(0, range(3, 6)))             # later records are not loaded either
+    sink.add([batch(0, range(3, 6), prev=2)])   # later records are not loaded either
     await sink.flush_all()
-    assert len(client.attempts) == 1 and acked == []
+    assert len(client.attempts) == 1 and seen.acked == []
 
 
 async def test_retries_exhausted_stops_route_without_ack() -> None:
-    client, acked = FakeClient(outcomes=[LoadRetriable("down")] * 5), []
-    sink = make_sink(client, acked)
-    sink.add(events(0, range(0, 3)))
+    client, seen = FakeClient(outcomes=[LoadRetriable("down")] * 5), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 3))])
     await sink.flush_all()
-    assert acked == [] and len(client.attempts) == 3
+    assert seen.acked == [] and len(client.attempts) == 3
     assert "sink.maxretries=2" in (sink.stats.failed or "")
 
 
 async def test_bad_record_stops_route_naming_topic_partition_offset() -> None:
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked)
-    sink.add(events(2, range(0, 2)) + events(2, range(2, 3), value=b"not json"))
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(2, range(0, 4), values={2: b"not json"})])
     assert "orders[2]@2" in (sink.stats.failed or "")
     await sink.flush_all()
-    assert client.attempts == [] and acked == []
+    assert client.attempts == [] and seen.acked == [] and seen.loaded == []
+
+
+async def test_non_object_json_value_stops_route() -> None:
+    for bad in (b"[1, 2]", b"42", b'"{\\"a\\": 1}"', b'{"a": 1} trailing'):
+        client, seen = FakeClient(), Seen()
+        sink = make_sink(client, seen)
+        sink.add([batch(0, range(0, 3), values={1: bad})])
+        assert "orders[0]@1" in (sink.stats.failed or ""), bad
+
+
+async def test_unencodable_decoded_row_is_named() -> None:
+    """Decode path (Connect envelope): a payload that is not an object is found in its chunk."""
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, schemas=True)
+    good = b'{"schema": {"type": "struct", "fields": []}, "payload": {"a": 1}}'
+    scalar = b'{"schema": {"type": "int32"}, "payload": 5}'
+    sink.add([batch(0, range(0, 3), value=good, values={2: scalar})])
+    assert "orders[0]@2" in (sink.stats.failed or "")
+
+
+async def test_csv_text_rows_pass_through() -> None:
+    client = FakeClient(csv=True)
+    route = Route("orders", "test", "t", {"format": "csv"},
+                  ConverterSettings("org.apache.kafka.connect.storage.StringConverter", False), None)
+    sink = RouteSink(route, client, build_converter(route.value_converter),  # type: ignore[arg-type]
+                     CsvEncoder({"format": "csv", "column_separator": ","}), label_prefix="sa",
+                     max_bytes=10**9, max_rows=100, max_age_ms=1000, policy=RetryPolicy())
+    sink.add([batch(0, range(0, 3), values={0: b"1,a", 1: None, 2: b"2,b"}, value=b"")])
+    await sink.flush_all()
+    assert client.bodies == [b"1,a\n2,b\n"] and sink.stats.tombstones == 1
 
 
 async def test_tombstones_are_counted_and_acked_in_order() -> None:
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked)
-    sink.add(events(0, range(0, 1)) + events(0, range(1, 2), value=None) + events(0, range(2, 3)))
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 3), values={1: None})])
     await sink.flush_all()
-    assert acked == [(0, 0), (0, 1), (0, 2)]
+    assert seen.acked == [(0, 2)]
     assert sink.stats.tombstones == 1 and client.attempts[0][1] == [{"v": 1}, {"v": 1}]
+    sink.add([batch(0, range(3, 5), value=None, prev=2)])   # only tombstones: acked, committed
+    await sink.flush_all()
+    assert seen.acked[-1] == (0, 4) and seen.loaded[-1] == (0, 4) and len(client.attempts) == 1
 
 
 async def test_age_trigger() -> None:
     now = [100.0]
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, max_rows=1000, max_age_ms=5000, clock=lambda: now[0])
-    sink.add(events(0, range(0, 2)))
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, max_rows=1000, max_age_ms=5000, clock=lambda: now[0])
+    sink.add([batch(0, range(0, 2))])
     assert sink.due() == []
     now[0] += 5.0
     assert sink.due() == [0]
 
 
 async def test_drain_releases_a_hung_load_without_ack() -> None:
-    client, acked = FakeClient(hang=asyncio.Event()), []
-    sink = make_sink(client, acked)
-    sink.add(events(0, range(0, 3)) + events(0, range(3, 4)))
+    client, seen = FakeClient(hang=asyncio.Event()), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 3)), batch(0, range(3, 4), prev=2)])
     await sink.flush_due()
     await sink.drain(0.05)
-    assert acked == [] and sink.buffers == {} and sink.inflight == {}
+    assert seen.acked == [] and sink.buffers == {} and sink.inflight == {}
 
 
-# -- exactly-once: the ledger -------------------------------------------------------------------
-from sinkapp.ledger import Mark, MemoryLedger  # noqa: E402
+async def test_flush_after_a_drain_cancelled_the_previous_load_does_not_raise() -> None:
+    """The flush timer waits for a partition's previous load; a drain that cancels that load
+    must not cancel the timer (it would end for good and quiet partitions would never flush)."""
+    client, seen = FakeClient(hang=asyncio.Event()), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 3))])
+    await sink.flush_due()
+    waiter = asyncio.ensure_future(sink.start_flush(0))   # the timer, waiting for the hung load
+    await asyncio.sleep(0.01)
+    await sink.drain(0.05)
+    await asyncio.wait_for(waiter, 1)                      # returns; no CancelledError
+    client.hang = None
+    sink.add([batch(0, range(3, 6))])
+    await sink.flush_all()
+    assert seen.loaded == [(0, 5)]
+
+
+# -- exactly-once: the ledger and re-deliveries ---------------------------------------------
 
 
 async def test_pending_batch_is_confirmed_in_ledger_before_the_load() -> None:
@@ -158,85 +252,124 @@ async def test_pending_batch_is_confirmed_in_ledger_before_the_load() -> None:
             seen_at_load.append(ledger.get(0))
             return await super().load(*a, **kw)
 
-    client, acked = Checking(), []
-    sink = make_sink(client, acked, ledger=ledger)
-    sink.add(events(0, range(0, 3)))
+    client, seen = Checking(), Seen()
+    sink = make_sink(client, seen, ledger=ledger)
+    sink.add([batch(0, range(0, 3))])
     await sink.flush_all()
     assert seen_at_load == [Mark(-1, (0, 2))]
     assert ledger.writes[0] == (0, Mark(-1, (0, 2)), True)       # confirmed before the HTTP request
     assert ledger.get(0) == Mark(2, None)
 
 
-async def test_new_owner_rebuilds_exactly_the_pending_batch_and_skips_loaded() -> None:
+async def test_new_owner_rebuilds_exactly_the_pending_batch_inside_a_fetched_batch() -> None:
     ledger = MemoryLedger()
     ledger.marks[0] = Mark(loaded=9, pending=(10, 14))     # the previous owner died mid-load
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, ledger=ledger, max_rows=1000)
-    sink.add(events(0, range(5, 21)))                       # redelivered from the committed offset 5
-    assert acked == [(0, o) for o in range(5, 10)]          # at or below loaded: acked, not loaded
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger, max_rows=1000)
+    ev = batch(0, range(5, 21))                             # one fetch from the committed offset 5
+    sink.add([ev])
     await sink.flush_all()
     labels = [a[0] for a in client.attempts]
-    assert labels == ["sa-t-orders-0-10-14", "sa-t-orders-0-15-20"]
+    assert labels == ["sa-t-orders-0-10-14", "sa-t-orders-0-15-20"]   # the ledger batch cuts the fetch
     assert len(client.attempts[0][1]) == 5
-    assert acked == [(0, o) for o in range(5, 21)]
+    assert seen.acked == [(0, 20)] and seen.loaded == [(0, 14), (0, 20)]
     assert sink.stats.skipped_loaded == 5 and sink.stats.replayed_batches == 1
+
+
+async def test_fully_loaded_batch_is_acked_and_committed_without_load() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[0] = Mark(loaded=30, pending=None)
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger)
+    sink.add([batch(0, range(20, 25))])
+    assert client.attempts == [] and seen.acked == [(0, 24)] and seen.loaded == [(0, 24)]
 
 
 async def test_replay_batch_is_not_cut_by_triggers_or_drain() -> None:
     ledger = MemoryLedger()
     ledger.marks[1] = Mark(loaded=-1, pending=(0, 9))
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, ledger=ledger, max_rows=3)
-    sink.add(events(1, range(0, 6)))                        # only part of the pending batch so far
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger, max_rows=3)
+    sink.add([batch(1, range(0, 6))])                       # only part of the pending batch so far
     await sink.flush_due()
     await sink.flush_all()
-    assert client.attempts == [] and acked == []
-    sink.add(events(1, range(6, 12)))
+    assert client.attempts == [] and seen.acked == []
+    sink.add([batch(1, range(6, 12), prev=5)])
     await sink.flush_all()
-    assert [a[0] for a in client.attempts][0] == "sa-t-orders-1-0-9"
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-1-0-9", "sa-t-orders-1-10-11"]
 
 
 async def test_stale_pending_is_dropped_when_records_start_after_it() -> None:
     ledger = MemoryLedger()
     ledger.marks[0] = Mark(loaded=-1, pending=(0, 4))       # loaded, committed, ledger update lost
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, ledger=ledger)
-    sink.add(events(0, range(5, 8)))
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger)
+    sink.add([batch(0, range(5, 8))])
     await sink.flush_all()
     assert [a[0] for a in client.attempts] == ["sa-t-orders-0-5-7"]
 
 
-async def test_redelivered_copy_of_a_held_record_is_acked_with_it() -> None:
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, max_rows=1000)
-    held = events(0, range(10, 15))
-    sink.add(held)
-    again = events(0, range(12, 15))            # Faust re-seeked: second copies of 12..14
-    sink.add(again)
+async def test_redelivered_copy_of_held_records_is_acked_with_them() -> None:
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, max_rows=1000)
+    held = batch(0, range(10, 15))
+    sink.add([held])
+    again = batch(0, range(12, 18))              # Faust re-seeked: copies of 12..14, then new 15..17
+    sink.add([again])
     await sink.flush_all()
-    assert [a[0] for a in client.attempts] == ["sa-t-orders-0-10-14"]
-    assert all(e.acked for e in held + again)
-    assert sink.stats.redelivered == 3
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-0-10-17"]
+    assert len(client.attempts[0][1]) == 8
+    assert held.acked and again.acked and sink.stats.redelivered == 3
 
 
 async def test_rewind_before_held_records_follows_the_new_stream_in_order() -> None:
     ledger = MemoryLedger()
     ledger.marks[0] = Mark(loaded=4, pending=None)
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, ledger=ledger, max_rows=1000)
-    stale = events(0, range(8, 10))              # old copies taken before a rebalance
-    sink.add(stale)
-    sink.add(events(0, range(5, 10)))            # the new stream from the committed offset 5
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger, max_rows=1000)
+    stale = batch(0, range(8, 10))               # old copies taken before a rebalance
+    sink.add([stale])
+    sink.add([batch(0, range(5, 10))])           # the new stream from the committed offset 5
     await sink.flush_all()
     assert [a[0] for a in client.attempts] == ["sa-t-orders-0-5-9"]
-    assert sorted(o for _, o in acked) == list(range(5, 10))
+    assert seen.loaded == [(0, 9)] and not stale.acked
+
+
+async def test_batch_never_seen_by_the_route_is_a_gap_reseeked_not_committed_past() -> None:
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, max_rows=1000)
+    sink.add([batch(0, range(0, 5))])
+    # the consumer yielded 5..9 after 0..4, but Faust dropped it on the way (stale generation)
+    sink.add([batch(0, range(10, 15), prev=9)])
+    sink.add([batch(0, range(15, 20), prev=14)])
+    assert seen.gaps == [(0, 5)] and sink.stats.gaps == 1
+    sink.add([batch(0, range(5, 12), prev=None)])   # after the re-seek
+    await sink.flush_all()
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-0-0-11"]
+    assert seen.loaded == [(0, 11)]
+
+
+async def test_first_batch_after_assignment_missing_is_a_gap() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[0] = Mark(loaded=99, pending=None)
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger)
+    sink.add([batch(0, range(110, 120), prev=109)])
+    assert seen.gaps == [(0, 100)] and client.attempts == [] and seen.loaded == []
 
 
 async def test_batch_of_a_partition_moved_away_is_dropped_unacked() -> None:
     owned = {0: True}
-    client, acked = FakeClient(), []
-    sink = make_sink(client, acked, owns=lambda p: owned[p])
-    sink.add(events(0, range(0, 2)))
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, owns=lambda p: owned[p])
+    sink.add([batch(0, range(0, 2))])
     owned[0] = False                             # a rebalance gave partition 0 to another worker
     await sink.flush_all()
-    assert client.attempts == [] and acked == []
+    assert client.attempts == [] and seen.acked == [] and seen.loaded == []
+
+
+async def test_batch_of_a_partition_being_revoked_is_not_taken() -> None:
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, accepts=lambda p: p != 1)
+    sink.add([batch(1, range(0, 2)), batch(0, range(0, 1))])
+    assert 1 not in sink.buffers and sink.stats.dropped_stale == 2 and sink.buffers[0].rows == 1

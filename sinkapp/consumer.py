@@ -1,0 +1,179 @@
+"""Faust carries one event per fetched partition batch, and commits what the routes loaded.
+
+Why (design §5, issue 8): a Faust event per Kafka record costs ~200 µs of framework CPU; one
+event per fetched partition batch costs Faust < 0.1 µs per row. So the aiokafka driver's
+``getmany`` is replaced by one that yields, per fetch, one :class:`BatchMessage` per partition
+carrying the fetched records (``records``, ``first_offset``; ``offset`` = the last record's).
+
+Who calls: Faust. :class:`SinkApp` (``sinkapp.app``) installs :class:`BatchTransport` through
+``App._new_transport`` before any agent is declared, so every route topic of the worker is read
+through :class:`BatchConsumer`. The route sink calls :meth:`BatchConsumer.mark_loaded`.
+
+What stays stock Faust: group membership and rebalance callbacks, flow control (a batch is not
+yielded while flow is stopped, and ``getmany`` seeks back to the committed offsets then, as
+stock does), the generation check, the assignment / buffered-partition check, the read-offset
+check of ``_drain_messages``, the commit timer and ``wait_empty``.
+
+What changes:
+- Commits. Faust commits the first contiguous run of *acked* offsets, but it also acks events it
+  skips (flow stopped, stale generation), and its compiled stream code writes those acks into
+  the consumer's ack state directly. So "loaded" is our own mark: the committed offset of a
+  partition is ``mark_loaded``'s watermark + 1, and Faust's ack lists are ignored (cleared). An
+  ack now only releases the event from Faust's wait set. Offset gaps (compaction, transaction
+  markers) need no bookkeeping: the watermark is an offset, not a count.
+- Revoke. Before Faust forgets a revoked partition, the app's ``before_revoke`` hook flushes the
+  routes (bounded by ``sinkapp.drain.timeout.ms``) and the watermarks are committed while the
+  partitions are still assigned. From the start of the revoke no batch of those partitions is
+  yielded, and the sink refuses batches of partitions in :attr:`revoking`.
+- Continuity. Every batch carries ``prev_last``: the last offset this consumer yielded for the
+  partition before it (``None`` after a seek). The sink uses it to notice a batch Faust dropped
+  on the way (its records would otherwise be committed past) and asks for a re-seek.
+
+This relies on private faust-streaming API (``Consumer._wait_next_records``, ``_new_offset``,
+``_filter_tps_with_pending_acks``, ``_add_gap``, ``_acked``, ``App._new_transport``, ...), pinned by
+the version range in pyproject.toml; ``tests/test_faust_contract.py`` fails loudly when an
+upgrade changes any of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, ClassVar
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+from mode.utils.futures import notify
+
+log = logging.getLogger(__name__)
+
+
+class BatchMessage(ConsumerMessage):
+    """One fetched batch of one partition: ``records`` in offset order, ``offset`` = the last's."""
+
+    __slots__ = ("records", "first_offset", "prev_last")
+
+    records: list[Any]
+    first_offset: int
+    prev_last: int | None
+
+
+def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | None) -> BatchMessage:
+    """Wrap aiokafka ``ConsumerRecord``s of one partition (non-empty, offset order)."""
+    last = records[-1]
+    ts = last.timestamp
+    msg = BatchMessage(tp.topic, tp.partition, last.offset, ts / 1000.0 if ts is not None else 0.0,
+                       last.timestamp_type, None, None, None, None, 0, 0, tp,
+                       generation_id=generation_id)
+    msg.records = records
+    msg.first_offset = records[0].offset
+    msg.prev_last = prev_last
+    return msg
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """faust-streaming's aiokafka Consumer, yielding one :class:`BatchMessage` per partition per fetch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded: dict[TP, int] = {}          # last offset loaded per partition (this assignment)
+        self.revoking: set[TP] = set()
+        self._prev_last: dict[TP, int] = {}      # last offset yielded since the last seek
+
+    # -- fetch ----------------------------------------------------------------------------
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
+        records, active = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            # as stock Faust: a fetch that returns while flow is stopped seeks back
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                log.warning("exception performing seek when flow not active: %r", exc)
+            return
+        prev = self._prev_last
+        for tp, recs in records.items():
+            if not recs:
+                continue
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                break
+            if tp in self.revoking:
+                continue
+            if active is None or tp in active or tp in self._buffered_partitions:
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                msg = to_batch(tp, recs, generation_id, prev.get(tp))
+                prev[tp] = msg.offset
+                yield tp, msg
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._prev_last.pop(partition, None)
+        await super().seek(partition, offset)
+
+    async def perform_seek(self) -> None:
+        self._prev_last.clear()
+        await super().perform_seek()
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Gaps are irrelevant to watermark commits (and a batch's own offsets are no gap)."""
+
+    # -- acks and commits -----------------------------------------------------------------
+    def ack(self, message: Any) -> bool:
+        """Release the message from Faust's wait set; commits follow :meth:`mark_loaded` only."""
+        if message.acked:
+            return False
+        message.acked = True
+        self._unacked_messages.discard(message)
+        notify(self._waiting_for_ack)
+        return True
+
+    def mark_loaded(self, tp: TP, last_offset: int) -> None:
+        """Every record of ``tp`` up to ``last_offset`` is in StarRocks (or needs no load)."""
+        if last_offset > self.loaded.get(tp, -1):
+            self.loaded[tp] = last_offset
+
+    def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
+        self._acked.clear()                      # skip-acks Faust recorded: never a commit source
+        self._acked_index.clear()
+        return iter([tp for tp in self.loaded
+                     if topics is None or tp in topics or tp.topic in topics])
+
+    def _new_offset(self, tp: TP) -> int | None:
+        last = self.loaded.get(tp)
+        return None if last is None else last + 1
+
+    # -- rebalance ------------------------------------------------------------------------
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Flush and commit the revoked partitions while they are still assigned, then revoke."""
+        self.revoking |= set(revoked)
+        try:
+            hook: Callable[[set[TP]], Awaitable[None]] | None = getattr(self.app, "before_revoke", None)
+            if hook is not None and not self.app.should_stop:
+                await hook(set(revoked))
+            if revoked:
+                await self.commit(set(revoked))
+        except Exception as exc:                 # the next owner's ledger makes a re-send exact
+            log.warning("flush/commit before revoke failed: %r", exc)
+        finally:
+            for tp in revoked:
+                self.loaded.pop(tp, None)
+                self._prev_last.pop(tp, None)
+            await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self.revoking -= set(assigned)
+        for tp in assigned:
+            self.loaded.pop(tp, None)
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def owns(self, tp: TP) -> bool:
+        """Is ``tp`` assigned here and not being revoked?"""
+        return tp not in self.revoking and tp in self.assignment()
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    """The aiokafka transport with :class:`BatchConsumer` (installed by ``SinkApp._new_transport``)."""
+
+    Consumer: ClassVar[Any] = BatchConsumer
