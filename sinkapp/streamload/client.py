@@ -106,7 +106,9 @@ class StreamLoadClient:
     async def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64, force_close=True),
+                # keep-alive: FE and BE connections are reused across loads (a stale one fails
+                # before any answer, which is retried under the same label)
+                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30),
                 auto_decompress=False)
             self._own_session = True
         return self._session

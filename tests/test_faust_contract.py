@@ -1,0 +1,102 @@
+"""The private faust-streaming API sinkapp.consumer and sinkapp.app build on.
+
+Who reads this: whoever upgrades faust-streaming (pyproject.toml pins the range). Each test names
+the Faust internal and why sinkapp needs it; a failure here means the batch consumer or the
+drain hooks must be re-checked against the new Faust before the upgrade lands. The behaviour
+itself is proven on the real broker (tests/test_worker_kafka.py, tests/test_exactly_once_kafka.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import faust
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types.tuples import ConsumerMessage, Message
+
+from sinkapp.app import SinkApp
+from sinkapp.consumer import BatchConsumer, BatchMessage, BatchTransport, to_batch
+
+Base = faust_consumer.Consumer
+
+
+def _src(fn: object) -> str:
+    return inspect.getsource(fn)  # type: ignore[arg-type]
+
+
+def test_pinned_version_range() -> None:
+    major, minor, *_ = (int(x) for x in version("faust-streaming").split(".")[:3])
+    assert (major, minor) == (0, 15), "sinkapp.consumer was written against faust-streaming 0.15.x"
+
+
+def test_transport_is_chosen_by_app_new_transport() -> None:
+    """SinkApp overrides App._new_transport to install BatchTransport before agents exist."""
+    assert "transport.by_url" in _src(faust.App._new_transport)
+    assert issubclass(BatchTransport, faust_aiokafka.Transport)
+    assert BatchTransport.Consumer is BatchConsumer
+    assert issubclass(BatchConsumer, faust_aiokafka.Consumer)
+
+
+def test_getmany_contract() -> None:
+    """Our getmany replaces stock's; it calls _wait_next_records and keeps stock's checks."""
+    sig = inspect.signature(Base.getmany)
+    assert list(sig.parameters) == ["self", "timeout"]
+    src = _src(Base.getmany)
+    for name in ("_wait_next_records", "flow_active", "consumer_generation_id", "_buffered_partitions",
+                 "perform_seek", "track_tp_end_offset", "_to_message"):
+        assert name in src, f"stock getmany no longer uses {name}"
+    assert list(inspect.signature(Base._wait_next_records).parameters) == ["self", "timeout"]
+
+
+def test_drain_loop_feeds_one_message_per_yield() -> None:
+    """_drain_messages hands each (tp, message) of getmany to the conductor and tracks the read
+    offset by message.offset (our batch's last offset) and gaps through _add_gap (a no-op here)."""
+    src = _src(Base._drain_messages)
+    for name in ("getmany(timeout=", "callback(message)", "set_read_offset(tp, offset)", "_add_gap("):
+        assert name in src, f"_drain_messages changed: {name} missing"
+    assert list(inspect.signature(Base._add_gap).parameters) == ["self", "tp", "offset_from", "offset_to"]
+
+
+def test_commit_path_reads_filter_and_new_offset() -> None:
+    """Commits go force_commit → _filter_tps_with_pending_acks → _filter_committable_offsets →
+    _new_offset → _commit_offsets (which drops unassigned partitions); we override the first
+    and the fourth so the committed offset is the loaded watermark + 1."""
+    assert "_filter_tps_with_pending_acks" in _src(Base.force_commit)
+    assert "_new_offset" in _src(Base._filter_committable_offsets)
+    assert "assignment" in _src(Base._commit_offsets)
+    for attr in ("_acked", "_acked_index", "_unacked_messages", "_waiting_for_ack", "_committed_offset"):
+        assert attr in _src(Base.__init__), f"Consumer no longer has {attr}"
+
+
+def test_ack_and_wait_empty() -> None:
+    """Event.ack → Message.ack → on_final_ack → Consumer.ack (ours: release only); wait_empty
+    waits on _unacked_messages and _waiting_for_ack."""
+    assert "on_final_ack" in _src(Message.ack)
+    assert "consumer.ack" in _src(ConsumerMessage.on_final_ack)
+    src = _src(Base.wait_empty)
+    assert "_unacked_messages" in src and "_wait_for_ack" in src
+    assert "_waiting_for_ack" in _src(Base._wait_for_ack)
+
+
+def test_revoke_and_assign_hooks() -> None:
+    """BatchConsumer flushes and commits before stock on_partitions_revoked forgets the partitions;
+    SinkApp drains in _consumer_wait_empty (called on revoke and on stop)."""
+    assert "_committed_offset.pop" in _src(Base.on_partitions_revoked)
+    assert list(inspect.signature(Base.on_partitions_assigned).parameters) == ["self", "assigned", "generation_id"]
+    assert "_consumer_wait_empty" in _src(faust.App._on_partitions_revoked)
+    assert list(inspect.signature(faust.App._consumer_wait_empty).parameters) == ["self", "consumer", "logger"]
+    assert SinkApp._consumer_wait_empty is not faust.App._consumer_wait_empty
+
+
+def test_batch_message_is_a_consumer_message() -> None:
+    class Rec:
+        def __init__(self, offset: int) -> None:
+            self.offset, self.timestamp, self.timestamp_type, self.value = offset, 1000, 0, b"{}"
+
+    tp = faust.types.TP("t", 2)
+    msg = to_batch(tp, [Rec(5), Rec(6), Rec(9)], generation_id=3, prev_last=4)
+    assert isinstance(msg, BatchMessage) and isinstance(msg, ConsumerMessage)
+    assert (msg.offset, msg.first_offset, msg.prev_last, msg.generation_id) == (9, 5, 4, 3)
+    assert msg.tp == tp and len(msg.records) == 3
