@@ -151,3 +151,38 @@ def test_broker_restart_while_loading(emulator: Any, tmp_path: Path) -> None:
         assert report(emulator, topic, range(6000)) == (0, 0), w.log()[-3000:]
     finally:
         broker.stop()
+
+
+def test_rebalance_during_a_hanging_load_keeps_the_flush_timer(kafka: Any, emulator: Any,
+                                                               topic_factory: Any, tmp_path: Path) -> None:
+    """A drain that gives up on a hung load cancels it; the flush timer waiting for that load
+    must survive, so a quiet partition's next records still load within intervalms + ~1 s."""
+    topic = topic_factory(partitions=2, name=f"eo_timer_{uuid.uuid4().hex[:6]}")
+    emulator.add_table("test", DDL.format(name=topic))
+    cfg = config(kafka, emulator, topic, **{"sinkapp.drain.timeout.ms": "1000",
+                                            "sinkapp.load.timeout.ms": "30000", "tasks.max": "2"})
+    emulator.faults.hang_next(1, seconds=10.0, then="commit", table=topic)
+    produce_sync(kafka.bootstrap_servers, topic, rows(0, 200), partitions=2)
+    w1 = Worker(cfg, tmp_path, "w1").start()
+    w2 = Worker(cfg, tmp_path, "w2")
+    try:
+        wait_until(lambda: emulator.count("test", topic) >= 100, 60, "the partition that does not hang")
+        # records keep arriving for the hung partition: the flush timer waits for its load
+        produce_sync(kafka.bootstrap_servers, topic, rows(200, 100), partitions=2)
+        time.sleep(2.0)
+        w2.start()                                         # rebalance: w1's drain gives up after 1 s
+        wait_until(lambda: emulator.count("test", topic) >= 300, 90, "every row after the rebalance")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w1.log)
+        time.sleep(3.0)                                    # quiet
+        t0 = time.monotonic()
+        produce_sync(kafka.bootstrap_servers, topic, rows(300, 6), partitions=2)
+        wait_until(lambda: emulator.count("test", topic) >= 306, 30, "the quiet partitions' new rows")
+        latency = time.monotonic() - t0
+    finally:
+        w2.stop()
+        w1.stop()
+    print(f"\nquiet rows visible after {latency:.2f}s (bufferflush.intervalms=1000)")
+    assert latency < 1.0 + 1.0 + 3.0, f"{latency:.1f}s: a flush timer stopped\n{w1.log()[-3000:]}"
+    for w in (w1, w2):
+        assert "Terminating cancelled task" not in w.log(), w.log()[-3000:]
+    assert report(emulator, topic, range(306)) == (0, 0)
