@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 TAKE_MAX_BATCHES = 64          # fetched partition batches per agent step
 STREAM_BUFFER_BATCHES = 16     # batches queued per route before the fetcher waits (flow control)
+TAKE_WITHIN_S = 0.1            # the agent passes what it took to the sink at least this often
+FLUSH_TICK_S = 0.2             # the flush timer's period (age trigger resolution)
 PROGRESS_INTERVAL_S = 10.0
 
 
@@ -231,7 +233,10 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     slots = asyncio.Semaphore(settings.tasks_max)
     policy = RetryPolicy(max_retries=settings.sink_maxretries)
     app.sinks = []
-    within_s = min(1.0, settings.bufferflush_intervalms / 1000.0)
+    # the agent hands what it has to the sink every TAKE_WITHIN_S and the flush timer checks the
+    # age trigger every FLUSH_TICK_S: a row is visible at most ~intervalms + 0.3 s + load time after
+    # it was fetched (checking is a scan of a few buffers, not of rows)
+    within_s = TAKE_WITHIN_S
     for i, route in enumerate(routes):
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
@@ -242,7 +247,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                          ledger=ledgers[route.topic], **_consumer_hooks(app, route.topic))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)
-    _add_timers(app, within_s)
+    _add_timers(app, FLUSH_TICK_S)
     _add_pages(app)
     return app
 
@@ -289,7 +294,7 @@ def _add_agent(app: SinkApp, i: int, route: Route, sink: RouteSink, within_s: fl
 GC_GEN0_THRESHOLD = 50_000
 
 
-def _add_timers(app: SinkApp, within_s: float) -> None:
+def _add_timers(app: SinkApp, tick_s: float) -> None:
     @app.task
     async def relax_gc() -> None:
         """Keep the cyclic GC off what start-up built: everything alive now is moved to the
@@ -299,13 +304,13 @@ def _add_timers(app: SinkApp, within_s: float) -> None:
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
-    @app.timer(within_s)
+    @app.timer(tick_s)
     async def flush_timer() -> None:
         if app.rebalancing:
             return
         for sink in app.sinks:
             try:
-                await sink.flush_due()
+                await sink.flush_due(wait=False)
             except Exception:                        # a timer that raises kills the worker
                 log.exception("flush timer failed for route %s", sink.route.name)
 

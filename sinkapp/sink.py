@@ -260,8 +260,14 @@ class RouteSink:
         return due + [p for p, q in self.sealed.items() if q and p not in due]
 
     # -- flushing -------------------------------------------------------------------------
-    async def flush_due(self) -> None:
+    async def flush_due(self, wait: bool = True) -> None:
+        """Start the loads of due partitions. ``wait=False`` (the flush timer) skips a partition
+        whose previous load is still in flight; the agent waits for it, which holds back intake
+        while StarRocks is slower than Kafka (buffers stay bounded)."""
         for p in self.due():
+            prev = self.inflight.get(p)
+            if not wait and prev is not None and not prev.done():
+                continue
             await self.start_flush(p)
 
     async def start_flush(self, partition: int) -> None:
