@@ -180,3 +180,31 @@ async def test_retries_stop_when_aborting(emu) -> None:
     with pytest.raises(LoadAborted):
         await load(c, "l-ab", policy=RetryPolicy(max_retries=-1, base_delay_s=0.05, max_delay_s=0.1),
                    should_abort=lambda: flag["abort"])
+
+
+@pytest.mark.parametrize("answer", [b'{"status": "OK"}', b'{"Status": "OK", "NumberLoadedRows": 0}', b"{}",
+                                    b'{"Status": "success"}'])
+async def test_an_answer_without_a_documented_status_is_never_a_load(answer: bytes) -> None:
+    """A proxy or a wrong endpoint answering 200 with some JSON must not be acked as loaded."""
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=answer, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_put("/api/{db}/{table}/_stream_load", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    c = StreamLoadClient([f"http://127.0.0.1:{port}"], "root", Secret("pw"))
+    try:
+        with pytest.raises(LoadRetriable, match="no documented Stream Load Status") as err:
+            await load_with_retry(c, "test", "t", "l-odd", body(range(3)), HEADERS,
+                                  RetryPolicy(max_retries=1, base_delay_s=0.01))
+        assert err.value.status == "unknown"
+    finally:
+        await c.close()
+        await runner.cleanup()

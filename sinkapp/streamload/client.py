@@ -27,7 +27,10 @@ from sinkapp.errors import LoadRejected, LoadRetriable
 
 log = logging.getLogger(__name__)
 
-SUCCESS_STATUSES = ("Success", "Publish Timeout", "OK")
+SUCCESS_STATUSES = ("Success", "Publish Timeout")
+#: every ``Status`` a Stream Load answer can carry (streamload-protocol.md §3.1); anything else,
+#: or no ``Status`` at all, is never taken for a load
+DOCUMENTED_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Fail")
 
 #: ``Fail`` messages that describe the server, not the data: retry with the same label
 #: (streamload-protocol.md §3.2, §7.2).
@@ -189,6 +192,13 @@ class StreamLoadClient:
 
     async def _classify(self, doc: dict[str, Any], database: str, label: str) -> LoadResult:
         status, message = status_of(doc)
+        if doc.get("Status") not in DOCUMENTED_STATUSES and str(doc.get("status", "")).upper() != "FAILED":
+            # not a Stream Load answer (a proxy, a wrong endpoint, ``{"status":"OK"}``): the
+            # outcome is unknown, so retry under the same label, which tells
+            raise LoadRetriable(
+                f"the answer has no documented Stream Load Status (Success, Publish Timeout, Label Already "
+                f"Exists, Fail); not taken as loaded: {orjson.dumps(doc).decode()[:300]}",
+                label=label, status="unknown", response=doc)
 
         def result() -> LoadResult:
             return LoadResult(label=label, status=status,
