@@ -22,6 +22,7 @@ from faust.types import TP
 from sinkapp.config import KafkaSettings, Settings, load_settings
 from sinkapp.consumer import BatchConsumer, BatchTransport
 from sinkapp.converters import build_converter
+from sinkapp.dlq import DeadLetterQueue, ensure_topic
 from sinkapp.encoding import build_encoder
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.ledger import KafkaLedger
@@ -53,6 +54,7 @@ class SinkApp(faust.App):
     sinks: list[RouteSink]
     stream_load_client: StreamLoadClient | None = None
     ledgers: list[KafkaLedger] = []
+    dlq: DeadLetterQueue | None = None
     drain_timeout_s: float = 20.0
 
     async def _drain_sinks(self, why: str) -> None:
@@ -82,6 +84,9 @@ class SinkApp(faust.App):
             await client.close()
         for ledger in self.ledgers:
             await ledger.close()
+        dlq = getattr(self, "dlq", None)
+        if dlq is not None:
+            await dlq.close()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         sinks = getattr(self, "sinks", [])
@@ -173,6 +178,38 @@ async def _ensure_ledger_topics(k: KafkaSettings, topics: dict[str, int], existi
         await admin.close()
 
 
+async def _max_message_bytes(admin: AIOKafkaAdminClient, topics: list[str]) -> int:
+    """The largest ``max.message.bytes`` of ``topics`` (broker default 1048588 when unknown)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    best = 1048588
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+        for resp in responses:
+            for res in resp.resources:
+                for entry in res[4]:
+                    if entry[0] == "max.message.bytes" and entry[1]:
+                        best = max(best, int(entry[1]))
+    except Exception as exc:                     # the default is a safe floor
+        log.warning("could not read max.message.bytes of %s: %r", ", ".join(topics), exc)
+    return best
+
+
+async def _ensure_dlq_topic(k: KafkaSettings, settings: Settings, sources: list[str]) -> int:
+    """Create the dead-letter topic when missing; the max.message.bytes it allows."""
+    e = settings.errors
+    assert e.dlq_topic is not None
+    admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, **aiokafka_security(k))
+    await admin.start()
+    try:
+        size = await _max_message_bytes(admin, sources)
+        await ensure_topic(admin, e.dlq_topic, partitions=e.dlq_partitions,
+                           replication_factor=e.dlq_replication_factor, max_message_bytes=size)
+        return size
+    finally:
+        await admin.close()
+
+
 def resolve_routes(settings: Settings) -> tuple[list[Route], dict[str, int]]:
     """Routes for ``topics`` (or ``topics.regex``) and each source topic's partition count.
 
@@ -230,6 +267,17 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                               request_timeout_s=settings.load_timeout_ms / 1000.0)
     app.stream_load_client = client
     app.ledgers = list(ledgers.values())
+    e = settings.errors
+    dlq = None
+    if e.dlq_topic:
+        size = asyncio.run(_ensure_dlq_topic(k, settings, [r.topic for r in routes]))
+        dlq = DeadLetterQueue(e.dlq_topic, k.bootstrap_servers, aiokafka_security(k), connector=settings.name,
+                              context_headers=e.context_headers, max_request_size=max(size + 65536, 16 << 20))
+        app.dlq = dlq
+        log.info("errors.tolerance=all: bad records go to the dead-letter topic %s", e.dlq_topic)
+    elif e.tolerant:
+        log.warning("errors.tolerance=all without errors.deadletterqueue.topic.name: bad records are skipped "
+                    "(logged with errors.log.enable=true, counted on the status page), as Kafka Connect does")
     slots = asyncio.Semaphore(settings.tasks_max)
     policy = RetryPolicy(max_retries=settings.sink_maxretries)
     app.sinks = []
@@ -244,7 +292,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
                          max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots,
-                         ledger=ledgers[route.topic], **_consumer_hooks(app, route.topic))
+                         ledger=ledgers[route.topic], errors=e, dlq=dlq, task_id=str(i),
+                         **_consumer_hooks(app, route.topic))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)
     _add_timers(app, FLUSH_TICK_S)
@@ -325,10 +374,12 @@ def _add_timers(app: SinkApp, tick_s: float) -> None:
         for s in app.sinks:
             st = s.stats
             log.info("progress route=%s records_in=%d rows_loaded=%d loads=%d buffered=%d retries=%d "
-                     "tombstones=%d skipped_loaded=%d redelivered=%d stale=%d rows_per_s=%.0f%s",
+                     "tombstones=%d skipped_loaded=%d redelivered=%d stale=%d dead_lettered=%d skipped_bad=%d "
+                     "rows_filtered=%d rows_per_s=%.0f%s",
                      s.route.name, st.records_in, st.rows_loaded, st.loads, s.buffered_rows, st.load_retries,
-                     st.tombstones, st.skipped_loaded, st.redelivered, st.dropped_stale, rate,
-                     " STOPPED" if st.failed else "")
+                     st.tombstones, st.skipped_loaded, st.redelivered, st.dropped_stale,
+                     sum(st.dead_lettered.values()), sum(st.skipped_bad.values()), st.rows_filtered, rate,
+                     " STOPPED" if st.failed else " HALTING" if s.halting else "")
 
 
 def status(app: SinkApp) -> dict[str, Any]:
@@ -339,8 +390,9 @@ def status(app: SinkApp) -> dict[str, Any]:
                        "rows_filtered": st.rows_filtered, "loads": st.loads, "retries": st.load_retries,
                        "tombstones": st.tombstones, "bytes_loaded": st.bytes_loaded,
                        "buffered_rows": s.buffered_rows, "last_label": st.last_load_label,
-                       "stopped": st.failed})
-    return {"ok": not any(s.stats.failed for s in app.sinks), "rebalancing": bool(app.rebalancing),
+                       "dead_lettered": dict(st.dead_lettered), "skipped_bad": dict(st.skipped_bad),
+                       "stopped": st.failed or s.halting})
+    return {"ok": not any(s.stats.failed or s.halting for s in app.sinks), "rebalancing": bool(app.rebalancing),
             "routes": routes}
 
 

@@ -14,7 +14,8 @@ The decode loop has three shapes, chosen once per route:
 - ``raw-text``: String/ByteArray values into a CSV body: the bytes are the row (UTF-8 checked
   for StringConverter).
 - ``decode``: every other converter: decode each value, then encode the batch's rows in one call.
-A record that cannot be decoded or encoded raises :class:`BadRecord` with its index.
+A record that cannot be decoded or encoded is a :class:`BadRecord` (raised, or with
+``errors.tolerance=all`` returned beside the chunk).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import orjson
 
 from sinkapp.converters import Converter
 from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringConverter
+from sinkapp.dlq import TASK_PUT, VALUE_CONVERTER
 from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import ConversionError, EncodingError, SinkError
 
@@ -44,6 +46,8 @@ class PartitionBuffer:
     started_at: float = 0.0
     replay: tuple[int, int] | None = None   # rebuilds the ledger's pending batch (first, last)
     events: list[Any] = field(default_factory=list)  # Faust events released (acked) after the load
+    dead: list[Any] = field(default_factory=list)    # DeadLetters written before the batch is acked
+    dead_done: bool = False                          # the ledger says they were written already
 
     def __len__(self) -> int:
         return self.records
@@ -52,6 +56,7 @@ class PartitionBuffer:
         """Let go of every event and chunk without acknowledging anything."""
         self.events.clear()
         self.chunks.clear()
+        self.dead.clear()
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -63,20 +68,33 @@ class PartitionBuffer:
 
 
 class BadRecord(SinkError):
-    """Record ``index`` of the slice cannot be loaded; ``error`` says why."""
+    """Record ``index`` of the slice cannot be loaded; ``error`` says why, ``stage`` where
+    (:mod:`sinkapp.dlq` stage names)."""
 
-    def __init__(self, index: int, error: Exception) -> None:
+    def __init__(self, index: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:
         super().__init__(str(error))
         self.index = index
         self.error = error
+        self.stage = stage
+
+
+#: what ``Chunker.encode`` returns: (chunk, rows, tombstones, bad records)
+Encoded = tuple["bytes | memoryview", int, int, list[BadRecord]]
 
 
 class Chunker:
-    """The route's decode loop: ``encode(records, i, end) -> (chunk, rows, tombstones)``."""
+    """The route's decode loop: ``encode(records, i, end) -> (chunk, rows, tombstones, bad)``.
 
-    def __init__(self, converter: Converter, encoder: JsonEncoder | CsvEncoder) -> None:
+    ``tolerant`` (errors.tolerance=all): bad records are returned (``bad``) and left out of the
+    chunk; otherwise the first one raises :class:`BadRecord`. An empty value is null for
+    ``JsonConverter`` (as Kafka Connect reads it): skipped and counted like a tombstone.
+    """
+
+    def __init__(self, converter: Converter, encoder: JsonEncoder | CsvEncoder, tolerant: bool = False) -> None:
         self.converter = converter
         self.encoder = encoder
+        self.tolerant = tolerant
+        self.json_values = isinstance(converter, JsonConverter)
         if isinstance(converter, JsonConverter) and not converter.schemas_enable \
                 and isinstance(encoder, JsonEncoder):
             self.mode = "raw-json"
@@ -87,35 +105,49 @@ class Chunker:
         else:
             self.mode = "decode"
         self.check_utf8 = isinstance(converter, StringConverter)
+        self.class_name = getattr(converter, "class_name", "") or {
+            JsonConverter: "org.apache.kafka.connect.json.JsonConverter",
+            StringConverter: "org.apache.kafka.connect.storage.StringConverter",
+            ByteArrayConverter: "org.apache.kafka.connect.converters.ByteArrayConverter",
+        }.get(type(converter), type(converter).__name__)
 
-    def encode(self, records: list[Any], i: int, end: int) -> tuple[bytes | memoryview, int, int]:
+    def encode(self, records: list[Any], i: int, end: int) -> Encoded:
         if self.mode == "raw-json":
             return self._raw_json(records, i, end)
         if self.mode == "raw-text":
             return self._raw_text(records, i, end)
         return self._decode(records, i, end)
 
-    def _raw_json(self, records: list[Any], i: int, end: int) -> tuple[bytes, int, int]:
+    def _bad(self, bad: list[BadRecord], k: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:
+        b = BadRecord(k, error, stage)
+        if not self.tolerant:
+            raise b
+        bad.append(b)
+
+    def _raw_json(self, records: list[Any], i: int, end: int) -> Encoded:
         loads, out, tombs = orjson.loads, [], 0
+        bad: list[BadRecord] = []
         for k in range(i, end):
             v = records[k].value
-            if v is None:
+            if not v:
                 tombs += 1
                 continue
             try:
                 doc = loads(v)
             except orjson.JSONDecodeError as exc:
-                raise BadRecord(k, ConversionError(f"value is not valid JSON ({exc}); first bytes: {v[:60]!r}")) \
-                    from None
+                self._bad(bad, k, ConversionError(f"value is not valid JSON ({exc}); first bytes: {v[:60]!r}"))
+                continue
             if type(doc) is not dict:
-                raise BadRecord(k, EncodingError(
+                self._bad(bad, k, ConversionError(
                     f"value is JSON but not an object ({type(doc).__name__}); with sink.properties.format=json "
                     "each value must be one JSON object"))
+                continue
             out.append(v)
-        return self.encoder.join_raw(out), len(out), tombs
+        return self.encoder.join_raw(out), len(out), tombs, bad
 
-    def _raw_text(self, records: list[Any], i: int, end: int) -> tuple[bytes, int, int]:
+    def _raw_text(self, records: list[Any], i: int, end: int) -> Encoded:
         out, tombs, check = [], 0, self.check_utf8
+        bad: list[BadRecord] = []
         for k in range(i, end):
             v = records[k].value
             if v is None:
@@ -125,40 +157,45 @@ class Chunker:
                 try:
                     v.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise BadRecord(k, ConversionError(f"value is not valid utf-8 text: {exc}")) from None
+                    self._bad(bad, k, ConversionError(f"value is not valid utf-8 text: {exc}"))
+                    continue
             out.append(v)
-        return self.encoder.join_raw(out), len(out), tombs
+        return self.encoder.join_raw(out), len(out), tombs, bad
 
-    def _decode(self, records: list[Any], i: int, end: int) -> tuple[bytes | memoryview, int, int]:
-        conv, values, tombs = self.converter.decode, [], 0
+    def _decode(self, records: list[Any], i: int, end: int) -> Encoded:
+        conv, values, idx, tombs = self.converter.decode, [], [], 0
+        bad: list[BadRecord] = []
+        json_values = self.json_values
         for k in range(i, end):
             v = records[k].value
-            if v is None:
+            if v is None or (json_values and not v):
                 tombs += 1
                 continue
             try:
                 value = conv(v)
             except ConversionError as exc:
-                raise BadRecord(k, exc) from None
+                self._bad(bad, k, exc)
+                continue
             if value is None:
                 tombs += 1
                 continue
-            values.append(value)
-        try:
-            return self.encoder.encode_chunk(values), len(values), tombs
-        except EncodingError:
-            self._find_unencodable(records, i, end)
-            raise                                    # not reached: the row-by-row pass raises
-
-    def _find_unencodable(self, records: list[Any], i: int, end: int) -> None:
-        """Slow path after a chunk failed: encode row by row and name the record."""
-        enc, conv = self.encoder.encode_row, self.converter.decode
-        for k in range(i, end):
-            v = records[k].value
-            value = conv(v) if v is not None else None
-            if value is None:
+            if json_values and type(value) is not dict:
+                self._bad(bad, k, ConversionError(
+                    f"the value's payload is JSON but not an object ({type(value).__name__}); each value "
+                    "must hold one JSON object"))
                 continue
+            values.append(value)
+            idx.append(k)
+        try:
+            return self.encoder.encode_chunk(values), len(values), tombs, bad
+        except EncodingError:
+            pass
+        # slow path: encode row by row to name the records the body cannot carry
+        enc, good = self.encoder.encode_row, []
+        for value, k in zip(values, idx, strict=True):
             try:
-                enc(value)
+                good.append(enc(value))
             except EncodingError as exc:
-                raise BadRecord(k, exc) from None
+                self._bad(bad, k, exc, TASK_PUT)
+        bad.sort(key=lambda b: b.index)
+        return self.encoder.join_raw(good), len(good), tombs, bad

@@ -88,6 +88,23 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class ErrorSettings:
+    """Kafka Connect's ``errors.*`` keys: what happens to a record that cannot be loaded."""
+
+    tolerance: str = "none"                 # none | all
+    dlq_topic: str | None = None
+    dlq_replication_factor: int = 3
+    dlq_partitions: int = 1
+    context_headers: bool = False
+    log_enable: bool = False
+    log_messages: bool = False
+
+    @property
+    def tolerant(self) -> bool:
+        return self.tolerance == "all"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a worker needs; built by :func:`load_settings`, never mutated."""
 
@@ -114,6 +131,7 @@ class Settings:
     kafka: KafkaSettings | None = None
     registry_url: str | None = None
     registry_user_info: Secret | None = None
+    errors: ErrorSettings = field(default_factory=ErrorSettings)
 
     @property
     def body_format(self) -> str:
@@ -170,6 +188,7 @@ def _check_known(raw: Mapping[str, str]) -> None:
         if re.match(r"^(key|value)\.converter\.", key):
             continue
         if key in IGNORED_CONNECT_KEYS or key.startswith(("transforms", "errors.", "consumer.override.")):
+            # errors.* keys sinkapp honours are in KEYS; others (errors.retry.*) do not apply
             log.warning("config key %r is a Kafka Connect key sinkapp does not use; ignored", key)
             continue
         close = difflib.get_close_matches(key, sorted(known), n=1)
@@ -352,7 +371,25 @@ def build_settings(raw: Mapping[str, str]) -> Settings:
         registry_url=v["schema.registry.url"],
         registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])
                             if v["schema.registry.basic.auth.user.info"] else None),
+        errors=_errors(v),
     )
+
+
+def _errors(v: Mapping[str, Any]) -> ErrorSettings:
+    dlq = (v["errors.deadletterqueue.topic.name"] or "").strip() or None
+    tolerance = v["errors.tolerance"].lower()
+    if dlq and tolerance != "all":
+        raise ConfigError(f"errors.deadletterqueue.topic.name={dlq!r} needs errors.tolerance=all "
+                          "(with tolerance none a bad record stops the route; nothing is dead-lettered)")
+    if dlq and not re.match(r"^[a-zA-Z0-9._-]{1,249}$", dlq):
+        raise ConfigError(f"errors.deadletterqueue.topic.name={dlq!r} is not a valid Kafka topic name")
+    return ErrorSettings(
+        tolerance=tolerance, dlq_topic=dlq,
+        dlq_replication_factor=v["errors.deadletterqueue.topic.replication.factor"],
+        dlq_partitions=v["sinkapp.dlq.topic.partitions"],
+        context_headers=v["errors.deadletterqueue.context.headers.enable"].lower() == "true",
+        log_enable=v["errors.log.enable"].lower() == "true",
+        log_messages=v["errors.log.include.messages"].lower() == "true")
 
 
 def load_settings(path: str | Path | None, env: Mapping[str, str] | None = None) -> Settings:

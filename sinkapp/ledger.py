@@ -29,16 +29,21 @@ class Mark:
 
     loaded: int = -1                       # last offset whose batch loaded; -1 = none recorded
     pending: tuple[int, int] | None = None  # (first, last) of the batch being loaded
+    dead: bool = False                      # the pending batch's bad records are dead-lettered
 
     def to_json(self) -> dict[str, Any]:
-        return {"loaded": self.loaded, "pending": list(self.pending) if self.pending else None}
+        doc: dict[str, Any] = {"loaded": self.loaded, "pending": list(self.pending) if self.pending else None}
+        if self.dead:
+            doc["dead"] = True
+        return doc
 
     @classmethod
     def from_json(cls, doc: Any) -> Mark:
         if not isinstance(doc, dict):
             return cls()
         p = doc.get("pending")
-        return cls(loaded=int(doc.get("loaded", -1)), pending=(int(p[0]), int(p[1])) if p else None)
+        return cls(loaded=int(doc.get("loaded", -1)), pending=(int(p[0]), int(p[1])) if p else None,
+                   dead=bool(doc.get("dead", False)) and bool(p))
 
 
 class Ledger(Protocol):

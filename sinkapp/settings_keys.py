@@ -65,6 +65,19 @@ _SPECS: list[KeySpec] = [
     _int("connect.timeoutms", 1000, 100, 60000, "TCP connect timeout to an FE/BE in ms, 100..60000"),
     _int("sink.maxretries", 3, -1, 2**62,
          "retries of a failing load before the route stops; -1 = retry until it succeeds"),
+    # Kafka Connect's error handling, honoured with Connect's meaning
+    KeySpec("errors.tolerance", "none", "none: a bad record stops its route; all: bad records go to the "
+            "dead-letter topic (or are skipped and counted without one)", choices=("none", "all")),
+    KeySpec("errors.deadletterqueue.topic.name", None, "dead-letter topic for bad records (tolerance all)"),
+    _int("errors.deadletterqueue.topic.replication.factor", 3, 1, 32767,
+         "replication factor of the dead-letter topic when sinkapp creates it (capped at the broker count)"),
+    KeySpec("errors.deadletterqueue.context.headers.enable", "false",
+            "true: add __connect.errors.* headers (topic, partition, offset, stage, exception) to dead letters",
+            choices=("true", "false")),
+    KeySpec("errors.log.enable", "false", "true: log each bad record's error", choices=("true", "false")),
+    KeySpec("errors.log.include.messages", "false", "true: the error log line also shows the record's key "
+            "and value", choices=("true", "false")),
+    _int("sinkapp.dlq.topic.partitions", 1, 1, 10000, "partitions of the dead-letter topic when sinkapp creates it"),
     # sinkapp's own keys
     KeySpec("sinkapp.label.prefix", "sinkapp", "prefix of every Stream Load label"),
     _int("sinkapp.load.timeout.ms", 600000, 1000, 86400000,

@@ -23,12 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sinkapp.buffer import BadRecord, Chunker, PartitionBuffer
+from sinkapp.config import ErrorSettings
 from sinkapp.converters import Converter
+from sinkapp.dlq import DeadLetter, DeadLetterQueue, letter
 from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers
 from sinkapp.errors import ConversionError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
@@ -54,6 +57,8 @@ class RouteStats:
     dropped_stale: int = 0
     replayed_batches: int = 0
     gaps: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)   # by stage, confirmed written
+    skipped_bad: Counter[str] = field(default_factory=Counter)     # tolerance all without a DLQ topic
     loads: int = 0
     load_retries: int = 0
     bytes_loaded: int = 0
@@ -84,12 +89,19 @@ class RouteSink:
                  on_stop: Callable[[Route, str], None] | None = None,
                  accepts: Callable[[int], bool] = lambda partition: True,
                  owns: Callable[[int], bool] = lambda partition: True,
+                 errors: ErrorSettings | None = None, dlq: DeadLetterQueue | None = None,
+                 task_id: str = "0",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.route = route
         self.client = client
         self.converter = converter
         self.encoder = encoder
-        self.chunker = Chunker(converter, encoder)
+        self.errors = errors or ErrorSettings()
+        self.dlq = dlq
+        self.task_id = task_id
+        self.chunker = Chunker(converter, encoder, tolerant=self.errors.tolerant)
+        self.halting: str | None = None             # tolerance none: loading the good records, then stop
+        self.halt_task: asyncio.Task[None] | None = None
         self.headers = load_headers(route.headers)
         self.label_prefix = label_prefix
         self.max_bytes = max_bytes
@@ -118,10 +130,11 @@ class RouteSink:
         """Read the ledger entry of partitions seen for the first time and let the converter
         fetch what it needs (registry schemas) before the synchronous ``add``.
 
-        A ``ConversionError`` here (an unknown schema id, a bad wire-format header) stops the
-        route like a decode error in ``add``.
+        The converter prepares tolerantly: a record whose schema cannot be had (unknown id, bad
+        framing) fails in ``decode`` alone, where ``errors.tolerance`` decides (dead letter, or stop
+        after loading the records before it).
         """
-        if self.stats.failed:
+        if self.stats.failed or self.halting:
             return
         for p in {ev.message.partition for ev in events} - self.parts.keys():
             self.parts[p] = PartitionView(await self._load_mark(p))
@@ -129,14 +142,14 @@ class RouteSink:
         if prep is None:
             return
         try:
-            await prep([r for ev in events for r in ev.message.records])
-        except ConversionError as exc:
+            await prep([r for ev in events for r in ev.message.records], tolerant=True)
+        except ConversionError as exc:              # not expected in tolerant mode; never lose it
             self._stop(str(exc))
 
     def add(self, events: Iterable[Any]) -> None:
         """Take fetched partition batches (Faust events around :class:`BatchMessage`)."""
         for ev in events:
-            if self.stats.failed:
+            if self.stats.failed or self.halting:
                 return                              # stopped: drop without ack, offsets stay
             self._add_batch(ev)
 
@@ -196,11 +209,17 @@ class RouteSink:
 
     def _fill(self, buf: PartitionBuffer, records: list[Any], i: int, end: int, now: float) -> bool:
         try:
-            chunk, rows, tombs = self.chunker.encode(records, i, end)
-        except BadRecord as bad:
-            r = records[bad.index]
-            self._stop(f"record {r.topic}[{r.partition}]@{r.offset} cannot be loaded: {bad.error}")
+            chunk, rows, tombs, bad = self.chunker.encode(records, i, end)
+        except BadRecord as first_bad:              # errors.tolerance=none
+            self._halt_at(buf, records, i, first_bad, now)
             return False
+        self._append(buf, records, i, end, now, chunk, rows, tombs)
+        for b in bad:
+            self._dead_letter(buf, records[b.index], b)
+        return True
+
+    def _append(self, buf: PartitionBuffer, records: list[Any], i: int, end: int, now: float,
+                chunk: bytes | memoryview, rows: int, tombs: int) -> None:
         if not buf.records:
             buf.first_offset = records[i].offset
             buf.started_at = now
@@ -213,7 +232,44 @@ class RouteSink:
         st = self.stats
         st.records_in += end - i
         st.tombstones += tombs
-        return True
+
+    def _dead_letter(self, buf: PartitionBuffer, record: Any, bad: BadRecord) -> None:
+        """errors.tolerance=all: the record goes to the dead-letter topic with the batch (written
+        and confirmed before the batch is acknowledged), or is skipped and counted without one."""
+        d = letter(record, bad.stage, bad.error, self.chunker.class_name)
+        if self.errors.log_enable:
+            extra = (f" key={record.key!r:.200} value={record.value!r:.500}" if self.errors.log_messages else "")
+            log.warning("bad record %s stage=%s route=%s %s: %s%s", d.where(), d.stage, self.route.name,
+                        "dead-lettered" if self.dlq else "skipped", bad.error, extra)
+        if self.dlq is not None:
+            buf.dead.append(d)
+        else:
+            self.stats.skipped_bad[d.stage] += 1
+
+    def _halt_at(self, buf: PartitionBuffer, records: list[Any], i: int, bad: BadRecord, now: float) -> None:
+        """errors.tolerance=none: load and commit the records before the bad one, then stop."""
+        r = records[bad.index]
+        reason = (f"record {r.topic}[{r.partition}]@{r.offset} cannot be loaded ({bad.stage}): {bad.error}. "
+                  f"Every record before it is loaded and committed. Fix the data and restart, or skip the "
+                  f"record (kafka-consumer-groups --reset-offsets --to-offset {r.offset + 1} for "
+                  f"{r.topic}:{r.partition}), or set errors.tolerance=all with "
+                  f"errors.deadletterqueue.topic.name to dead-letter such records")
+        if bad.index > i and buf.replay is None:
+            chunk, rows, tombs, _ = self.chunker.encode(records, i, bad.index)   # good: cannot raise
+            self._append(buf, records, i, bad.index, now, chunk, rows, tombs)
+        self.halting = reason
+        for p in [p for p, open_buf in self.buffers.items() if open_buf.replay is None]:
+            self._seal(p)
+        log.error("route %s: %s; loading what came before it", self.route.name, reason)
+        self.halt_task = asyncio.ensure_future(self._finish_then_stop(reason))
+
+    async def _finish_then_stop(self, reason: str) -> None:
+        try:
+            for p in sorted(self.sealed):
+                await self.start_flush(p)
+            await self.wait_inflight()
+        finally:
+            self._stop(reason)
 
     def _buffer_for(self, p: int, offset: int, view: PartitionView) -> PartitionBuffer:
         """The open buffer ``offset`` belongs to, honouring the ledger's pending batch."""
@@ -231,7 +287,7 @@ class RouteSink:
         if offset >= pend[0] and buf.replay is None:
             if buf.records:                         # records before the pending batch: their own batch
                 self._seal(p)
-            buf = self.buffers[p] = PartitionBuffer(p, replay=pend)
+            buf = self.buffers[p] = PartitionBuffer(p, replay=pend, dead_done=view.mark.dead)
             self.stats.replayed_batches += 1
         return buf
 
@@ -312,11 +368,14 @@ class RouteSink:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _load_batch(self, buf: PartitionBuffer) -> bool:
-        """Load one batch; True when it loaded and its events were acked."""
+        """Load one batch; True when it loaded and its events were acked.
+
+        Order: ledger ``pending`` confirmed → dead letters written and confirmed, then the ledger
+        says so (``dead``) → Stream Load → ack, watermark, ledger ``loaded``."""
         topic, p = self.route.topic, buf.partition
         first, last = buf.bounds
         label = batch_label(self.label_prefix, self.route.table, topic, p, first, last)
-        if not buf.rows:                             # only tombstones: nothing to load
+        if not buf.rows and not buf.dead:            # only tombstones (or skipped records): nothing to load
             self._ack_all(buf)
             await self._mark_loaded(p, last)
             return True
@@ -324,11 +383,20 @@ class RouteSink:
             log.info("batch %s dropped un-acked: partition %d is no longer assigned here", label, p)
             buf.drop()
             return False
-        body = self.encoder.body(buf.chunks)
-        buf.chunks.clear()                           # the body is the only copy from here on
-        if buf.replay is None and not await self._record_pending(p, first, last):
+        if buf.replay is None and not await self._put_confirmed(p, Mark(self._loaded(p), (first, last))):
             buf.drop()                               # abandoned for rebalance/shutdown, not acked
             return False
+        if buf.dead and not buf.dead_done and not await self._write_dead(p, buf.dead, first, last):
+            buf.drop()
+            return False
+        if not buf.rows:                             # every record of it was dead-lettered
+            n_dead = len(buf.dead)
+            self._ack_all(buf)
+            await self._mark_loaded(p, last)
+            log.info("batch %s: %d record(s) dead-lettered, no rows to load", label, n_dead)
+            return True
+        body = self.encoder.body(buf.chunks)
+        buf.chunks.clear()                           # the body is the only copy from here on
 
         def on_retry(attempt: int, exc: LoadError) -> None:
             self.stats.load_retries += 1
@@ -380,10 +448,13 @@ class RouteSink:
                             self.route.name, p, attempt, exc)
                 await asyncio.sleep(self.policy.delay(attempt))
 
-    async def _record_pending(self, p: int, first: int, last: int) -> bool:
-        """Confirm the batch's boundaries in the ledger before the first attempt (waits out Kafka)."""
+    def _loaded(self, p: int) -> int:
         view = self.parts.get(p)
-        mark = Mark(view.mark.loaded if view else -1, (first, last))
+        return view.mark.loaded if view else -1
+
+    async def _put_confirmed(self, p: int, mark: Mark) -> bool:
+        """Write a ledger entry and wait until Kafka confirmed it (waits out Kafka; False when
+        the worker started rebalancing or stopping meanwhile)."""
         attempt = 0
         while not self.aborting:
             try:
@@ -397,6 +468,30 @@ class RouteSink:
                             self.route.name, p, attempt, exc)
                 await asyncio.sleep(self.policy.delay(attempt))
         return False
+
+    async def _write_dead(self, p: int, dead: list[DeadLetter], first: int, last: int) -> bool:
+        """Dead-letter a batch's bad records (confirmed), then record that in the ledger, so the
+        next owner of a crashed batch does not write them again."""
+        assert self.dlq is not None
+        attempt = 0
+        while True:
+            if self.aborting:
+                return False
+            try:
+                await self.dlq.send(dead, self.task_id)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:                 # Kafka unreachable: the batch waits
+                attempt += 1
+                log.warning("dead-letter write failed route=%s partition=%d attempt=%d: %r",
+                            self.route.name, p, attempt, exc)
+                await asyncio.sleep(self.policy.delay(attempt))
+        for d in dead:
+            self.stats.dead_lettered[d.stage] += 1
+        log.info("dead-lettered route=%s topic=%s records=%s", self.route.name, self.dlq.topic,
+                 ",".join(d.where() for d in dead[:20]) + (" ..." if len(dead) > 20 else ""))
+        return await self._put_confirmed(p, Mark(self._loaded(p), (first, last), dead=True))
 
     async def _mark_loaded(self, p: int, last: int) -> None:
         """Record the load (confirmed, so a rebalance right after cannot hide it from the next
@@ -440,6 +535,8 @@ class RouteSink:
         self.sealed.clear()
         self.parts.clear()
         self.loading.clear()
+        if not self.stats.failed:
+            self.halting = None                      # the next owner meets the bad record again
 
     async def drain(self, timeout_s: float) -> None:
         """Flush everything within ``timeout_s``; release what is left. Never raises."""

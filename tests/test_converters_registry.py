@@ -392,6 +392,8 @@ async def run_through_sink(conv: Any, values: list[bytes | None]) -> str:
     events = [Event(Batch("orders", 3, [Record("orders", 3, 100 + i, v) for i, v in enumerate(values)]))]
     await sink.prepare(events)
     sink.add(events)
+    if sink.halt_task is not None:             # the good records before the bad one load first
+        await sink.halt_task
     return sink.stats.failed or ""
 
 
@@ -412,7 +414,7 @@ async def test_corrupt_payloads_stop_the_route_naming_topic_partition_offset(sr:
     assert "orders[3]@100" in reason and "message index [7] is not in protobuf schema" in reason
 
     reason = await run_through_sink(converter(AVRO, sr.url), [good, confluent_encode(777, b"")])
-    assert "orders[3]@101: schema id 777 is not in the Schema Registry" in reason
+    assert "orders[3]@101" in reason and "schema id 777 is not in the Schema Registry" in reason
 
 
 # -- outages, auth, settings ----------------------------------------------------------------------

@@ -153,21 +153,38 @@ async def test_retries_exhausted_stops_route_without_ack() -> None:
     assert "sink.maxretries=2" in (sink.stats.failed or "")
 
 
-async def test_bad_record_stops_route_naming_topic_partition_offset() -> None:
+async def test_bad_record_loads_the_records_before_it_then_stops_naming_where() -> None:
     client, seen = FakeClient(), Seen()
-    sink = make_sink(client, seen)
-    sink.add([batch(2, range(0, 4), values={2: b"not json"})])
-    assert "orders[2]@2" in (sink.stats.failed or "")
+    sink = make_sink(client, seen, max_rows=1000)
+    sink.add([batch(2, range(0, 4), values={2: b"not json"}), batch(2, range(4, 6), prev=3)])
+    assert sink.halt_task is not None
+    await sink.halt_task
+    assert "orders[2]@2" in (sink.stats.failed or "") and "--to-offset 3" in (sink.stats.failed or "")
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-2-0-1"]      # the good records before it
+    assert seen.loaded == [(2, 1)] and seen.acked == []                  # committed up to the bad one
+    sink.add([batch(2, range(6, 8), prev=7)])                            # nothing after it
     await sink.flush_all()
-    assert client.attempts == [] and seen.acked == [] and seen.loaded == []
+    assert len(client.attempts) == 1
 
 
-async def test_non_object_json_value_stops_route() -> None:
-    for bad in (b"[1, 2]", b"42", b'"{\\"a\\": 1}"', b'{"a": 1} trailing'):
+async def test_non_object_json_value_is_a_bad_record() -> None:
+    for bad in (b"[1, 2]", b"42", b'"{\\"a\\": 1}"', b'{"a": 1} trailing', b'{"a": NaN}', b"\xff\xfe{}",
+                b'{"a": "\\x"}'):
         client, seen = FakeClient(), Seen()
         sink = make_sink(client, seen)
         sink.add([batch(0, range(0, 3), values={1: bad})])
+        assert sink.halt_task is not None, bad
+        await sink.halt_task
         assert "orders[0]@1" in (sink.stats.failed or ""), bad
+        assert seen.loaded == [(0, 0)], bad
+
+
+async def test_empty_json_value_is_null_like_a_tombstone() -> None:
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 3), values={1: b""})])
+    await sink.flush_all()
+    assert sink.stats.tombstones == 1 and not sink.stats.failed and seen.loaded == [(0, 2)]
 
 
 async def test_unencodable_decoded_row_is_named() -> None:
@@ -177,7 +194,75 @@ async def test_unencodable_decoded_row_is_named() -> None:
     good = b'{"schema": {"type": "struct", "fields": []}, "payload": {"a": 1}}'
     scalar = b'{"schema": {"type": "int32"}, "payload": 5}'
     sink.add([batch(0, range(0, 3), value=good, values={2: scalar})])
-    assert "orders[0]@2" in (sink.stats.failed or "")
+    assert sink.halt_task is not None
+    await sink.halt_task
+    assert "orders[0]@2" in (sink.stats.failed or "") and seen.loaded == [(0, 1)]
+
+
+# -- errors.tolerance=all: the dead-letter topic ---------------------------------------------
+
+
+@dataclass
+class FakeDlq:
+    """Stands in for DeadLetterQueue: records what was sent, can fail a number of times."""
+
+    topic: str = "dlq"
+    sent: list[Any] = field(default_factory=list)
+    fail: int = 0
+
+    async def send(self, letters: list[Any], task_id: str) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("broker down")
+        self.sent.extend(letters)
+
+
+def tolerant(**kw: Any) -> Any:
+    from sinkapp.config import ErrorSettings
+    return ErrorSettings(tolerance="all", dlq_topic="dlq", **kw)
+
+
+async def test_tolerance_all_dead_letters_bad_records_before_the_batch_is_acked() -> None:
+    client, seen, dlq, ledger = FakeClient(), Seen(), FakeDlq(fail=1), MemoryLedger()
+    sink = make_sink(client, seen, max_rows=1000, errors=tolerant(), dlq=dlq, ledger=ledger)
+    ev = batch(1, range(0, 6), values={1: b"{bad", 4: b"[1]"})
+    sink.add([ev])
+    await sink.flush_all()
+    assert [(d.offset, d.stage, d.value) for d in dlq.sent] == [(1, "VALUE_CONVERTER", b"{bad"),
+                                                                (4, "VALUE_CONVERTER", b"[1]")]
+    assert "not valid JSON" in dlq.sent[0].message
+    assert client.attempts[0][0] == "sa-t-orders-1-0-5" and len(client.attempts[0][1]) == 4
+    assert ev.acked and seen.loaded == [(1, 5)] and not sink.stats.failed
+    assert sink.stats.dead_lettered == {"VALUE_CONVERTER": 2}
+    assert (1, Mark(-1, (0, 5), dead=True), True) in ledger.writes          # before the load
+
+
+async def test_a_batch_of_only_bad_records_is_dead_lettered_and_committed() -> None:
+    client, seen, dlq = FakeClient(), Seen(), FakeDlq()
+    sink = make_sink(client, seen, errors=tolerant(), dlq=dlq)
+    sink.add([batch(0, range(0, 2), value=b"nope")])
+    await sink.flush_all()
+    assert len(dlq.sent) == 2 and client.attempts == [] and seen.loaded == [(0, 1)]
+
+
+async def test_replayed_batch_whose_dead_letters_were_written_does_not_write_them_again() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[0] = Mark(loaded=-1, pending=(0, 4), dead=True)     # the previous owner died after the DLQ write
+    client, seen, dlq = FakeClient(), Seen(), FakeDlq()
+    sink = make_sink(client, seen, errors=tolerant(), dlq=dlq, ledger=ledger, max_rows=1000)
+    sink.add([batch(0, range(0, 6), values={2: b"bad"})])
+    await sink.flush_all()
+    assert dlq.sent == [] and [a[0] for a in client.attempts] == ["sa-t-orders-0-0-4", "sa-t-orders-0-5-5"]
+
+
+async def test_tolerance_all_without_a_topic_skips_and_counts() -> None:
+    from sinkapp.config import ErrorSettings
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, errors=ErrorSettings(tolerance="all"))
+    sink.add([batch(0, range(0, 3), values={0: b"x"})])
+    await sink.flush_all()
+    assert sink.stats.skipped_bad == {"VALUE_CONVERTER": 1} and seen.loaded == [(0, 2)]
+    assert len(client.attempts[0][1]) == 2
 
 
 async def test_csv_text_rows_pass_through() -> None:

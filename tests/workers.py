@@ -35,6 +35,7 @@ async def produce(bootstrap: str, topic: str, values: Iterable[bytes | None],
                   keys: Iterable[bytes | None] | None = None, partitions: int | None = None) -> int:
     """Send values (round-robin over ``partitions`` when given) and wait for all acks."""
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024,
+                            max_request_size=16 << 20,
                             enable_idempotence=True)   # a retried send must not duplicate a record
     await prod.start()
     n = 0

@@ -193,35 +193,51 @@ class RegistryConverter(ABC, Generic[T]):
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.schemas: dict[int, T] = {}
+        self.broken: dict[int, str] = {}     # schema id → why it cannot be used (tolerant prepare)
 
     # -- prepare: async, once per batch ------------------------------------------------------
-    async def prepare(self, messages: list[Any]) -> None:
-        """Fetch and parse every schema id of ``messages`` not yet cached (see module doc)."""
+    async def prepare(self, messages: list[Any], tolerant: bool = False) -> None:
+        """Fetch and parse every schema id of ``messages`` not yet cached (see module doc).
+
+        ``tolerant`` (errors.tolerance=all): a record that can never be decoded (bad framing, an
+        unknown or unusable schema id) does not raise here; ``decode`` raises its reason for it,
+        so it is dead-lettered alone. Registry outages are waited out either way.
+        """
         first_seen: dict[int, Any] = {}
-        cached = self.schemas
+        cached, broken = self.schemas, self.broken
         unpack = _ID.unpack_from
         for msg in messages:
             raw = msg.value
             if raw is None:
                 continue
             if len(raw) < HEADER_SIZE or raw[0] != MAGIC_BYTE:
+                if tolerant:
+                    continue                          # decode raises the framing error
                 try:
                     split_frame(raw)
                 except ConversionError as exc:
                     raise ConversionError(f"record {where(msg)}: {exc}") from None
             schema_id = unpack(raw, 1)[0]
-            if schema_id not in cached and schema_id not in first_seen:
+            if schema_id not in cached and schema_id not in first_seen and schema_id not in broken:
                 first_seen[schema_id] = msg
         for schema_id, msg in first_seen.items():
-            schema = await self._fetch(schema_id, msg)
-            if schema.schema_type != self.schema_type:
-                raise ConversionError(
-                    f"record {where(msg)}: schema id {schema_id} is a {schema.schema_type} schema, "
-                    f"but the converter is {self.class_name} ({self.schema_type})")
             try:
-                cached[schema_id] = await self._build(schema, msg)
+                await self._prepare_id(schema_id, msg)
             except ConversionError as exc:
-                raise ConversionError(f"record {where(msg)}: {exc}") from None
+                if not tolerant:
+                    raise
+                broken[schema_id] = str(exc).split(": ", 1)[-1]
+
+    async def _prepare_id(self, schema_id: int, msg: Any) -> None:
+        schema = await self._fetch(schema_id, msg)
+        if schema.schema_type != self.schema_type:
+            raise ConversionError(
+                f"record {where(msg)}: schema id {schema_id} is a {schema.schema_type} schema, "
+                f"but the converter is {self.class_name} ({self.schema_type})")
+        try:
+            self.schemas[schema_id] = await self._build(schema, msg)
+        except ConversionError as exc:
+            raise ConversionError(f"record {where(msg)}: {exc}") from None
 
     async def _fetch(self, schema_id: int, msg: Any) -> RegistrySchema:
         schema = await self.call(partial(self.registry.by_id, schema_id), f"schema id {schema_id}", msg)
@@ -277,6 +293,8 @@ class RegistryConverter(ABC, Generic[T]):
         schema_id, payload = split_frame(raw)
         entry = self.schemas.get(schema_id)
         if entry is None:
+            if schema_id in self.broken:
+                raise ConversionError(self.broken[schema_id])
             raise ConversionError(f"schema id {schema_id} was not fetched: prepare() must see the "
                                   "batch before decode()")
         return self._decode(entry, schema_id, payload)

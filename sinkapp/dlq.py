@@ -1,0 +1,138 @@
+"""The dead-letter topic: bad records, unchanged, with Kafka Connect's error context headers.
+
+Who calls: :class:`sinkapp.sink.RouteSink` with ``errors.tolerance=all``, before it acknowledges
+the batch a bad record came in (``send`` returns only when Kafka confirmed every dead letter);
+:func:`sinkapp.app.create_app` creates the topic when it is missing (``ensure_topic``).
+
+A dead letter is the source record's key, value and headers as they were, plus, when
+``errors.deadletterqueue.context.headers.enable=true``, the headers Kafka Connect's
+``DeadLetterQueueReporter`` writes (same names, values as UTF-8 text), so existing DLQ tooling
+reads them: ``__connect.errors.topic``, ``.partition``, ``.offset``, ``.connector.name``,
+``.task.id``, ``.stage``, ``.class.name``, ``.exception.class.name``, ``.exception.message``,
+``.exception.stacktrace``.
+
+Stages, as Kafka Connect names them: ``VALUE_CONVERTER`` (the value cannot be decoded, including
+registry framing and schema lookups), ``TRANSFORMATION``, ``TASK_PUT`` (the row cannot be encoded
+for the body, or StarRocks refused it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PREFIX = "__connect.errors."
+VALUE_CONVERTER = "VALUE_CONVERTER"
+TRANSFORMATION = "TRANSFORMATION"
+TASK_PUT = "TASK_PUT"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One bad record and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    stage: str
+    exception_class: str
+    message: str
+    class_name: str = ""            # the converter or transform class that failed
+
+    def context_headers(self, connector: str, task_id: str) -> list[tuple[str, bytes]]:
+        fields = [
+            ("topic", self.topic), ("partition", str(self.partition)), ("offset", str(self.offset)),
+            ("connector.name", connector), ("task.id", task_id), ("stage", self.stage),
+            ("class.name", self.class_name), ("exception.class.name", self.exception_class),
+            ("exception.message", self.message),
+            ("exception.stacktrace", f"{self.exception_class}: {self.message}"),
+        ]
+        return [(PREFIX + k, v.encode("utf-8")) for k, v in fields]
+
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def letter(record: Any, stage: str, exc: BaseException, class_name: str = "") -> DeadLetter:
+    """A dead letter for an aiokafka ``ConsumerRecord`` (or anything with its attributes)."""
+    headers = tuple((str(k), bytes(v) if v is not None else b"") for k, v in (getattr(record, "headers", ()) or ()))
+    return DeadLetter(record.topic, record.partition, record.offset, getattr(record, "key", None), record.value,
+                      headers, stage, _java_like_name(exc), str(exc), class_name)
+
+
+def _java_like_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class DeadLetterQueue:
+    """Produces dead letters to one topic with ``acks=all`` and idempotence; ``send`` is confirmed."""
+
+    def __init__(self, topic: str, bootstrap: str, security: dict[str, Any], *, connector: str,
+                 context_headers: bool, max_request_size: int = 16 * 1024 * 1024) -> None:
+        self.topic = topic
+        self.connector = connector
+        self.context_headers = context_headers
+        self._bootstrap, self._security = bootstrap, security
+        self._max_request_size = max_request_size
+        self._producer: Any = None
+
+    async def _client(self) -> Any:
+        if self._producer is None:
+            from aiokafka import AIOKafkaProducer
+
+            self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                              enable_idempotence=True,
+                                              max_request_size=self._max_request_size, **self._security)
+            await self._producer.start()
+        return self._producer
+
+    async def send(self, letters: list[DeadLetter], task_id: str) -> None:
+        """Write every letter and wait until Kafka confirmed all of them (raises on failure)."""
+        producer = await self._client()
+        futs = []
+        for d in letters:
+            headers = list(d.headers)
+            if self.context_headers:
+                headers += d.context_headers(self.connector, task_id)
+            futs.append(await producer.send(self.topic, d.value, key=d.key, headers=headers))
+        for f in futs:
+            await f
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+async def ensure_topic(admin: Any, topic: str, *, partitions: int, replication_factor: int,
+                       max_message_bytes: int) -> bool:
+    """Create the dead-letter topic when it does not exist; True when this call created it.
+
+    ``replication_factor`` is capped at the cluster's broker count (a local one-broker cluster
+    cannot hold Kafka Connect's default of 3); ``max.message.bytes`` is at least the source's."""
+    from aiokafka.admin import NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    if topic in set(await admin.list_topics()):
+        return False
+    brokers = len((await admin.describe_cluster()).get("brokers") or []) or 1
+    rf = min(replication_factor, brokers)
+    if rf < replication_factor:
+        log.warning("dead-letter topic %s: errors.deadletterqueue.topic.replication.factor=%d but the "
+                    "cluster has %d broker(s); creating it with replication factor %d",
+                    topic, replication_factor, brokers, rf)
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, rf,
+                                            topic_configs={"max.message.bytes": str(max_message_bytes)})])
+    except TopicAlreadyExistsError:
+        return False
+    log.info("created dead-letter topic %s (partitions=%d replication.factor=%d max.message.bytes=%d)",
+             topic, partitions, rf, max_message_bytes)
+    return True

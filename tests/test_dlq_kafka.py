@@ -1,0 +1,212 @@
+"""Bad records on the real broker: errors.tolerance, the dead-letter topic, nothing lost or blocked.
+
+Each test produces good records with bad ones between them, runs one ``sinkapp worker``
+subprocess, and checks the table (every good record exactly once), the dead-letter topic (every
+bad record, unchanged, with Kafka Connect's context headers) and the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from schema_registry.client import SchemaRegistryClient
+
+from sinkapp.testing.registry import RegistryThread, confluent_encode
+from tests.test_formats_kafka import avro_value, connector, orders_table, tname, wait_for
+from tests.workers import FIXTURES, Worker, datagen_order, offsets_sync, produce_sync, wait_committed
+
+pytestmark = pytest.mark.kafka
+
+DDL = "CREATE TABLE {name} (id BIGINT, name STRING) DUPLICATE KEY(id);"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    from sinkapp.testing.streamload import EmulatorThread
+
+    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[RegistryThread]:
+    with RegistryThread() as sr:
+        yield sr
+
+#: every kind of bad value a JSON route can meet, each alone between good records
+BAD_JSON = {
+    "malformed": b'{"id": 1, "name": ',
+    "non-utf8": b'{"id": 1, "name": "\xff\xfe"}',
+    "array": b'[{"id": 1}]',
+    "scalar": b"42",
+    "trailing": b'{"id": 1, "name": "a"} {"id": 2}',
+    "json-string": b'"{\\"id\\": 1}"',
+    "nan": b'{"id": NaN, "name": "a"}',
+    "bad-escape": b'{"id": 1, "name": "\\q"}',
+}
+
+
+def read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 30) -> list[Any]:
+    async def run() -> list[Any]:
+        c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None)
+        await c.start()
+        out: list[Any] = []
+        try:
+            deadline = time.monotonic() + timeout_s
+            while len(out) < n and time.monotonic() < deadline:
+                for recs in (await c.getmany(timeout_ms=500)).values():
+                    out.extend(recs)
+            return out
+        finally:
+            await c.stop()
+    return asyncio.run(run())
+
+
+def good(i: int) -> bytes:
+    return orjson.dumps({"id": i, "name": f"n{i}"})
+
+
+def test_tolerance_all_dead_letters_each_kind_of_bad_json_and_loads_the_rest(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=2, name=tname("dlqjson"))
+    dlq = f"{topic}-dlq"
+    emulator.add_table("test", DDL.format(name=topic))
+    values: list[bytes] = []
+    keys: list[bytes] = []
+    bad_at: dict[bytes, str] = {}
+    n_good = 0
+    for kind, bad in BAD_JSON.items():
+        for _ in range(5):
+            values.append(good(n_good))
+            keys.append(b"k%d" % n_good)
+            n_good += 1
+        values.append(bad)
+        keys.append(kind.encode())
+        bad_at[kind.encode()] = kind
+    values.append(b"")                                    # empty value: null, like a tombstone
+    keys.append(b"empty")
+    produce_sync(kafka.bootstrap_servers, topic, values, keys=keys, partitions=2)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.context.headers.enable": "true", "errors.log.enable": "true",
+        "sinkapp.flush.max.rows": "7"})
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_for(w, lambda: emulator.count("test", topic) >= n_good or not w.alive(), 60, "every good row")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        letters = read_topic(kafka.bootstrap_servers, dlq, len(BAD_JSON))
+        time.sleep(1.0)
+        assert w.alive(), w.log()[-3000:]
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    ids = sorted(r["id"] for r in emulator.rows("test", topic))
+    assert ids == list(range(n_good))                      # every good record, exactly once
+    assert len(letters) == len(BAD_JSON), [d.key for d in letters]
+    by_kind = {d.key.decode(): d for d in letters}
+    assert set(by_kind) == set(BAD_JSON)
+    for kind, d in by_kind.items():
+        assert d.value == BAD_JSON[kind]                   # unchanged
+        h = {k: v.decode() for k, v in d.headers}
+        assert h["__connect.errors.topic"] == topic
+        assert h["__connect.errors.stage"] == "VALUE_CONVERTER"
+        assert h["__connect.errors.exception.message"], kind
+        part, off = int(h["__connect.errors.partition"]), int(h["__connect.errors.offset"])
+        assert values[off * 2 + part] == BAD_JSON[kind]    # round-robin over 2 partitions
+    assert "skipped" not in w.log() or "dead-lettered" in w.log()
+
+
+def test_tolerance_all_avro_and_protobuf_framing_and_payload_errors(
+        kafka: Any, emulator: Any, registry: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=1, name=tname("dlqavro"))
+    table = f"t_{topic}"
+    orders_table(emulator, table)
+    dlq = f"{topic}-dlq"
+    schema_text = (FIXTURES / "orders.avsc").read_text()
+    sid = SchemaRegistryClient(registry.url).register(f"{topic}-value", schema_text)
+    parsed = fastavro.parse_schema(json.loads(schema_text))
+    ok = [avro_value(sid, parsed, datagen_order(i)) for i in range(30)]
+    bad = {
+        "unknown-schema-id": confluent_encode(987654, ok[0][5:]),
+        "magic-byte-1": b"\x01" + ok[1][1:],
+        "truncated": ok[2][:-12],
+        "too-short": b"\x00\x00",
+    }
+    values = ok[:10] + [bad["unknown-schema-id"]] + ok[10:20] + [bad["magic-byte-1"], bad["truncated"]] \
+        + ok[20:] + [bad["too-short"]]
+    produce_sync(kafka.bootstrap_servers, topic, values)
+    cfg = connector(kafka, emulator, "connector-avro.json", topics=topic, **{
+        "starrocks.topic2table.map": f"{topic}:{table}",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.context.headers.enable": "true"})
+    w = Worker(cfg, tmp_path, env={"SINKAPP_SCHEMA_REGISTRY_URL": registry.url}).start()
+    try:
+        wait_for(w, lambda: emulator.count("test", table) >= 30 or not w.alive(), 60, "every good row")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        letters = read_topic(kafka.bootstrap_servers, dlq, len(bad))
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    assert sorted(r["orderid"] for r in emulator.rows("test", table)) == list(range(30))
+    got = {d.value: {k: v.decode() for k, v in d.headers} for d in letters}
+    assert set(got) == set(bad.values())
+    assert "987654" in got[bad["unknown-schema-id"]]["__connect.errors.exception.message"]
+    assert "magic byte" in got[bad["magic-byte-1"]]["__connect.errors.exception.message"]
+    assert "truncated or corrupt" in got[bad["truncated"]]["__connect.errors.exception.message"]
+    assert got[bad["truncated"]]["__connect.errors.class.name"] == "io.confluent.connect.avro.AvroConverter"
+
+
+def test_tolerance_none_loads_the_good_records_before_the_bad_one_then_stops(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """The issue's scenario: 50 good, 1 bad, 49 good with flush.max.rows=20."""
+    topic = topic_factory(partitions=1, name=tname("tolnone"))
+    emulator.add_table("test", DDL.format(name=topic))
+    values = [good(i) for i in range(50)] + [b'{"id": 50, '] + [good(i) for i in range(51, 100)]
+    produce_sync(kafka.bootstrap_servers, topic, values)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false", "sinkapp.flush.max.rows": "20"})
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_for(w, lambda: "STOPPED" in w.log() or not w.alive(), 60, "the route to stop")
+        time.sleep(2)
+        committed, ends = offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)
+    finally:
+        w.stop()
+    assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(50))
+    assert committed == {0: 50} and ends == {0: 100}
+    stop = next(ln for ln in w.log().splitlines() if "STOPPED" in ln)
+    assert f"{topic}[0]@50" in stop and "--to-offset 51" in stop and "errors.tolerance=all" in stop
+
+
+def test_dead_letter_topic_is_created_with_the_source_max_message_bytes(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=1, name=tname("dlqsize"), config={"max.message.bytes": "6291456"})
+    dlq = f"{topic}-dlq-{uuid.uuid4().hex[:4]}"
+    emulator.add_table("test", DDL.format(name=topic))
+    big_bad = b"[" + b" " * (5 * 1024 * 1024) + b"1]"      # a 5 MB value that is not an object
+    produce_sync(kafka.bootstrap_servers, topic, [good(0), big_bad, good(1)])
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq})
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_for(w, lambda: emulator.count("test", topic) >= 2 or not w.alive(), 60, "both good rows")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        letters = read_topic(kafka.bootstrap_servers, dlq, 1)
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    assert [d.value for d in letters] == [big_bad]
+    assert not any(k.startswith("__connect") for k, _ in letters[0].headers)   # context headers off
