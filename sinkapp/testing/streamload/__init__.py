@@ -1,4 +1,9 @@
-"""A local StarRocks Stream Load emulator (spec: /work/shared/streamload-protocol.md, §9 checklist).
+"""A local StarRocks Stream Load emulator.
+
+Spec: ``shared/streamload-protocol.md`` in the ``shared/`` directory that lies beside the repository
+clone (``../shared/streamload-protocol.md`` from the repository root), §9 checklist; table DDL and
+connector configs used in examples are in ``../shared/fixtures/`` (copies: ``sinkapp/demo_data/``,
+``config/``).
 
 It runs FE and BE HTTP endpoints on loopback that behave as StarRocks does on the wire: Basic auth,
 ``Expect: 100-continue``, FE 307 → BE, label registry, CSV/JSON parsing with type conversion and
@@ -8,13 +13,14 @@ interface, and fault injection for every failure a client must survive.
 Python API (asyncio)::
 
     emu = StreamLoadEmulator(user="root", password="secret",
-                             ddl={"test": "/work/shared/fixtures/test123.sql"},  # text or path (or a list)
-                             n_fe=1, n_be=1, store_rows=True)
+                             ddl={"test": "sinkapp/demo_data/test123.sql"},  # text or path (or a list)
+                             n_fe=1, n_be=1, store_rows=True, count_only=False)
     await emu.start()            # or: async with StreamLoadEmulator(...) as emu:
     emu.fe_url                   # "http://127.0.0.1:PORT" (first FE); emu.fe_urls, emu.be_urls, emu.admin_url
     emu.add_table("test", "CREATE TABLE t (k INT, v STRING) PRIMARY KEY(k)")   # -> ["t"]
     emu.rows("test", "t")        # list[dict] in DDL column order
     emu.count("test", "t")       # int (exact also with store_rows=False, the benchmark mode)
+    emu.timeline("test", "t")    # [(time.time(), count), ...] after each committed load (steady-state rates)
     emu.loads(db=None, table=None)   # list[LoadRecord]: label, db, table, status, message, headers
                                      # (no Authorization), rows_loaded/filtered/unselected, bytes, time,
                                      # duration_ms, txn_id, node, kind
@@ -41,10 +47,16 @@ Faults (``emu.faults``; thread-safe; ``table="tbl"`` or ``"db.tbl"`` scopes any 
     clear(); pending()
 
 Admin HTTP (on ``emu.admin_url`` and every FE): see :mod:`.admin` — ``GET /_emulator/rows?db=&table=``,
-``/_emulator/count``, ``/_emulator/loads``, ``/_emulator/label_state``, ``POST /_emulator/faults``
+``/_emulator/count``, ``/_emulator/timeline``, ``/_emulator/loads``, ``/_emulator/label_state``, ``POST /_emulator/faults``
 ``{"fault": "hang_next", "seconds": 3}``, ``DELETE /_emulator/faults``, ``POST /_emulator/tables``.
 
 CLI: ``python -m sinkapp.testing.streamload --fe-port 8030 --database test --ddl test123.sql``.
+
+Benchmark modes: ``store_rows=False`` (``--no-store``) parses and validates every row but keeps only
+counts (~15 µs CPU per row); ``count_only=True`` (``--count-only``) counts the rows of a body without
+parsing them (~0.2 µs per JSON row, see :mod:`.countonly` for the exact method and assumptions: rows
+are counted, not validated), while auth, FE 307 → BE, labels (Label Already Exists), transactions and
+faults behave as in normal mode.
 
 Wire notes for clients: FE replies are ``Content-Type: text/html`` and BE replies ``text/plain`` (StarRocks
 sets none, §3), so parse bodies with ``json.loads(await resp.text())``, not ``resp.json()``. ``probe.put``

@@ -5,6 +5,7 @@ Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on e
     GET    /_emulator/info                       {"fe_urls": [...], "be_urls": [...], "admin_url": ...}
     GET    /_emulator/rows?db=&table=            [ {col: value, ...}, ... ]  (DDL column order)
     GET    /_emulator/count?db=&table=           {"count": n}
+    GET    /_emulator/timeline?db=&table=[&since=]  [[time.time(), count], ...] one point per committed load
     GET    /_emulator/loads[?db=&table=]         [ LoadRecord as dict, ... ]
     GET    /_emulator/label_state?db=&label=     {"state": "VISIBLE"}
     GET    /_emulator/faults                     armed faults
@@ -58,6 +59,16 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         except SinkError as exc:
             return _json({"error": str(exc)}, 404)
 
+    async def timeline(request: web.Request) -> web.Response:
+        try:
+            since = float(request.query.get("since") or 0)
+        except ValueError:
+            return _json({"error": "since must be a number (seconds since the epoch)"}, 400)
+        try:
+            return _json([list(pt) for pt in emu.timeline(q(request, "db"), q(request, "table"), since)])
+        except SinkError as exc:
+            return _json({"error": str(exc)}, 404)
+
     async def loads(request: web.Request) -> web.Response:
         recs = emu.loads(request.query.get("db"), request.query.get("table"))
         return _json([r.to_dict() for r in recs])
@@ -105,6 +116,7 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
     r.add_get("/_emulator/info", info)
     r.add_get("/_emulator/rows", rows)
     r.add_get("/_emulator/count", count)
+    r.add_get("/_emulator/timeline", timeline)
     r.add_get("/_emulator/loads", loads)
     r.add_get("/_emulator/label_state", label_state)
     r.add_get("/_emulator/faults", faults_get)

@@ -167,10 +167,11 @@ class BeStreamLoad:
         fail = c.faults.take(("fail_commit",), ld.db, ld.table, ld.label)
         if fail is not None:
             if fail.params["committed"]:
-                c.commit(txn, res.ops, plan)
+                c.commit(txn, res.ops, plan, counted=res.counted)
             raise LoadFailure(fail.params["message"])
         pt = c.faults.take(("publish_timeout",), ld.db, ld.table, ld.label)
-        c.commit(txn, res.ops, plan, publish_delay_s=pt.params["visible_after_s"] if pt else 0.0)
+        c.commit(txn, res.ops, plan, publish_delay_s=pt.params["visible_after_s"] if pt else 0.0,
+                 counted=res.counted)
         txn.busy = False
         ld.times["CommitAndPublishTimeMs"] = ms_since(t_commit)
         if pt is not None:  # §3.2: committed, visible later; message from [FE-SVC]
@@ -184,18 +185,18 @@ class BeStreamLoad:
         assert txn is not None and res is not None
         with c.lock:
             txn.state = PREPARED
-        ops = list(res.ops)
+        ops, counted = list(res.ops), res.counted
         too_many = c.too_many_filtered(res, plan.params.max_filter_ratio)
 
         def finish() -> None:
             with c.lock:
                 if fault.params["then"] == "commit" and not too_many:
-                    c.commit(txn, ops, plan)
+                    c.commit(txn, ops, plan, counted=counted)
                 else:
                     c.labels.abort(txn, "aborted by emulator label_running fault")
                 txn.busy = False
         asyncio.get_running_loop().call_later(fault.params["seconds"], finish)
-        res.ops = []
+        res.ops, res.counted = [], 0
         return "Label Already Exists", "RUNNING", f"Label [{ld.label}] has already been used."
 
 

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default="test", help="database the --ddl tables go into (default test)")
     p.add_argument("--ddl", action="append", default=[], metavar="FILE", help="CREATE TABLE file (repeatable)")
     p.add_argument("--no-store", action="store_true", help="benchmark mode: validate and count, keep no rows")
+    p.add_argument("--count-only", action="store_true",
+                   help="benchmark mode: count rows without parsing them (no validation; implies --no-store)")
     return p
 
 
@@ -34,11 +36,12 @@ async def _serve(args: argparse.Namespace) -> None:
     emu = StreamLoadEmulator(user=args.user, password=args.password, databases=[args.database],
                              ddl={args.database: args.ddl} if args.ddl else None, n_fe=args.fes,
                              n_be=args.bes, host=args.host, fe_ports=args.fe_port, be_ports=args.be_port,
-                             admin_port=args.admin_port, store_rows=not args.no_store)
+                             admin_port=args.admin_port, store_rows=not (args.no_store or args.count_only),
+                             count_only=args.count_only)
     await emu.start()
     print(emu.fe_url, flush=True)
     print(f"FE {' '.join(emu.fe_urls)}  BE {' '.join(emu.be_urls)}  admin {emu.admin_url}  "
-          f"database {args.database}", file=sys.stderr, flush=True)
+          f"database {args.database}{'  count-only' if args.count_only else ''}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

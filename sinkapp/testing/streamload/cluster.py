@@ -1,8 +1,9 @@
 """Shared state of an emulated cluster and the work every load does (spec §1.5 steps 6-11).
 
 One :class:`Cluster` is shared by all FE and BE nodes of an emulator: catalog, label registry,
-faults, load records and error logs. Handlers run on the emulator's event loop; queries from
-other threads take :attr:`Cluster.lock`.
+faults, load records, error logs and per-table timelines. With ``count_only`` the rows of a body
+are counted by :mod:`.countonly` instead of parsed (benchmark mode). Handlers run on the
+emulator's event loop; queries from other threads take :attr:`Cluster.lock`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .countonly import count_rows
 from .errors import LoadFailure
 from .faults import Faults
 from .labels import LabelRegistry, Txn
@@ -61,6 +63,7 @@ class ExecResult:
     filtered: int = 0
     unselected: int = 0
     error_lines: list[str] = field(default_factory=list)
+    counted: int = 0             # loaded rows counted without ops (count-only mode), part of ``total``
 
     @property
     def loaded(self) -> int:
@@ -101,10 +104,14 @@ def decompress(body: bytes, compression: str | None) -> bytes:
 
 class Cluster:
     def __init__(self, *, user: str, password: str, store_rows: bool, label_keep_max_s: float,
-                 max_body_bytes: int, json_max_bytes: int, empty_load_as_error: bool) -> None:
+                 max_body_bytes: int, json_max_bytes: int, empty_load_as_error: bool,
+                 count_only: bool = False) -> None:
         self.user, self.password = user, password
         self.lock = threading.RLock()
-        self.catalog = Catalog(store_rows)
+        self.count_only = count_only
+        self.catalog = Catalog(store_rows and not count_only)
+        # (db, table) -> [(time.time(), table count after the commit), ...] one point per committed load
+        self.timelines: dict[tuple[str, str], list[tuple[float, int]]] = {}
         self.labels = LabelRegistry(label_keep_max_s)
         self.faults = Faults()
         self.records: list[LoadRecord] = []
@@ -132,9 +139,32 @@ class Cluster:
     # ------------------------------------------------------------------ execution
 
     def execute(self, plan: Plan, p: LoadParams, body: bytes, into: ExecResult | None = None) -> ExecResult:
-        """Parse, map, convert and filter the rows of one body (§6); nothing is stored yet."""
+        """Parse, map, convert and filter the rows of one body (§6); nothing is stored yet.
+
+        Count-only mode: the rows are counted into ``total``/``counted`` (no ops) when
+        :func:`.countonly.count_rows` can tell; else parsed as usual, and the ops dropped for
+        DUPLICATE KEY tables (only their number matters there).
+        """
         res = into if into is not None else ExecResult()
         data = decompress(body, p.compression)
+        if self.count_only:
+            n = count_rows(data, p, plan.schema)
+            if n is not None:
+                res.total += n
+                res.counted += n
+                return res
+        if self.count_only and not plan.schema.is_primary:
+            part = self._parse(plan, p, data, ExecResult())
+            res.total += part.total
+            res.filtered += part.filtered
+            res.unselected += part.unselected
+            res.counted += len(part.ops)
+            res.error_lines.extend(part.error_lines[:max(0, MAX_ERROR_ROWS - len(res.error_lines))])
+            return res
+        return self._parse(plan, p, data, res)
+
+    @staticmethod
+    def _parse(plan: Plan, p: LoadParams, data: bytes, res: ExecResult) -> ExecResult:
         if p.format == "json":
             records = read_json(data, p)
         else:
@@ -169,14 +199,20 @@ class Cluster:
             self.error_logs[name] = "".join(line + "\n" for line in lines)
         return f"{be_url}/api/_load_error_log?file={name}"
 
-    def commit(self, txn: Txn, ops: list[Op], plan: Plan, publish_delay_s: float = 0.0) -> None:
-        """Apply the rows and mark the label COMMITTED/VISIBLE (§1.5 step 11)."""
+    def commit(self, txn: Txn, ops: list[Op], plan: Plan, publish_delay_s: float = 0.0, *,
+               counted: int = 0) -> None:
+        """Apply the rows (``ops``, plus ``counted`` rows known by number only) and mark the label
+        COMMITTED/VISIBLE (§1.5 step 11); a timeline point records the table count."""
         p = plan.params
         partial = plan.mapped if p.partial_update else None
         merge = plan.schema.index[p.merge_condition.lower()] if p.merge_condition else None
         with self.lock:
-            self.catalog.table(txn.db, txn.table).apply(ops, partial=partial, merge_index=merge)
+            table = self.catalog.table(txn.db, txn.table)
+            table.apply(ops, partial=partial, merge_index=merge)
+            if counted:
+                table.add_count(counted)
             self.labels.mark_committed(txn, publish_delay_s)
+            self.timelines.setdefault((txn.db, txn.table), []).append((time.time(), table.count()))
 
     def record(self, rec: LoadRecord) -> None:
         with self.lock:

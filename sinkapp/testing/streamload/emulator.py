@@ -51,10 +51,10 @@ class StreamLoadEmulator:
                  fe_ports: int | Sequence[int] = 0, be_ports: int | Sequence[int] = 0, admin_port: int = 0,
                  advertise_host: str | None = None, store_rows: bool = True,
                  label_keep_max_s: float = LABEL_KEEP_MAX_S, streaming_load_max_mb: int = 102400,
-                 json_max_mb: int = 100, empty_load_as_error: bool = True) -> None:
+                 json_max_mb: int = 100, empty_load_as_error: bool = True, count_only: bool = False) -> None:
         if n_fe < 1 or n_be < 0:
             raise EmulatorError("an emulator needs at least one FE")
-        self.cluster = Cluster(user=user, password=password, store_rows=store_rows,
+        self.cluster = Cluster(user=user, password=password, store_rows=store_rows, count_only=count_only,
                                label_keep_max_s=label_keep_max_s,
                                max_body_bytes=streaming_load_max_mb * 1024 * 1024,
                                json_max_bytes=json_max_mb * 1024 * 1024,
@@ -193,8 +193,17 @@ class StreamLoadEmulator:
             return self.cluster.catalog.table(db, table).count()
 
     def truncate(self, db: str, table: str) -> None:
+        """Delete all rows of a table and its timeline."""
         with self.cluster.lock:
             self.cluster.catalog.table(db, table).truncate()
+            self.cluster.timelines.pop((db, table), None)
+
+    def timeline(self, db: str, table: str, since: float = 0.0) -> list[tuple[float, int]]:
+        """``(time.time(), table count)`` after every committed load since ``since`` (wall clock, so
+        another process can compare it with its own timestamps); reset by :meth:`truncate`."""
+        with self.cluster.lock:
+            self.cluster.catalog.table(db, table)       # unknown table -> EmulatorError
+            return [pt for pt in self.cluster.timelines.get((db, table), ()) if pt[0] >= since]
 
     def loads(self, db: str | None = None, table: str | None = None) -> list[LoadRecord]:
         with self.cluster.lock:

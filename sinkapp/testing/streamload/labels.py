@@ -39,6 +39,7 @@ class Txn:
     visible_at_s: float | None = None  # COMMITTED becomes VISIBLE at this time (publish delay)
     plan: Any = None                   # txn interface: Plan of the last load call (for commit)
     ops: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+    counted: int = 0                   # count-only mode: loaded rows known by number only (no ops)
     total: int = 0
     filtered: int = 0
     unselected: int = 0
@@ -118,7 +119,7 @@ class LabelRegistry:
     def abort(self, txn: Txn, reason: str) -> None:
         if txn.state in (PREPARE, PREPARED):
             txn.state, txn.reason, txn.finished_s = ABORTED, reason, time.monotonic()
-            txn.ops = []
+            txn.ops, txn.counted = [], 0
 
     def mark_committed(self, txn: Txn, publish_delay_s: float = 0.0) -> None:
         now = time.monotonic()
@@ -127,7 +128,7 @@ class LabelRegistry:
             txn.state, txn.visible_at_s = COMMITTED, now + publish_delay_s
         else:
             txn.state = VISIBLE
-        txn.ops = []
+        txn.ops, txn.counted = [], 0
 
     def all(self) -> list[Txn]:
         return [t for d in self._dbs.values() for t in d.values()]

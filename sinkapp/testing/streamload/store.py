@@ -1,7 +1,8 @@
 """In-memory tables of the emulator: append for DUPLICATE KEY, upsert/delete by key for PRIMARY KEY.
 
 Rows are tuples in DDL column order. With ``store_rows=False`` (benchmark mode) only the count is
-kept (plus the key set of PRIMARY KEY tables, so upserts and deletes still count exactly).
+kept (plus the key set of PRIMARY KEY tables, so upserts and deletes still count exactly); the
+count-only mode adds rows known by number only (:meth:`TableData.add_count`, DUPLICATE KEY tables).
 Callers hold the emulator lock.
 """
 
@@ -48,10 +49,16 @@ class TableData:
                     row = tuple(v if i in partial else old[i] for i, v in enumerate(row))
             table[key] = row if self.store_rows else None
 
+    def add_count(self, n: int) -> None:
+        """``n`` more appended rows whose values were never parsed (count-only mode)."""
+        if self._keys:
+            raise EmulatorError(f"count-only rows cannot go into PRIMARY KEY table {self.schema.name}")
+        self._appended += n
+
     def count(self) -> int:
         if self._keys:
             return len(self._by_key)
-        return len(self._list) if self.store_rows else self._appended
+        return len(self._list) + self._appended
 
     def rows(self) -> list[dict[str, Any]]:
         names = self.schema.names

@@ -132,6 +132,7 @@ class BeTxn:
             txn.total += res.total
             txn.filtered += res.filtered
             txn.unselected += res.unselected
+            txn.counted += res.counted
             txn.error_lines.extend(res.error_lines)
             txn.load_bytes += len(body)
             txn.loads += 1
@@ -162,7 +163,7 @@ class BeTxn:
         if txn.state == PREPARE:
             self._prepare(txn)
         if op == "commit":
-            c.commit(txn, txn.ops, txn.plan)
+            c.commit(txn, txn.ops, txn.plan, counted=txn.counted)
         return _resp("OK", "", **_counters(txn, t0))
 
     def _prepare(self, txn: Txn) -> None:
@@ -238,7 +239,7 @@ class FeTxn:
         c = self.cluster
         if txn.state == PREPARED:
             if op == "commit":
-                c.commit(txn, txn.ops, txn.plan)
+                c.commit(txn, txn.ops, txn.plan, counted=txn.counted)
             else:
                 c.labels.abort(txn, "rollback by user")
             return _fe_result("OK", "", Label=txn.label)
