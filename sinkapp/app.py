@@ -26,6 +26,7 @@ from sinkapp.dlq import DeadLetterQueue, ensure_topic
 from sinkapp.encoding import build_encoder
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.ledger import KafkaLedger
+from sinkapp.refetch import SourceReader
 from sinkapp.routes import Route, build_routes
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
@@ -55,6 +56,7 @@ class SinkApp(faust.App):
     stream_load_client: StreamLoadClient | None = None
     ledgers: list[KafkaLedger] = []
     dlq: DeadLetterQueue | None = None
+    readers: list[SourceReader] = []
     drain_timeout_s: float = 20.0
 
     async def _drain_sinks(self, why: str) -> None:
@@ -87,6 +89,8 @@ class SinkApp(faust.App):
         dlq = getattr(self, "dlq", None)
         if dlq is not None:
             await dlq.close()
+        for reader in self.readers:
+            await reader.close()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         sinks = getattr(self, "sinks", [])
@@ -281,6 +285,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     slots = asyncio.Semaphore(settings.tasks_max)
     policy = RetryPolicy(max_retries=settings.sink_maxretries)
     app.sinks = []
+    app.readers = []
     # the agent hands what it has to the sink every TAKE_WITHIN_S and the flush timer checks the
     # age trigger every FLUSH_TICK_S: a row is visible at most ~intervalms + 0.3 s + load time after
     # it was fetched (checking is a scan of a few buffers, not of rows)
@@ -288,11 +293,16 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     for i, route in enumerate(routes):
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
+        refetch = None
+        if e.tolerant:                               # rows StarRocks refuses are found in the re-read batch
+            reader = SourceReader(route.topic, k.bootstrap_servers, aiokafka_security(k))
+            app.readers.append(reader)
+            refetch = reader.read
         sink = RouteSink(route, client, converter,
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
                          max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots,
-                         ledger=ledgers[route.topic], errors=e, dlq=dlq, task_id=str(i),
+                         ledger=ledgers[route.topic], errors=e, dlq=dlq, refetch=refetch, task_id=str(i),
                          **_consumer_hooks(app, route.topic))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)

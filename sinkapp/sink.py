@@ -24,14 +24,14 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sinkapp.buffer import BadRecord, Chunker, PartitionBuffer
 from sinkapp.config import ErrorSettings
 from sinkapp.converters import Converter
-from sinkapp.dlq import DeadLetter, DeadLetterQueue, letter
+from sinkapp.dlq import TASK_PUT, DeadLetter, DeadLetterQueue, letter
 from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers
 from sinkapp.errors import ConversionError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
@@ -70,6 +70,14 @@ def _noop(*args: Any) -> None:
     return None
 
 
+def is_data_error(exc: LoadRejected) -> bool:
+    """StarRocks refused rows (filtered rows over max_filter_ratio, unparsable JSON), not the
+    request: only then can the batch be split to find the rows (streamload-protocol.md §3.2, §6)."""
+    doc = exc.response or {}
+    message = str(doc.get("Message") or doc.get("message") or exc)
+    return bool(doc.get("ErrorURL")) or "too many filtered rows" in message
+
+
 class RouteSink:
     """Buffers and loads the records of one route (topic → db.table).
 
@@ -90,6 +98,7 @@ class RouteSink:
                  accepts: Callable[[int], bool] = lambda partition: True,
                  owns: Callable[[int], bool] = lambda partition: True,
                  errors: ErrorSettings | None = None, dlq: DeadLetterQueue | None = None,
+                 refetch: Callable[[int, int, int], Awaitable[list[Any]]] | None = None,
                  task_id: str = "0",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.route = route
@@ -98,6 +107,7 @@ class RouteSink:
         self.encoder = encoder
         self.errors = errors or ErrorSettings()
         self.dlq = dlq
+        self._refetch = refetch
         self.task_id = task_id
         self.chunker = Chunker(converter, encoder, tolerant=self.errors.tolerant)
         self.halting: str | None = None             # tolerance none: loading the good records, then stop
@@ -412,6 +422,8 @@ class RouteSink:
             buf.drop()
             return False
         except LoadRejected as exc:
+            if self.errors.tolerant and self._refetch is not None and is_data_error(exc):
+                return await self._load_around_bad_rows(buf, p, first, last, exc)
             self._stop(f"load {label} of {buf.rows} rows into {self.route.database}."
                        f"{self.route.table} was rejected: {exc}", buf)
             return False
@@ -433,6 +445,77 @@ class RouteSink:
                  self.route.name, label, result.status, result.loaded_rows, result.filtered_rows,
                  len(body), result.load_time_ms)
         return True
+
+    async def _load_around_bad_rows(self, buf: PartitionBuffer, p: int, first: int, last: int,
+                                    exc: LoadRejected) -> bool:
+        """errors.tolerance=all and StarRocks refused the batch for its data: find the rows it
+        refuses by halving (each part under the label of its own first and last offset, so a
+        replay after a crash sends the same parts and StarRocks de-duplicates the ones it has),
+        dead-letter their source records, load the rest. True when the batch is done."""
+        log.warning("load of %s[%d]@%d..%d rejected for its data; finding the rows StarRocks refuses: %s",
+                    self.route.topic, p, first, last, str(exc)[:500])
+        try:
+            assert self._refetch is not None
+            records = await self._refetch(p, first, last)
+        except Exception as err:
+            self._stop(f"the batch {self.route.topic}[{p}]@{first}..{last} was rejected ({exc}) and its "
+                       f"records could not be read again to find the bad rows: {err}", buf)
+            return False
+        letters: list[DeadLetter] = []
+        try:
+            await self._bisect(records, 0, len(records), p, letters, known_bad=True)
+        except LoadRejected as err:                  # not a data error: retrying parts cannot help
+            self._stop(f"load of part of {self.route.topic}[{p}]@{first}..{last} into {self.route.database}."
+                       f"{self.route.table} was rejected: {err}", buf)
+            return False
+        except LoadAborted:
+            buf.drop()
+            return False
+        except LoadError as err:
+            self._stop(f"load of part of {self.route.topic}[{p}]@{first}..{last} kept failing: {err}", buf)
+            return False
+        if letters and self.dlq is not None and not await self._write_dead(p, letters, first, last):
+            buf.drop()
+            return False
+        if self.dlq is None:
+            for d in letters:
+                self.stats.skipped_bad[d.stage] += 1
+        self._ack_all(buf)
+        await self._mark_loaded(p, last)
+        return True
+
+    async def _bisect(self, records: list[Any], lo: int, hi: int, p: int, letters: list[DeadLetter],
+                      known_bad: bool = False) -> None:
+        """Load ``records[lo:hi]``; on a data rejection halve it, down to single records."""
+        if lo >= hi:
+            return
+        if not known_bad:
+            chunk, rows, _, _ = self.chunker.encode(records, lo, hi)   # decode-stage bad ones: written already
+            if not rows:
+                return
+            label = batch_label(self.label_prefix, self.route.table, self.route.topic, p,
+                                records[lo].offset, records[hi - 1].offset)
+            try:
+                async with self.slots:
+                    result = await load_with_retry(
+                        self.client, self.route.database, self.route.table, label,
+                        self.encoder.body([chunk]), self.headers, self.policy,
+                        should_abort=lambda: self.aborting)
+                self.stats.loads += 1
+                self.stats.rows_loaded += result.loaded_rows
+                self.stats.rows_filtered += result.filtered_rows
+                return
+            except LoadRejected as exc:
+                if not is_data_error(exc):
+                    raise
+                if hi - lo == 1:
+                    letters.append(letter(records[lo], TASK_PUT, exc, "StarRocks Stream Load"))
+                    log.warning("row %s[%d]@%d refused by StarRocks: %s", self.route.topic, p,
+                                records[lo].offset, str(exc)[:300])
+                    return
+        mid = (lo + hi) // 2
+        await self._bisect(records, lo, mid, p, letters)
+        await self._bisect(records, mid, hi, p, letters)
 
     async def _load_mark(self, p: int) -> Mark:
         """The ledger's entry for ``p``, read when the partition's first batch arrives here."""

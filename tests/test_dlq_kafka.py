@@ -210,3 +210,35 @@ def test_dead_letter_topic_is_created_with_the_source_max_message_bytes(
         assert w.stop() == 0, w.log()[-3000:]
     assert [d.value for d in letters] == [big_bad]
     assert not any(k.startswith("__connect") for k, _ in letters[0].headers)   # context headers off
+
+
+def test_rows_starrocks_refuses_in_strict_mode_are_dead_lettered_and_the_rest_loads(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=2, name=tname("dlqstrict"))
+    dlq = f"{topic}-dlq"
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT, qty INT) DUPLICATE KEY(id);")
+    values = [orjson.dumps({"id": i, "qty": i}) for i in range(200)]
+    refused = {17: b'{"id": 17, "qty": "many"}', 120: b'{"id": 120, "qty": 99999999999}'}
+    for i, v in refused.items():
+        values[i] = v
+    produce_sync(kafka.bootstrap_servers, topic, values, partitions=2)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false", "sink.properties.strict_mode": "true",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.context.headers.enable": "true"})
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_for(w, lambda: emulator.count("test", topic) >= 198 or not w.alive(), 90, "every good row")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        letters = read_topic(kafka.bootstrap_servers, dlq, 2)
+        time.sleep(1.0)
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    ids = sorted(r["id"] for r in emulator.rows("test", topic))
+    assert ids == sorted(set(range(200)) - set(refused))   # every other row, exactly once
+    assert sorted(d.value for d in letters) == sorted(refused.values())
+    for d in letters:
+        h = {k: v.decode() for k, v in d.headers}
+        assert h["__connect.errors.stage"] == "TASK_PUT"
+        assert "filtered" in h["__connect.errors.exception.message"]

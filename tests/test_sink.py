@@ -458,3 +458,52 @@ async def test_batch_of_a_partition_being_revoked_is_not_taken() -> None:
     sink = make_sink(client, seen, accepts=lambda p: p != 1)
     sink.add([batch(1, range(0, 2)), batch(0, range(0, 1))])
     assert 1 not in sink.buffers and sink.stats.dropped_stale == 2 and sink.buffers[0].rows == 1
+
+
+async def test_rows_starrocks_refuses_are_found_by_halving_and_dead_lettered() -> None:
+    """tolerance all + a data rejection: re-read the batch, load it in halves (each under its own
+    offsets' label), dead-letter the single records StarRocks refuses, load every other row."""
+    poison = {3, 6}
+
+    class Picky(FakeClient):
+        async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
+            rows = orjson.loads(body)
+            self.attempts.append((label, rows))
+            if any(r.get("v") in poison for r in rows):
+                raise LoadRejected("too many filtered rows", label=label, status="Fail",
+                                   response={"Status": "Fail", "Message": "too many filtered rows",
+                                             "ErrorURL": "http://be/api/_load_error_log?file=x"})
+            return LoadResult(label, "Success", len(rows), 0, len(body), 1)
+
+    recs = {o: b'{"v": %d}' % o for o in range(0, 8)}
+    client, seen, dlq = Picky(), Seen(), FakeDlq()
+
+    async def refetch(p: int, first: int, last: int) -> list[Record]:
+        return [Record("orders", p, o, recs[o]) for o in range(first, last + 1)]
+
+    sink = make_sink(client, seen, max_rows=1000, errors=tolerant(), dlq=dlq, refetch=refetch)
+    ev = batch(0, range(0, 8), values=recs)
+    sink.add([ev])
+    await sink.flush_all()
+    assert sorted(d.offset for d in dlq.sent) == [3, 6]
+    assert all(d.stage == "TASK_PUT" and "too many filtered rows" in d.message for d in dlq.sent)
+    loaded = sorted(r["v"] for label, rows in client.attempts[1:] for r in rows
+                    if not any(x["v"] in poison for x in rows))
+    assert loaded == [0, 1, 2, 4, 5, 7]                 # every other row, once
+    assert client.attempts[0][0] == "sa-t-orders-0-0-7"
+    assert "sa-t-orders-0-0-3" in [a[0] for a in client.attempts]      # parts carry their own offsets
+    assert ev.acked and seen.loaded == [(0, 7)] and not sink.stats.failed
+
+
+async def test_a_request_rejection_is_never_split() -> None:
+    client = FakeClient(outcomes=[LoadRejected("unknown table", response={"Status": "Fail",
+                                                                          "Message": "unknown table"})])
+    seen, dlq = Seen(), FakeDlq()
+
+    async def refetch(p: int, first: int, last: int) -> list[Record]:
+        raise AssertionError("must not re-read for a non-data rejection")
+
+    sink = make_sink(client, seen, errors=tolerant(), dlq=dlq, refetch=refetch)
+    sink.add([batch(0, range(0, 3))])
+    await sink.flush_all()
+    assert "unknown table" in (sink.stats.failed or "") and dlq.sent == [] and seen.loaded == []

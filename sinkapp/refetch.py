@@ -1,0 +1,54 @@
+"""Re-read one batch's source records from Kafka (offsets ``first..last`` of one partition).
+
+Who calls: :class:`sinkapp.sink.RouteSink` with ``errors.tolerance=all`` when StarRocks rejects a
+batch for its data: the buffers hold only encoded rows, so the original records (key, value,
+headers: what a dead letter carries) are read again from Kafka, where they still are, since
+nothing of the batch is committed. A group-less consumer with manual assignment, so it never
+touches the worker's consumer group.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class SourceReader:
+    def __init__(self, topic: str, bootstrap: str, security: dict[str, Any], timeout_s: float = 30.0) -> None:
+        self.topic = topic
+        self._bootstrap, self._security = bootstrap, security
+        self.timeout_s = timeout_s
+        self._consumer: Any = None
+
+    async def read(self, partition: int, first: int, last: int) -> list[Any]:
+        """The records of ``partition`` with ``first <= offset <= last``, in offset order.
+
+        Raises TimeoutError when Kafka does not return up to ``last`` within the timeout (the
+        records were deleted by retention, or Kafka is unreachable)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                              group_id=None, max_partition_fetch_bytes=8 << 20,
+                                              **self._security)
+            await self._consumer.start()
+        c, tp = self._consumer, TopicPartition(self.topic, partition)
+        c.assign([tp])
+        c.seek(tp, first)
+        out: list[Any] = []
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            got = (await c.getmany(tp, timeout_ms=500)).get(tp) or []
+            for r in got:
+                if r.offset > last:
+                    return out
+                out.append(r)
+            if out and out[-1].offset >= last:
+                return out
+        raise TimeoutError(f"{self.topic}[{partition}] offsets {first}..{last} could not be read again "
+                           f"within {self.timeout_s:g}s (deleted by retention, or Kafka unreachable)")
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
