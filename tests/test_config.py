@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,26 @@ def test_topic2table_and_regex_routes() -> None:
     s = build_settings(raw)
     existing = ["orders_1", "orders_2", "orders_x", "connect-x-changelog", "__consumer_offsets"]
     assert [r.topic for r in build_routes(s, existing)] == ["orders_1", "orders_2"]
+
+
+def test_errors_keys_are_honoured_with_kafka_connect_names() -> None:
+    s = settings(**{"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "orders-dlq",
+                    "errors.deadletterqueue.topic.replication.factor": "1",
+                    "errors.deadletterqueue.context.headers.enable": "true", "errors.log.enable": "true",
+                    "errors.log.include.messages": "true"})
+    e = s.errors
+    assert (e.tolerant, e.dlq_topic, e.dlq_replication_factor, e.context_headers, e.log_enable, e.log_messages) \
+        == (True, "orders-dlq", 1, True, True, True)
+    assert settings().errors.tolerance == "none" and settings().errors.dlq_topic is None
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"errors.tolerance": "some"}, "errors.tolerance='some' is not allowed; use one of none, all"),
+    ({"errors.deadletterqueue.topic.name": "dlq"}, "needs errors.tolerance=all"),
+    ({"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "bad topic!"},
+     "is not a valid Kafka topic name"),
+    ({"errors.deadletterqueue.topic.replication.factor": "0"}, "out of range"),
+])
+def test_bad_errors_settings_name_the_key(over: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings(**over)
