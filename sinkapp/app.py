@@ -19,6 +19,7 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
+from sinkapp import redact
 from sinkapp.config import KafkaSettings, Settings, load_settings
 from sinkapp.consumer import BatchConsumer, BatchTransport
 from sinkapp.converters import build_converter
@@ -239,6 +240,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     """Build the Faust app: one agent and one ledger table per route, resolved against Kafka."""
     k = settings.kafka
     assert k is not None
+    redact.register_settings(settings)
+    redact.install()
     routes, partitions = resolve_routes(settings)
     ledger_topics = {r.topic: f"{k.group_id}-sinkapp-ledger-{r.topic}" for r in routes}
     asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics},
@@ -257,7 +260,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
         processing_guarantee="at_least_once",
         stream_wait_empty=True,
         web_enabled=True,
-        web_port=int(os.environ.get("SINKAPP_WEB_PORT", "6066")),
+        web_port=int(os.environ.get("SINKAPP_WEB_PORT", settings.web_port)),
+        web_bind=settings.web_bind,
         web_tables_enabled=False,
         web_router_enabled=False,
         stream_buffer_maxsize=STREAM_BUFFER_BATCHES,
@@ -392,6 +396,13 @@ def _add_timers(app: SinkApp, tick_s: float) -> None:
                      " STOPPED" if st.failed else " HALTING" if s.halting else "")
 
 
+def public_reason(reason: str | None) -> str | None:
+    """A stop reason as the status page shows it: its first line (no ErrorURL row data), redacted."""
+    if not reason:
+        return None
+    return redact.redact(reason.split("\n", 1)[0].split("; ErrorURL", 1)[0])
+
+
 def status(app: SinkApp) -> dict[str, Any]:
     routes = []
     for s in app.sinks:
@@ -401,7 +412,7 @@ def status(app: SinkApp) -> dict[str, Any]:
                        "tombstones": st.tombstones, "bytes_loaded": st.bytes_loaded,
                        "buffered_rows": s.buffered_rows, "last_label": st.last_load_label,
                        "dead_lettered": dict(st.dead_lettered), "skipped_bad": dict(st.skipped_bad),
-                       "stopped": st.failed or s.halting})
+                       "stopped": public_reason(st.failed or s.halting)})
     return {"ok": not any(s.stats.failed or s.halting for s in app.sinks), "rebalancing": bool(app.rebalancing),
             "routes": routes}
 

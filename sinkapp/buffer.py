@@ -135,7 +135,7 @@ class Chunker:
             try:
                 doc = loads(v)
             except orjson.JSONDecodeError as exc:
-                self._bad(bad, k, ConversionError(f"value is not valid JSON ({exc}); first bytes: {v[:60]!r}"))
+                self._bad(bad, k, ConversionError(f"value is not valid JSON ({exc})"))
                 continue
             if type(doc) is not dict:
                 self._bad(bad, k, ConversionError(

@@ -28,7 +28,8 @@ commands:
 def _worker(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="sinkapp worker", description="Run a sink worker.")
     p.add_argument("--config", "-c", help="connector JSON file (or set SINKAPP_CONFIG)")
-    p.add_argument("--web-port", type=int, default=None, help="status web port (default 6066)")
+    p.add_argument("--web-port", type=int, default=None, help="status web port (default 6066; sinkapp.web.port)")
+    p.add_argument("--web-bind", default=None, help="status web address (default 127.0.0.1; sinkapp.web.bind)")
     p.add_argument("--loglevel", "-l", default="info")
     p.add_argument("--without-web", action="store_true")
     p.add_argument("--datadir", help="Faust data directory (one per worker process on a host)")
@@ -36,7 +37,9 @@ def _worker(argv: list[str]) -> int:
     if args.config:
         os.environ["SINKAPP_CONFIG"] = os.path.abspath(args.config)
     if args.web_port is not None:
-        os.environ["SINKAPP_WEB_PORT"] = str(args.web_port)
+        os.environ["SINKAPP_SINKAPP_WEB_PORT"] = str(args.web_port)
+    if args.web_bind is not None:
+        os.environ["SINKAPP_SINKAPP_WEB_BIND"] = args.web_bind
     from sinkapp import app as app_module
 
     app = app_module.app
@@ -44,6 +47,8 @@ def _worker(argv: list[str]) -> int:
         "worker", "-l", args.loglevel]
     if args.web_port is not None:
         faust_argv += ["--web-port", str(args.web_port)]
+    if args.web_bind is not None:
+        faust_argv += ["--web-bind", args.web_bind]
     if args.without_web:
         faust_argv += ["--without-web"]
     sys.argv = faust_argv + rest

@@ -128,6 +128,8 @@ class Settings:
     load_timeout_ms: int = 600000
     flush_max_rows: int = 500000
     drain_timeout_ms: int = 20000
+    web_bind: str = "127.0.0.1"
+    web_port: int = 6066
     kafka: KafkaSettings | None = None
     registry_url: str | None = None
     registry_user_info: Secret | None = None
@@ -367,6 +369,8 @@ def build_settings(raw: Mapping[str, str]) -> Settings:
         load_timeout_ms=v["sinkapp.load.timeout.ms"],
         flush_max_rows=v["sinkapp.flush.max.rows"],
         drain_timeout_ms=v["sinkapp.drain.timeout.ms"],
+        web_bind=v["sinkapp.web.bind"].strip(),
+        web_port=v["sinkapp.web.port"],
         kafka=_kafka(raw, v, name),
         registry_url=v["schema.registry.url"],
         registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])

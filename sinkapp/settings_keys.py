@@ -83,6 +83,9 @@ _SPECS: list[KeySpec] = [
     _int("sinkapp.load.timeout.ms", 600000, 1000, 86400000,
          "client timeout of one Stream Load request (response wait) in ms"),
     _int("sinkapp.flush.max.rows", 500000, 1, 100000000, "rows per partition that trigger a flush"),
+    KeySpec("sinkapp.web.bind", "127.0.0.1", "address the status/metrics web server listens on "
+            "(0.0.0.0 to reach it from other hosts; it has no authentication)"),
+    _int("sinkapp.web.port", 6066, 1, 65535, "port of the status/metrics web server"),
     _int("sinkapp.drain.timeout.ms", 20000, 100, 600000,
          "on rebalance or shutdown, how long in-flight batches may take before they are left to the next owner"),
     # Kafka client settings (Kafka Connect keeps these in the worker config)

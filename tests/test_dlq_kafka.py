@@ -242,3 +242,38 @@ def test_rows_starrocks_refuses_in_strict_mode_are_dead_lettered_and_the_rest_lo
         h = {k: v.decode() for k, v in d.headers}
         assert h["__connect.errors.stage"] == "TASK_PUT"
         assert "filtered" in h["__connect.errors.exception.message"]
+
+
+def test_kill_9_while_a_batch_with_bad_records_loads_dead_letters_each_once(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """The dead letters are written, then the load hangs and the worker is killed; the next worker
+    rebuilds the batch from the ledger (dead letters marked written) and only loads it."""
+    topic = topic_factory(partitions=1, name=tname("dlqkill"))
+    dlq = f"{topic}-dlq"
+    emulator.add_table("test", DDL.format(name=topic))
+    values = [good(i) if i % 10 else b"bad %d" % i for i in range(300)]      # 30 bad records
+    produce_sync(kafka.bootstrap_servers, topic, values)
+    emulator.faults.hang_next(1, seconds=8.0, then="commit", table=topic)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false", "sink.maxretries": "-1",
+        "sinkapp.load.timeout.ms": "3000", "session.timeout.ms": "6000", "heartbeat.interval.ms": "1000",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq})
+    w1 = Worker(cfg, tmp_path, "w1").start()
+    try:
+        assert len(read_topic(kafka.bootstrap_servers, dlq, 30, timeout_s=60)) == 30, w1.log()[-3000:]
+        time.sleep(1.0)                                     # the load is hanging now
+        assert emulator.count("test", topic) == 0
+    finally:
+        w1.kill()
+    w2 = Worker(cfg, tmp_path, "w2").start()
+    try:
+        wait_for(w2, lambda: emulator.count("test", topic) >= 270 or not w2.alive(), 90, "every good row")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w2.log)
+        time.sleep(9.0)                                     # the hung load commits meanwhile: a duplicate would show
+        letters = read_topic(kafka.bootstrap_servers, dlq, 31, timeout_s=5)
+    finally:
+        w2.stop()
+    ids = sorted(r["id"] for r in emulator.rows("test", topic))
+    assert ids == [i for i in range(300) if i % 10]         # each good row once
+    assert sorted(d.value for d in letters) == sorted(b"bad %d" % i for i in range(0, 300, 10))   # each bad once

@@ -79,7 +79,8 @@ class Worker:
     """``sinkapp worker --config FILE`` as a subprocess, its log in a file."""
 
     def __init__(self, config: dict[str, str], workdir: Path, name: str = "w0",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, loglevel: str = "info", web: bool = False) -> None:
+        self.loglevel, self.web = loglevel, web
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "connector.json"
@@ -95,7 +96,7 @@ class Worker:
         log = self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in _reap)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sinkapp.cli", "worker", "--config", str(self.config_path),
-             "--without-web", "-l", "info", "--datadir", str(self.dir / "data")],
+             *([] if self.web else ["--without-web"]), "-l", self.loglevel, "--datadir", str(self.dir / "data")],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir)
         return self
 

@@ -112,7 +112,7 @@ class JsonConverter:
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ConversionError(f"value is not valid JSON ({exc}); first bytes: {raw[:60]!r}") from None
+            raise ConversionError(f"value is not valid JSON ({exc})") from None
         if not self.schemas_enable:
             return doc
         if not isinstance(doc, dict) or set(doc) != {"schema", "payload"}:

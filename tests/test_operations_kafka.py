@@ -1,0 +1,97 @@
+"""Operating a worker safely, on the real broker: secrets stay out of a debug-level log, the web
+server listens on loopback only unless told otherwise."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+from schema_registry.client import SchemaRegistryClient
+
+from sinkapp.testing.registry import RegistryThread
+from tests.test_formats_kafka import avro_value, connector, orders_table, run_until_loaded, tname
+from tests.workers import FIXTURES, Worker, datagen_order, produce_sync, wait_until
+
+pytestmark = pytest.mark.kafka
+
+SR_SECRET = "sr-s3cret-value"
+STAR_PW = "star-pw-s3cret"
+SASL_PW = "alice-secret"         # the SASL listener's user (sinkapp.testing.kafka)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    from sinkapp.testing.streamload import EmulatorThread
+
+    with EmulatorThread(user="root", password=STAR_PW, databases=["test"]) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[RegistryThread]:
+    with RegistryThread(user_info=f"sr-key:{SR_SECRET}") as sr:
+        yield sr
+
+
+def test_debug_level_run_never_prints_a_secret(kafka: Any, emulator: Any, registry: RegistryThread,
+                                               topic_factory: Any, tmp_path: Path) -> None:
+    """SASL/PLAIN password (aiokafka logs its SaslAuthenticateRequest at debug), registry
+    credentials pasted into the URL, and the StarRocks password: none in the whole output."""
+    topic = topic_factory(partitions=1, name=tname("secrets"))
+    table = f"t_{topic}"
+    orders_table(emulator, table)
+    schema_text = (FIXTURES / "orders.avsc").read_text()
+    host = registry.url.split("://", 1)[1]
+    url_with_secret = f"http://sr-key:{SR_SECRET}@{host}"
+    sid = SchemaRegistryClient(url_with_secret).register(f"{topic}-value", schema_text)
+    parsed = fastavro.parse_schema(json.loads(schema_text))
+    produce_sync(kafka.bootstrap_servers, topic, [avro_value(sid, parsed, datagen_order(i)) for i in range(50)])
+    cfg = connector(kafka, emulator, "connector-avro.json", topics=topic, **{
+        "starrocks.topic2table.map": f"{topic}:{table}", "starrocks.password": STAR_PW,
+        "bootstrap.servers": kafka.sasl_bootstrap_servers, "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN", "sasl.username": "alice",
+        "value.converter.schema.registry.url": url_with_secret})
+    cfg.pop("confluent.custom.schema.registry.auto", None)
+    w = Worker(cfg, tmp_path, env={"SINKAPP_SASL_PASSWORD": SASL_PW}, loglevel="debug").start()
+    run_until_loaded(w, emulator, kafka, cfg, topic, table, 50)
+    log = w.log()
+    assert "SaslAuthenticate" in log or "Authenticated as alice" in log, "the debug log must show SASL"
+    assert "sr-key:******@" in log, "registry requests are logged, with the password masked"
+    for secret in (SASL_PW, SR_SECRET, STAR_PW):
+        assert secret not in log, f"{secret} leaked: {log[log.find(secret) - 300: log.find(secret) + 100]}"
+
+
+def _listening(port: int) -> set[str]:
+    """Local addresses listening on ``port`` (from /proc/net/tcp)."""
+    out = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr, p = local.split(":")
+        if state == "0A" and int(p, 16) == port:
+            out.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_web_server_listens_on_loopback_by_default(kafka: Any, emulator: Any, topic_factory: Any,
+                                                   tmp_path: Path) -> None:
+    topic = topic_factory(partitions=1, name=tname("web"))
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
+    port = _free_port()
+    cfg = connector(kafka, emulator, topics=topic, **{"starrocks.password": STAR_PW, "sinkapp.web.port": str(port)})
+    w = Worker(cfg, tmp_path, web=True).start()
+    try:
+        wait_until(lambda: bool(_listening(port)) or not w.alive(), 60, "the web server")
+        assert _listening(port) == {"127.0.0.1"}, w.log()[-2000:]
+    finally:
+        w.stop()
