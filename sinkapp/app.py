@@ -28,7 +28,7 @@ from sinkapp.encoding import build_encoder
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.ledger import KafkaLedger
 from sinkapp.refetch import SourceReader
-from sinkapp.routes import Route, build_routes
+from sinkapp.routes import LEDGER_INFIX, Route, build_routes
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
@@ -40,6 +40,7 @@ STREAM_BUFFER_BATCHES = 16     # batches queued per route before the fetcher wai
 TAKE_WITHIN_S = 0.1            # the agent passes what it took to the sink at least this often
 FLUSH_TICK_S = 0.2             # the flush timer's period (age trigger resolution)
 PROGRESS_INTERVAL_S = 10.0
+IDLE_PROGRESS_INTERVAL_S = 600.0
 
 
 class SinkApp(faust.App):
@@ -114,6 +115,19 @@ class SinkApp(faust.App):
             return
         for msg in [m for m in unacked if m.tp.topic in topics]:
             unacked.discard(msg)
+
+
+class _TransientCoordinatorError(logging.Filter):
+    """aiokafka logs ERROR "Group Coordinator Request failed: GroupCoordinatorNotAvailableError"
+    while a fresh cluster elects the coordinator (every first start); it retries by itself. INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "GroupCoordinatorNotAvailable" in record.getMessage():
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_TransientCoordinatorError())
 
 
 def _ssl_context(k: KafkaSettings) -> ssl.SSLContext | None:
@@ -243,7 +257,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     redact.register_settings(settings)
     redact.install()
     routes, partitions = resolve_routes(settings)
-    ledger_topics = {r.topic: f"{k.group_id}-sinkapp-ledger-{r.topic}" for r in routes}
+    ledger_topics = {r.topic: f"{k.group_id}{LEDGER_INFIX}{r.topic}" for r in routes}
     asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics},
                                       set(partitions)))
     ledgers = {t: KafkaLedger(name, k.bootstrap_servers, aiokafka_security(k)) for t, name in ledger_topics.items()}
@@ -377,14 +391,21 @@ def _add_timers(app: SinkApp, tick_s: float) -> None:
             except Exception:                        # a timer that raises kills the worker
                 log.exception("flush timer failed for route %s", sink.route.name)
 
-    state = {"t": time.monotonic(), "rows": 0}
+    state: dict[str, Any] = {"t": time.monotonic(), "rows": 0, "seen": None, "logged_at": 0.0}
 
     @app.timer(PROGRESS_INTERVAL_S)
     async def progress() -> None:
+        """One line per route every 10 s while something moves; when idle, one every 10 minutes."""
         now = time.monotonic()
         rows = sum(s.stats.rows_loaded for s in app.sinks)
         rate = (rows - state["rows"]) / max(1e-9, now - state["t"])
-        state.update(t=now, rows=rows)
+        seen = [(s.stats.records_in, s.stats.rows_loaded, s.buffered_rows, s.stats.failed, s.halting)
+                for s in app.sinks]
+        idle = seen == state["seen"]
+        state.update(t=now, rows=rows, seen=seen)
+        if idle and now - state["logged_at"] < IDLE_PROGRESS_INTERVAL_S:
+            return
+        state["logged_at"] = now
         for s in app.sinks:
             st = s.stats
             log.info("progress route=%s records_in=%d rows_loaded=%d loads=%d buffered=%d retries=%d "
@@ -410,6 +431,7 @@ def status(app: SinkApp) -> dict[str, Any]:
         routes.append({"route": s.route.name, "records_in": st.records_in, "rows_loaded": st.rows_loaded,
                        "rows_filtered": st.rows_filtered, "loads": st.loads, "retries": st.load_retries,
                        "tombstones": st.tombstones, "bytes_loaded": st.bytes_loaded,
+                       "loads_confirmed_by_label": st.label_confirmed,
                        "buffered_rows": s.buffered_rows, "last_label": st.last_load_label,
                        "dead_lettered": dict(st.dead_lettered), "skipped_bad": dict(st.skipped_bad),
                        "stopped": public_reason(st.failed or s.halting)})

@@ -44,18 +44,28 @@ def route_for(settings: Settings, topic: str) -> Route:
     )
 
 
-def match_topics(settings: Settings, existing: Iterable[str]) -> list[str]:
-    """Topics to load: the ``topics`` list, or the existing topics that fully match ``topics.regex``.
+LEDGER_INFIX = "-sinkapp-ledger-"
 
-    Internal topics (leading ``_``) and sinkapp's own changelog/DLQ topics never match a regex.
-    """
+
+def is_internal(topic: str, settings: Settings | None = None) -> bool:
+    """Topics a ``topics.regex`` never matches: Kafka's and Confluent's (``__*``, ``_confluent*``,
+    any leading ``_``), Kafka Streams / Faust state (``*-changelog``, ``*-repartition``,
+    ``*__assignor-__leader``), sinkapp's own ledger topics and the dead-letter topic."""
+    if topic.startswith("_") or topic.endswith(("-changelog", "-repartition", "__assignor-__leader")):
+        return True
+    if LEDGER_INFIX in topic:
+        return True
+    return settings is not None and topic == settings.errors.dlq_topic
+
+
+def match_topics(settings: Settings, existing: Iterable[str]) -> list[str]:
+    """Topics to load: the ``topics`` list (taken as named, even an internal one), or the existing
+    topics that fully match ``topics.regex`` except internal ones (:func:`is_internal`)."""
     if settings.topics:
         return list(settings.topics)
     assert settings.topics_regex is not None
     rx = re.compile(settings.topics_regex)
-    return sorted(t for t in set(existing)
-                  if rx.fullmatch(t) and not t.startswith("_") and "-changelog" not in t
-                  and not t.endswith("__assignor-__leader"))
+    return sorted(t for t in set(existing) if rx.fullmatch(t) and not is_internal(t, settings))
 
 
 def build_routes(settings: Settings, existing_topics: Iterable[str] = ()) -> list[Route]:

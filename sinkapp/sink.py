@@ -60,6 +60,7 @@ class RouteStats:
     dead_lettered: Counter[str] = field(default_factory=Counter)   # by stage, confirmed written
     skipped_bad: Counter[str] = field(default_factory=Counter)     # tolerance all without a DLQ topic
     loads: int = 0
+    label_confirmed: int = 0                                      # loads answered Label Already Exists
     load_retries: int = 0
     bytes_loaded: int = 0
     last_load_label: str | None = None
@@ -437,7 +438,7 @@ class RouteSink:
         await self._mark_loaded(p, last)
         st = self.stats
         st.loads += 1
-        st.rows_loaded += result.loaded_rows
+        st.rows_loaded += self._rows_of(result, buf.rows)
         st.rows_filtered += result.filtered_rows
         st.bytes_loaded += len(body)
         st.last_load_label = label
@@ -502,7 +503,7 @@ class RouteSink:
                         self.encoder.body([chunk]), self.headers, self.policy,
                         should_abort=lambda: self.aborting)
                 self.stats.loads += 1
-                self.stats.rows_loaded += result.loaded_rows
+                self.stats.rows_loaded += self._rows_of(result, rows)
                 self.stats.rows_filtered += result.filtered_rows
                 return
             except LoadRejected as exc:
@@ -516,6 +517,15 @@ class RouteSink:
         mid = (lo + hi) // 2
         await self._bisect(records, lo, mid, p, letters)
         await self._bisect(records, mid, hi, p, letters)
+
+    def _rows_of(self, result: Any, sent: int) -> int:
+        """Rows a successful load put in StarRocks. ``Label Already Exists`` answers carry no
+        counts: the rows of the batch are there (loaded by an earlier attempt), so they count
+        as loaded, and ``label_confirmed`` says how many batches were confirmed that way."""
+        if result.status in ("Label Already Exists", "LABEL_ALREADY_EXISTS"):
+            self.stats.label_confirmed += 1
+            return sent
+        return int(result.loaded_rows)
 
     async def _load_mark(self, p: int) -> Mark:
         """The ledger's entry for ``p``, read when the partition's first batch arrives here."""

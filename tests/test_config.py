@@ -175,3 +175,17 @@ def test_errors_keys_are_honoured_with_kafka_connect_names() -> None:
 def test_bad_errors_settings_name_the_key(over: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         settings(**over)
+
+
+def test_topics_regex_never_matches_internal_ledger_or_dead_letter_topics() -> None:
+    """After a run on topic T, ``.*T`` must not route sinkapp's own topics (ledger, DLQ) again."""
+    raw = dict(BASE)
+    del raw["topics"]
+    raw.update({"topics.regex": ".*orders.*", "errors.tolerance": "all",
+                "errors.deadletterqueue.topic.name": "orders-dlq"})
+    s = build_settings(raw)
+    existing = ["orders", "orders-dlq", "connect-x-sinkapp-ledger-orders", "__consumer_offsets",
+                "_confluent-monitoring-orders", "app-orders-changelog", "app-orders-repartition", "old_orders"]
+    assert [r.topic for r in build_routes(s, existing)] == ["old_orders", "orders"]
+    named = settings(**{"topics": "orders,orders-dlq"})       # named explicitly: taken as named
+    assert [r.topic for r in build_routes(named)] == ["orders", "orders-dlq"]

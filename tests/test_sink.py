@@ -507,3 +507,16 @@ async def test_a_request_rejection_is_never_split() -> None:
     sink.add([batch(0, range(0, 3))])
     await sink.flush_all()
     assert "unknown table" in (sink.stats.failed or "") and dlq.sent == [] and seen.loaded == []
+
+
+async def test_a_batch_confirmed_by_label_already_exists_counts_its_rows_as_loaded() -> None:
+    class Replayed(FakeClient):
+        async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
+            self.attempts.append((label, orjson.loads(body)))
+            return LoadResult(label, "Label Already Exists", 0, 0, 0, 0)
+
+    client, seen = Replayed(), Seen()
+    sink = make_sink(client, seen)
+    sink.add([batch(0, range(0, 3))])
+    await sink.flush_all()
+    assert sink.stats.rows_loaded == 3 and sink.stats.label_confirmed == 1 and seen.loaded == [(0, 2)]
