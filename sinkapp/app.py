@@ -32,6 +32,7 @@ from sinkapp.routes import LEDGER_INFIX, Route, build_routes
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
+from sinkapp.web import add_pages
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class SinkApp(faust.App):
     dlq: DeadLetterQueue | None = None
     readers: list[SourceReader] = []
     drain_timeout_s: float = 20.0
+    sinkapp_name: str = "starrocks-sink"
 
     async def _drain_sinks(self, why: str) -> None:
         sinks = getattr(self, "sinks", [])
@@ -284,6 +286,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     options.update(faust_options)
     app = SinkApp(k.group_id, **options)
     app.drain_timeout_s = settings.drain_timeout_ms / 1000.0
+    app.sinkapp_name = settings.name
     client = StreamLoadClient(settings.http_urls, settings.username, settings.password,
                               connect_timeout_s=settings.connect_timeoutms / 1000.0,
                               request_timeout_s=settings.load_timeout_ms / 1000.0)
@@ -325,7 +328,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)
     _add_timers(app, FLUSH_TICK_S)
-    _add_pages(app)
+    add_pages(app)
     return app
 
 
@@ -415,35 +418,6 @@ def _add_timers(app: SinkApp, tick_s: float) -> None:
                      st.tombstones, st.skipped_loaded, st.redelivered, st.dropped_stale,
                      sum(st.dead_lettered.values()), sum(st.skipped_bad.values()), st.rows_filtered, rate,
                      " STOPPED" if st.failed else " HALTING" if s.halting else "")
-
-
-def public_reason(reason: str | None) -> str | None:
-    """A stop reason as the status page shows it: its first line (no ErrorURL row data), redacted."""
-    if not reason:
-        return None
-    return redact.redact(reason.split("\n", 1)[0].split("; ErrorURL", 1)[0])
-
-
-def status(app: SinkApp) -> dict[str, Any]:
-    routes = []
-    for s in app.sinks:
-        st = s.stats
-        routes.append({"route": s.route.name, "records_in": st.records_in, "rows_loaded": st.rows_loaded,
-                       "rows_filtered": st.rows_filtered, "loads": st.loads, "retries": st.load_retries,
-                       "tombstones": st.tombstones, "bytes_loaded": st.bytes_loaded,
-                       "loads_confirmed_by_label": st.label_confirmed,
-                       "buffered_rows": s.buffered_rows, "last_label": st.last_load_label,
-                       "dead_lettered": dict(st.dead_lettered), "skipped_bad": dict(st.skipped_bad),
-                       "stopped": public_reason(st.failed or s.halting)})
-    return {"ok": not any(s.stats.failed or s.halting for s in app.sinks), "rebalancing": bool(app.rebalancing),
-            "routes": routes}
-
-
-def _add_pages(app: SinkApp) -> None:
-    @app.page("/sinkapp/status/")
-    async def status_page(web: Any, request: Any) -> Any:
-        doc = status(app)
-        return web.json(doc, status=200 if doc["ok"] else 503)
 
 
 def __getattr__(name: str) -> Any:

@@ -79,6 +79,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self.loaded: dict[TP, int] = {}          # last offset loaded per partition (this assignment)
         self.revoking: set[TP] = set()
+        self.assigned_once = False               # readiness: the first assignment arrived
         self._prev_last: dict[TP, int] = {}      # last offset yielded since the last seek
 
     # -- fetch ----------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self.revoking |= set(revoked)
         try:
             hook: Callable[[set[TP]], Awaitable[None]] | None = getattr(self.app, "before_revoke", None)
-            if hook is not None and not self.app.should_stop:
+            if hook is not None and revoked and not self.app.should_stop:
                 await hook(set(revoked))
             if revoked:
                 await self.commit(set(revoked))
@@ -163,6 +164,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await super().on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self.assigned_once = True
         self.revoking -= set(assigned)
         for tp in assigned:
             self.loaded.pop(tp, None)

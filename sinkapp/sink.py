@@ -36,6 +36,7 @@ from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers
 from sinkapp.errors import ConversionError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
 from sinkapp.ledger import Ledger, Mark, MemoryLedger
+from sinkapp.metrics import LoadTimes
 from sinkapp.replay import PartitionView, gap_resume, plan_intake, segment_end
 from sinkapp.routes import Route
 from sinkapp.streamload.client import StreamLoadClient
@@ -64,6 +65,9 @@ class RouteStats:
     load_retries: int = 0
     bytes_loaded: int = 0
     last_load_label: str | None = None
+    last_load_at: float | None = None                             # wall clock of the last successful load
+    loads_by_status: Counter[str] = field(default_factory=Counter)
+    load_times: LoadTimes = field(default_factory=LoadTimes)
     failed: str | None = None
 
 
@@ -113,6 +117,7 @@ class RouteSink:
         self.chunker = Chunker(converter, encoder, tolerant=self.errors.tolerant)
         self.halting: str | None = None             # tolerance none: loading the good records, then stop
         self.halt_task: asyncio.Task[None] | None = None
+        self.trouble: tuple[float, str] | None = None   # (since, why): loads retrying right now
         self.headers = load_headers(route.headers)
         self.label_prefix = label_prefix
         self.max_bytes = max_bytes
@@ -411,7 +416,11 @@ class RouteSink:
 
         def on_retry(attempt: int, exc: LoadError) -> None:
             self.stats.load_retries += 1
+            if self.trouble is None:
+                self.trouble = (time.time(), "")
+            self.trouble = (self.trouble[0], f"StarRocks load {label} failing (attempt {attempt}): {exc}")
 
+        t0 = time.monotonic()
         try:
             async with self.slots:
                 result = await load_with_retry(
@@ -436,7 +445,11 @@ class RouteSink:
             raise
         self._ack_all(buf)
         await self._mark_loaded(p, last)
+        self.trouble = None
         st = self.stats
+        st.load_times.observe(time.monotonic() - t0)
+        st.loads_by_status[result.status] += 1
+        st.last_load_at = time.time()
         st.loads += 1
         st.rows_loaded += self._rows_of(result, buf.rows)
         st.rows_filtered += result.filtered_rows
@@ -648,6 +661,14 @@ class RouteSink:
             self.inflight.clear()
             self.release()
             self.aborting = False
+
+    def buffered_by_partition(self) -> dict[int, tuple[int, int]]:
+        """(rows, body bytes) waiting to load, per partition (open and sealed batches)."""
+        out: dict[int, tuple[int, int]] = {}
+        for b in [*self.buffers.values(), *(b for q in self.sealed.values() for b in q)]:
+            rows, nbytes = out.get(b.partition, (0, 0))
+            out[b.partition] = (rows + b.rows, nbytes + b.nbytes)
+        return out
 
     @property
     def buffered_rows(self) -> int:

@@ -95,3 +95,70 @@ def test_web_server_listens_on_loopback_by_default(kafka: Any, emulator: Any, to
         assert _listening(port) == {"127.0.0.1"}, w.log()[-2000:]
     finally:
         w.stop()
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of Prometheus text (labels must all match)."""
+    total = None
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
+    assert total is not None, f"{name}{labels} not in /metrics:\n{text[:3000]}"
+    return total
+
+
+def test_metrics_health_and_status_after_a_known_load_then_a_route_failure(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    import orjson
+    topic = topic_factory(partitions=2, name=tname("metrics"))
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
+    port = _free_port()
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "starrocks.password": STAR_PW, "sinkapp.web.port": str(port),
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false"})
+    w = Worker(cfg, tmp_path, web=True).start()
+    route = f"{topic}->test.{topic}"
+    try:
+        wait_until(lambda: _get(port, "/health/live")[0] == 200 if _listening(port) else False, 60, "live")
+        wait_until(lambda: _get(port, "/health/ready")[0] == 200, 60, "ready after the first assignment")
+        produce_sync(kafka.bootstrap_servers, topic, [orjson.dumps({"id": i}) for i in range(1000)], partitions=2)
+        wait_until(lambda: emulator.count("test", topic) >= 1000, 60, "1000 rows")
+        wait_until(lambda: _metric(_get(port, "/metrics")[1].decode(), "sinkapp_consumer_lag") == 0, 30,
+                   "lag 0")
+        text = _get(port, "/metrics")[1].decode()
+        assert _metric(text, "sinkapp_records_consumed_total", route=route) == 1000
+        assert _metric(text, "sinkapp_rows_loaded_total", route=route) == 1000
+        loads = _metric(text, "sinkapp_loads_total", route=route, status="Success")
+        assert loads >= 1
+        assert _metric(text, "sinkapp_load_duration_seconds_count", route=route) == loads
+        assert _metric(text, "sinkapp_bytes_loaded_total", route=route) > 1000 * len(b'{"id":1}')
+        assert _metric(text, "sinkapp_route_up", route=route) == 1
+        assert _metric(text, "sinkapp_last_load_timestamp_seconds", route=route) > 1.7e9
+        status = json.loads(_get(port, "/status")[1])
+        assert status["type"] == "sink" and status["connector"]["state"] == "RUNNING"
+        assert [(t["id"], t["state"]) for t in status["tasks"]] == [(route, "RUNNING")]
+        assert sorted(status["partitions_assigned"]) == [f"{topic}[0]", f"{topic}[1]"]
+        # a bad record (tolerance none): the route fails, the pages say so, with no record bytes
+        produce_sync(kafka.bootstrap_servers, topic, [b'{"id": "SECRETROW', orjson.dumps({"id": 5000})])
+        wait_until(lambda: _get(port, "/health/ready")[0] == 503, 60, "not ready after the route failed")
+        status = json.loads(_get(port, "/status")[1])
+        task = status["tasks"][0]
+        assert task["state"] == "FAILED" and f"{topic}[" in task["trace"] and "cannot be loaded" in task["trace"]
+        assert "SECRETROW" not in _get(port, "/status")[1].decode()
+        assert _get(port, "/sinkapp/status/")[0] == 503
+        assert _metric(_get(port, "/metrics")[1].decode(), "sinkapp_route_up", route=route) == 0
+    finally:
+        w.stop()

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import ssl
 import struct
+import time
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -194,6 +195,7 @@ class RegistryConverter(ABC, Generic[T]):
         self.backoff_max_s = backoff_max_s
         self.schemas: dict[int, T] = {}
         self.broken: dict[int, str] = {}     # schema id → why it cannot be used (tolerant prepare)
+        self.trouble: tuple[float, str] | None = None   # (since, why) while the registry is unreachable
 
     # -- prepare: async, once per batch ------------------------------------------------------
     async def prepare(self, messages: list[Any], tolerant: bool = False) -> None:
@@ -275,11 +277,15 @@ class RegistryConverter(ABC, Generic[T]):
         while True:
             attempt += 1
             try:
-                return await fetch()
+                result = await fetch()
+                self.trouble = None
+                return result
             except RegistryRefused as exc:
                 raise ConversionError(f"record {where(msg)}: the Schema Registry at {self.registry.url} "
                                       f"refused the request for {what}: {exc}") from None
             except RegistryUnavailable as exc:
+                since = self.trouble[0] if self.trouble else time.time()
+                self.trouble = (since, f"Schema Registry {self.registry.url} unreachable (attempt {attempt}): {exc}")
                 log.warning("schema registry unavailable url=%s want=%s record=%s attempt=%d "
                             "retry_in_s=%.2f error=%s", self.registry.url, what, where(msg), attempt,
                             delay, exc)
