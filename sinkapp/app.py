@@ -314,11 +314,11 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     for i, route in enumerate(routes):
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
-        refetch = None
-        if e.tolerant:                               # rows StarRocks refuses are found in the re-read batch
-            reader = SourceReader(route.topic, k.bootstrap_servers, aiokafka_security(k))
-            app.readers.append(reader)
-            refetch = reader.read
+        # rows StarRocks refuses are found in the batch read again from Kafka (dead-lettered with
+        # tolerance all; with none, the rows before the first one are loaded before the route stops)
+        reader = SourceReader(route.topic, k.bootstrap_servers, aiokafka_security(k))
+        app.readers.append(reader)
+        refetch = reader.read
         sink = RouteSink(route, client, converter,
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,

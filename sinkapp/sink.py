@@ -75,6 +75,14 @@ def _noop(*args: Any) -> None:
     return None
 
 
+class _FirstRefused(Exception):
+    """Internal: with errors.tolerance=none, the first record StarRocks refuses ends the search."""
+
+    def __init__(self, record: Any, error: LoadRejected) -> None:
+        super().__init__(str(error))
+        self.record, self.error = record, error
+
+
 def is_data_error(exc: LoadRejected) -> bool:
     """StarRocks refused rows (filtered rows over max_filter_ratio, unparsable JSON), not the
     request: only then can the batch be split to find the rows (streamload-protocol.md §3.2, §6)."""
@@ -432,7 +440,7 @@ class RouteSink:
             buf.drop()
             return False
         except LoadRejected as exc:
-            if self.errors.tolerant and self._refetch is not None and is_data_error(exc):
+            if self._refetch is not None and is_data_error(exc) and buf.replay is None:
                 return await self._load_around_bad_rows(buf, p, first, last, exc)
             self._stop(f"load {label} of {buf.rows} rows into {self.route.database}."
                        f"{self.route.table} was rejected: {exc}", buf)
@@ -462,10 +470,11 @@ class RouteSink:
 
     async def _load_around_bad_rows(self, buf: PartitionBuffer, p: int, first: int, last: int,
                                     exc: LoadRejected) -> bool:
-        """errors.tolerance=all and StarRocks refused the batch for its data: find the rows it
-        refuses by halving (each part under the label of its own first and last offset, so a
-        replay after a crash sends the same parts and StarRocks de-duplicates the ones it has),
-        dead-letter their source records, load the rest. True when the batch is done."""
+        """StarRocks refused the batch for its data: find the rows it refuses by halving (each
+        part under the label of its own first and last offset, so a replay after a crash sends the
+        same parts and StarRocks de-duplicates the ones it has). errors.tolerance=all: dead-letter
+        their source records and load the rest (True: the batch is done). none: load everything
+        before the first refused row, then stop the route there (False)."""
         log.warning("load of %s[%d]@%d..%d rejected for its data; finding the rows StarRocks refuses: %s",
                     self.route.topic, p, first, last, str(exc)[:500])
         try:
@@ -478,6 +487,16 @@ class RouteSink:
         letters: list[DeadLetter] = []
         try:
             await self._bisect(records, 0, len(records), p, letters, known_bad=True)
+        except _FirstRefused as refused:             # errors.tolerance=none
+            r, why = refused.record, refused.error
+            if r.offset > first:
+                await self._mark_loaded(p, r.offset - 1)
+            self._stop(f"row {r.topic}[{r.partition}]@{r.offset} was refused by StarRocks (TASK_PUT): {why}. "
+                       f"Every record before it is loaded and committed. Fix the data or the table and "
+                       f"restart, or skip the record (kafka-consumer-groups --reset-offsets --to-offset "
+                       f"{r.offset + 1} for {r.topic}:{r.partition}), or set errors.tolerance=all with "
+                       f"errors.deadletterqueue.topic.name to dead-letter such rows", buf)
+            return False
         except LoadRejected as err:                  # not a data error: retrying parts cannot help
             self._stop(f"load of part of {self.route.topic}[{p}]@{first}..{last} into {self.route.database}."
                        f"{self.route.table} was rejected: {err}", buf)
@@ -523,6 +542,8 @@ class RouteSink:
                 if not is_data_error(exc):
                     raise
                 if hi - lo == 1:
+                    if not self.errors.tolerant:
+                        raise _FirstRefused(records[lo], exc) from None
                     letters.append(letter(records[lo], TASK_PUT, exc, "StarRocks Stream Load"))
                     log.warning("row %s[%d]@%d refused by StarRocks: %s", self.route.topic, p,
                                 records[lo].offset, str(exc)[:300])

@@ -520,3 +520,28 @@ async def test_a_batch_confirmed_by_label_already_exists_counts_its_rows_as_load
     sink.add([batch(0, range(0, 3))])
     await sink.flush_all()
     assert sink.stats.rows_loaded == 3 and sink.stats.label_confirmed == 1 and seen.loaded == [(0, 2)]
+
+
+async def test_tolerance_none_loads_the_rows_before_the_first_refused_one_then_stops() -> None:
+    class Picky(FakeClient):
+        async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
+            rows = orjson.loads(body)
+            self.attempts.append((label, rows))
+            if any(r.get("v") in (5, 6) for r in rows):
+                raise LoadRejected("too many filtered rows", label=label, status="Fail",
+                                   response={"Status": "Fail", "Message": "too many filtered rows"})
+            return LoadResult(label, "Success", len(rows), 0, len(body), 1)
+
+    recs = {o: b'{"v": %d}' % o for o in range(0, 8)}
+
+    async def refetch(p: int, first: int, last: int) -> list[Record]:
+        return [Record("orders", p, o, recs[o]) for o in range(first, last + 1)]
+
+    client, seen = Picky(), Seen()
+    sink = make_sink(client, seen, max_rows=1000, refetch=refetch)
+    sink.add([batch(0, range(0, 8), values=recs)])
+    await sink.flush_all()
+    loaded = sorted(r["v"] for _, rows in client.attempts[1:] for r in rows if not any(x["v"] in (5, 6) for x in rows))
+    assert loaded == [0, 1, 2, 3, 4]                        # before the first refused row, nothing after it
+    assert seen.loaded == [(0, 4)] and "orders[0]@5" in (sink.stats.failed or "")
+    assert "--to-offset 6" in (sink.stats.failed or "")

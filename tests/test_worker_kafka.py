@@ -153,8 +153,10 @@ def test_failing_loads_hold_offsets_then_every_row_arrives(kafka: Any, emulator:
     assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(500))
 
 
-def test_rejected_data_stops_route_with_error_url_and_holds_offsets(kafka: Any, emulator: Any,
-                                                                   topic_factory: Any, tmp_path: Path) -> None:
+def test_rejected_row_stops_route_with_error_url_after_loading_the_rows_before_it(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """errors.tolerance=none and StarRocks refuses a row: the batch is halved to find it, the rows
+    before it are loaded and committed, the route stops there with StarRocks' message."""
     topic = topic_factory(partitions=1, name=tname("bad"))
     emulator.add_table("test", DDL_T.format(name=topic))
     cfg = connector(kafka, emulator, topics=topic, **{"sink.properties.strict_mode": "true"})
@@ -169,9 +171,11 @@ def test_rejected_data_stops_route_with_error_url_and_holds_offsets(kafka: Any, 
     log = w.log()
     assert "too many filtered rows" in log
     assert "ErrorURL" in log and "Error:" in log
+    stop = next(ln for ln in log.splitlines() if "STOPPED" in ln)
+    assert f"{topic}[0]@10" in stop and "refused by StarRocks" in stop
     committed, _ = offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)
-    assert committed == {0: 0}
-    assert emulator.count("test", topic) == 0
+    assert committed == {0: 10}
+    assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(10))
 
 
 def test_sigterm_flushes_buffer_and_commits(kafka: Any, emulator: Any, topic_factory: Any,
