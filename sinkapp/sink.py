@@ -466,7 +466,23 @@ class RouteSink:
         log.info("loaded route=%s label=%s status=%s rows=%d filtered=%d bytes=%d ms=%d",
                  self.route.name, label, result.status, result.loaded_rows, result.filtered_rows,
                  len(body), result.load_time_ms)
+        if result.filtered_rows:
+            await self._report_filtered(label, result)
         return True
+
+    async def _report_filtered(self, label: str, result: Any) -> None:
+        """A load StarRocks accepted with filtered rows (max_filter_ratio > 0): say how many and
+        where StarRocks lists them; the rows themselves only with errors.log.include.messages."""
+        url = str((result.response or {}).get("ErrorURL") or "")
+        log.warning("load %s: StarRocks filtered %d row(s) (sink.properties.max_filter_ratio allows it)%s",
+                    label, result.filtered_rows, f"; ErrorURL {url}" if url else "")
+        if url and self.errors.log_messages:
+            try:
+                lines = await self.client.error_log(url)
+            except Exception as exc:                  # the report is best effort
+                log.warning("ErrorURL %s could not be read: %r", url, exc)
+                return
+            log.warning("load %s filtered rows, as StarRocks lists them:\n%s", label, lines)
 
     async def _load_around_bad_rows(self, buf: PartitionBuffer, p: int, first: int, last: int,
                                     exc: LoadRejected) -> bool:

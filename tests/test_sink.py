@@ -10,10 +10,12 @@ that makes the batches, on the real broker, in test_worker_kafka.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pytest
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
@@ -545,3 +547,25 @@ async def test_tolerance_none_loads_the_rows_before_the_first_refused_one_then_s
     assert loaded == [0, 1, 2, 3, 4]                        # before the first refused row, nothing after it
     assert seen.loaded == [(0, 4)] and "orders[0]@5" in (sink.stats.failed or "")
     assert "--to-offset 6" in (sink.stats.failed or "")
+
+
+async def test_rows_filtered_under_max_filter_ratio_are_counted_and_reported(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from sinkapp.config import ErrorSettings
+
+    class Filtering(FakeClient):
+        async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
+            n = len(orjson.loads(body))
+            return LoadResult(label, "Success", n - 2, 2, len(body), 1,
+                              response={"ErrorURL": "http://be:8040/api/_load_error_log?file=e1"})
+
+        async def error_log(self, url: str) -> str:
+            return "Error: Value count does not match column count. Row: {...}"
+
+    client, seen = Filtering(), Seen()
+    sink = make_sink(client, seen, errors=ErrorSettings(log_messages=True))
+    sink.add([batch(0, range(0, 3))])
+    with caplog.at_level(logging.WARNING):
+        await sink.flush_all()
+    assert sink.stats.rows_filtered == 2 and sink.stats.rows_loaded == 1 and seen.loaded == [(0, 2)]
+    assert "filtered 2 row(s)" in caplog.text and "file=e1" in caplog.text and "Value count" in caplog.text
