@@ -8,6 +8,7 @@ plus ``SINKAPP_*`` environment variables, so importing this module has no side e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -32,6 +33,8 @@ from sinkapp.routes import LEDGER_INFIX, Route, build_routes
 from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
+from sinkapp.transforms import build_chain
+from sinkapp.transforms.debezium import op_headers
 from sinkapp.web import add_pages
 
 log = logging.getLogger(__name__)
@@ -311,7 +314,13 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     # age trigger every FLUSH_TICK_S: a row is visible at most ~intervalms + 0.3 s + load time after
     # it was fetched (checking is a scan of a few buffers, not of rows)
     within_s = TAKE_WITHIN_S
+    chain = build_chain(settings.transforms)
+    if chain is not None:
+        log.info("transforms: %s", ", ".join(f"{spec.name}={spec.type}" for spec, _ in chain.steps))
+    debezium = chain is not None and any(spec.type == "Debezium" for spec, _ in chain.steps)
     for i, route in enumerate(routes):
+        if debezium:                                 # deletes need __op in columns / jsonpaths
+            route = dataclasses.replace(route, headers=op_headers(route.headers))
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
         # rows StarRocks refuses are found in the batch read again from Kafka (dead-lettered with
@@ -323,7 +332,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
                          build_encoder(route.headers), label_prefix=settings.label_prefix,
                          max_bytes=settings.bufferflush_maxbytes, max_rows=settings.flush_max_rows,
                          max_age_ms=settings.bufferflush_intervalms, policy=policy, load_slots=slots,
-                         ledger=ledgers[route.topic], errors=e, dlq=dlq, refetch=refetch, task_id=str(i),
+                         ledger=ledgers[route.topic], errors=e, dlq=dlq, refetch=refetch, chain=chain,
+                         task_id=str(i),
                          **_consumer_hooks(app, route.topic))
         app.sinks.append(sink)
         _add_agent(app, i, route, sink, within_s)

@@ -27,9 +27,10 @@ import orjson
 
 from sinkapp.converters import Converter
 from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringConverter
-from sinkapp.dlq import TASK_PUT, VALUE_CONVERTER
+from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.encoding import CsvEncoder, JsonEncoder
-from sinkapp.errors import ConversionError, EncodingError, SinkError
+from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
+from sinkapp.transforms import Chain, Meta
 
 
 @dataclass(eq=False)
@@ -90,12 +91,17 @@ class Chunker:
     ``JsonConverter`` (as Kafka Connect reads it): skipped and counted like a tombstone.
     """
 
-    def __init__(self, converter: Converter, encoder: JsonEncoder | CsvEncoder, tolerant: bool = False) -> None:
+    def __init__(self, converter: Converter, encoder: JsonEncoder | CsvEncoder, tolerant: bool = False,
+                 chain: Chain | None = None) -> None:
         self.converter = converter
         self.encoder = encoder
         self.tolerant = tolerant
+        self.chain = chain
+        self.dropped = 0                 # records a transform turned into no row
         self.json_values = isinstance(converter, JsonConverter)
-        if isinstance(converter, JsonConverter) and not converter.schemas_enable \
+        if chain is not None:
+            self.mode = "decode"         # transforms need the decoded value
+        elif isinstance(converter, JsonConverter) and not converter.schemas_enable \
                 and isinstance(encoder, JsonEncoder):
             self.mode = "raw-json"
         elif isinstance(encoder, CsvEncoder) and (
@@ -165,7 +171,7 @@ class Chunker:
     def _decode(self, records: list[Any], i: int, end: int) -> Encoded:
         conv, values, idx, tombs = self.converter.decode, [], [], 0
         bad: list[BadRecord] = []
-        json_values = self.json_values
+        json_values, chain = self.json_values, self.chain
         for k in range(i, end):
             v = records[k].value
             if v is None or (json_values and not v):
@@ -184,6 +190,20 @@ class Chunker:
                     f"the value's payload is JSON but not an object ({type(value).__name__}); each value "
                     "must hold one JSON object"))
                 continue
+            if chain is not None:
+                r = records[k]
+                try:
+                    rows = chain.apply(value, Meta(r.topic, r.partition, r.offset, r.timestamp, r.key,
+                                                   tuple(r.headers or ())))
+                except TransformError as exc:
+                    self._bad(bad, k, exc, TRANSFORMATION)
+                    continue
+                if not rows:
+                    self.dropped += 1
+                for row in rows:
+                    values.append(row)
+                    idx.append(k)
+                continue
             values.append(value)
             idx.append(k)
         try:
@@ -191,11 +211,15 @@ class Chunker:
         except EncodingError:
             pass
         # slow path: encode row by row to name the records the body cannot carry
-        enc, good = self.encoder.encode_row, []
+        enc, good = self.encoder.encode_row, []  # type: ignore[var-annotated]
+        failed: set[int] = set()
         for value, k in zip(values, idx, strict=True):
             try:
-                good.append(enc(value))
+                good.append((k, enc(value)))
             except EncodingError as exc:
-                self._bad(bad, k, exc, TASK_PUT)
+                if k not in failed:                  # one record may have become several rows
+                    failed.add(k)
+                    self._bad(bad, k, exc, TASK_PUT)
+        rows_out = [row for k, row in good if k not in failed]
         bad.sort(key=lambda b: b.index)
-        return self.encoder.join_raw(good), len(good), tombs, bad
+        return self.encoder.join_raw(rows_out), len(rows_out), tombs, bad

@@ -64,6 +64,14 @@ def _check(argv: list[str]) -> int:
     from sinkapp.routes import build_routes
 
     s = load_settings(args.config)
+    from sinkapp.transforms import build_chain
+    from sinkapp.transforms.debezium import op_headers
+
+    chain = build_chain(s.transforms)                # an SMT sinkapp cannot honour fails here
+    if chain is not None:
+        print("transforms: " + ", ".join(f"{spec.name} ({spec.type})" for spec, _ in chain.steps))
+        if any(spec.type == "Debezium" for spec, _ in chain.steps):
+            op_headers(s.sink_properties)
     print(f"config OK: {len(s.http_urls)} FE(s), database {s.database}, user {s.username}, "
           f"format {s.body_format}, group {s.kafka.group_id if s.kafka else '?'}")
     if s.topics_regex:

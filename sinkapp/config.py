@@ -29,6 +29,7 @@ from sinkapp.settings_keys import (
     KEYS,
     KeySpec,
 )
+from sinkapp.transforms import TransformSpec
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class Settings:
     registry_url: str | None = None
     registry_user_info: Secret | None = None
     errors: ErrorSettings = field(default_factory=ErrorSettings)
+    transforms: tuple[TransformSpec, ...] = ()
 
     @property
     def body_format(self) -> str:
@@ -189,7 +191,9 @@ def _check_known(raw: Mapping[str, str]) -> None:
             continue
         if re.match(r"^(key|value)\.converter\.", key):
             continue
-        if key in IGNORED_CONNECT_KEYS or key.startswith(("transforms", "errors.", "consumer.override.")):
+        if key == "transforms" or key.startswith("transforms."):
+            continue                                 # parsed by _transforms
+        if key in IGNORED_CONNECT_KEYS or key.startswith(("errors.", "consumer.override.")):
             # errors.* keys sinkapp honours are in KEYS; others (errors.retry.*) do not apply
             log.warning("config key %r is a Kafka Connect key sinkapp does not use; ignored", key)
             continue
@@ -376,7 +380,28 @@ def build_settings(raw: Mapping[str, str]) -> Settings:
         registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])
                             if v["schema.registry.basic.auth.user.info"] else None),
         errors=_errors(v),
+        transforms=_transforms(raw),
     )
+
+
+def _transforms(raw: Mapping[str, str]) -> tuple[TransformSpec, ...]:
+    """``transforms=a,b`` with ``transforms.a.type`` and ``transforms.a.*`` options, Connect style."""
+    names = [n.strip() for n in (raw.get("transforms") or "").split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"transforms={raw.get('transforms')!r} names a transform twice")
+    specs = []
+    for name in names:
+        prefix = f"transforms.{name}."
+        ttype = (raw.get(prefix + "type") or "").strip()
+        if not ttype:
+            raise ConfigError(f"transforms.{name}.type is required (a built-in such as Debezium, Flatten, "
+                              "Explode, a Kafka Connect SMT class name, or package.module:function)")
+        opts = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix) and k != prefix + "type"}
+        specs.append(TransformSpec(name, ttype, opts))
+    for key in raw:
+        if key.startswith("transforms.") and key.split(".")[1] not in names:
+            raise ConfigError(f"{key} belongs to a transform not listed in transforms={raw.get('transforms', '')!r}")
+    return tuple(specs)
 
 
 def _errors(v: Mapping[str, Any]) -> ErrorSettings:

@@ -41,6 +41,7 @@ from sinkapp.replay import PartitionView, gap_resume, plan_intake, segment_end
 from sinkapp.routes import Route
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import LoadAborted, RetryPolicy, load_with_retry
+from sinkapp.transforms import Chain
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class RouteSink:
                  owns: Callable[[int], bool] = lambda partition: True,
                  errors: ErrorSettings | None = None, dlq: DeadLetterQueue | None = None,
                  refetch: Callable[[int, int, int], Awaitable[list[Any]]] | None = None,
+                 chain: Chain | None = None,
                  task_id: str = "0",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.route = route
@@ -122,7 +124,7 @@ class RouteSink:
         self.dlq = dlq
         self._refetch = refetch
         self.task_id = task_id
-        self.chunker = Chunker(converter, encoder, tolerant=self.errors.tolerant)
+        self.chunker = Chunker(converter, encoder, tolerant=self.errors.tolerant, chain=chain)
         self.halting: str | None = None             # tolerance none: loading the good records, then stop
         self.halt_task: asyncio.Task[None] | None = None
         self.trouble: tuple[float, str] | None = None   # (since, why): loads retrying right now

@@ -26,6 +26,7 @@ class Record:
     value: bytes | None
     key: bytes | None = None
     headers: tuple = ()
+    timestamp: int | None = None
 
 
 @dataclass

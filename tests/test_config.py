@@ -120,9 +120,11 @@ def test_unknown_key_suggests_close_match() -> None:
 
 def test_known_connect_keys_only_warn(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        s = settings(**{"transforms": "unwrap", "errors.tolerance": "none", "connector.class": "x"})
+        s = settings(**{"header.converter": "x", "errors.tolerance": "none", "connector.class": "x",
+                        "errors.retry.timeout": "0"})
     assert s.topics == ("orders",)
-    assert "'transforms' is a Kafka Connect key sinkapp does not use" in caplog.text
+    assert "'header.converter' is a Kafka Connect key sinkapp does not use" in caplog.text
+    assert "'errors.retry.timeout' is a Kafka Connect key sinkapp does not use" in caplog.text
 
 
 def test_password_never_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:

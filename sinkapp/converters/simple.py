@@ -72,11 +72,72 @@ def _decimal(value: Any, params: dict) -> str:
     raise ConversionError(f"Decimal value {value!r} is neither base64 text nor a number")
 
 
+def _time_of_day(us: int) -> str:
+    s, us = divmod(int(us), 1_000_000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}.{us:06d}"
+
+
+def _wall_clock_us(us: int) -> str:
+    """An epoch-based number that Debezium uses for a wall-clock value (no zone): its text."""
+    return format_datetime(dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us)))
+
+
+def _zoned(text: str) -> str:
+    try:
+        ts = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConversionError(f"ZonedTimestamp {text!r} is not ISO-8601") from None
+    return format_datetime(ts)
+
+
+def _zoned_time(text: str) -> str:
+    try:
+        t = dt.time.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConversionError(f"ZonedTime {text!r} is not ISO-8601") from None
+    if t.tzinfo is not None:
+        t = (dt.datetime.combine(dt.date(2000, 1, 1), t).astimezone(dt.UTC)).time()
+    return t.replace(tzinfo=None).isoformat()
+
+
+def _variable_scale_decimal(value: Any) -> Any:
+    if not isinstance(value, dict) or "value" not in value:
+        return value
+    try:
+        unscaled = int.from_bytes(base64.b64decode(value["value"], validate=True), "big", signed=True)
+    except (ValueError, TypeError):
+        raise ConversionError(f"VariableScaleDecimal value {value!r} is not base64") from None
+    return decimal_text(unscaled, int(value.get("scale") or 0))
+
+
+#: Debezium's semantic types (io.debezium.time.*, io.debezium.data.*) → StarRocks-ready values.
+#: Timestamp/MicroTimestamp/NanoTimestamp are wall-clock values (the source column had no zone) and
+#: load as that wall-clock text; ZonedTimestamp/ZonedTime convert to UTC.
+DEBEZIUM_TYPES: dict[str, Any] = {
+    "io.debezium.time.Date": lambda v: days_to_date(int(v)),
+    "io.debezium.time.Time": lambda v: _time_of_day(int(v) * 1000),
+    "io.debezium.time.MicroTime": lambda v: _time_of_day(int(v)),
+    "io.debezium.time.NanoTime": lambda v: _time_of_day(int(v) // 1000),
+    "io.debezium.time.Timestamp": lambda v: _wall_clock_us(int(v) * 1000),
+    "io.debezium.time.MicroTimestamp": lambda v: _wall_clock_us(int(v)),
+    "io.debezium.time.NanoTimestamp": lambda v: _wall_clock_us(int(v) // 1000),
+    "io.debezium.time.ZonedTimestamp": lambda v: _zoned(v) if isinstance(v, str) else v,
+    "io.debezium.time.ZonedTime": lambda v: _zoned_time(v) if isinstance(v, str) else v,
+    "io.debezium.data.VariableScaleDecimal": _variable_scale_decimal,
+}
+
+
 def apply_schema(schema: dict | None, value: Any) -> Any:
-    """Walk a Connect JSON schema beside its payload, converting logical types."""
+    """Walk a Connect JSON schema beside its payload, converting logical types (Connect's and
+    Debezium's)."""
     if value is None or not isinstance(schema, dict):
         return value
     name = schema.get("name")
+    dbz = DEBEZIUM_TYPES.get(name) if name else None
+    if dbz is not None and not isinstance(value, bool):
+        return dbz(value)
     if name == DECIMAL:
         return _decimal(value, schema.get("parameters") or {})
     if name == DATE and isinstance(value, int):

@@ -1,0 +1,145 @@
+"""The Debezium change-event transform, and the Java connector's Debezium configuration mapped to it.
+
+Who calls: :func:`sinkapp.transforms.build_chain`. Input: a Debezium envelope as the converter
+decoded it (JsonConverter with or without the Connect schema envelope, Avro through the
+registry): ``{"before", "after", "op", "source", ...}``. Output, per ``op``:
+
+- ``c`` (insert), ``u`` (update), ``r`` (snapshot read): the ``after`` image with ``__op = 0``
+  (upsert) — the Java connector leaves snapshot reads without ``__op``;
+- ``d`` (delete): the ``before`` image with ``__op = 1`` (delete; the primary key is what a
+  PRIMARY KEY table needs); ``delete.handling=drop`` drops deletes (for tables that are not
+  primary-key tables, where a delete row would be inserted), ``rewrite`` also sets
+  ``__deleted = "true"`` (Debezium's ``ExtractNewRecordState`` rewrite mode);
+- ``t`` (truncate) and ``m`` (message): logged and skipped; the tombstone Debezium writes after a
+  delete has a null value and is skipped before any transform.
+
+Debezium's temporal and decimal types are turned into StarRocks-ready text by the converters
+(``sinkapp.converters.simple.apply_schema`` for JSON with schemas, ``sinkapp.converters.avro``
+for Avro). For JSON routes with ``sink.properties.columns`` or ``jsonpaths`` the route adds
+``__op`` to them (see :func:`op_headers`).
+
+The Java connector's documented pair ``transforms=addfield,unwrap`` with
+``com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord`` followed by
+``io.debezium.transforms.ExtractNewRecordState`` (``delete.handling.mode=rewrite``) becomes this
+one step (:func:`merge_java_pair`); either class alone has its own meaning below.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sinkapp.converters.simple import apply_schema
+from sinkapp.errors import ConfigError, TransformError
+from sinkapp.transforms import Meta, Transform, TransformSpec, register
+
+log = logging.getLogger(__name__)
+
+ADD_OP_CLASS = "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord"
+UNWRAP_CLASS = "io.debezium.transforms.ExtractNewRecordState"
+OP = "__op"
+
+
+def _envelope(value: dict[str, Any]) -> dict[str, Any]:
+    if set(value) == {"schema", "payload"}:     # schemas.enable=false on a schema-carrying topic
+        value = apply_schema(value["schema"], value["payload"])
+    if not isinstance(value, dict) or "op" not in value:
+        raise TransformError("the value is not a Debezium change event (no op field); a Debezium "
+                             "transform needs the whole envelope (before, after, op)")
+    return value
+
+
+def _image(env: dict[str, Any], which: str, meta: Meta) -> dict[str, Any]:
+    img = env.get(which)
+    if not isinstance(img, dict):
+        hint = (" (set REPLICA IDENTITY FULL / binlog_row_image=FULL on the source so deletes carry the key)"
+                if which == "before" else "")
+        raise TransformError(f"Debezium op {env.get('op')!r} event has no {which!r} image{hint}")
+    return dict(img)
+
+
+def _make(delete_handling: str, add_op: bool, op_field: str) -> Transform:
+    if delete_handling not in ("op", "drop", "rewrite"):
+        raise ConfigError(f"delete.handling={delete_handling!r}: use op (delete rows), drop or rewrite")
+
+    def t(value: dict[str, Any], meta: Meta) -> Any:
+        env = _envelope(value)
+        op = env["op"]
+        if op in ("c", "u", "r"):
+            row = _image(env, "after", meta)
+            if add_op:
+                row[op_field] = 0
+            return row
+        if op == "d":
+            if delete_handling == "drop":
+                return None
+            row = _image(env, "before", meta)
+            if delete_handling == "rewrite":
+                row["__deleted"] = "true"
+            if add_op:
+                row[op_field] = 1
+            return row
+        if op in ("t", "m"):
+            log.info("Debezium %s event at %s[%d]@%d skipped", "truncate" if op == "t" else "message",
+                     meta.topic, meta.partition, meta.offset)
+            return None
+        raise TransformError(f"unknown Debezium op {op!r}")
+    return t
+
+
+@register("Debezium", "sinkapp.transforms.Debezium")
+def debezium(options: Mapping[str, str]) -> Transform:
+    return _make(options.get("delete.handling", "op").lower(), options.get("add.op", "true").lower() == "true",
+                 options.get("op.field", OP))
+
+
+@register(UNWRAP_CLASS)
+def extract_new_record_state(options: Mapping[str, str]) -> Transform:
+    """Debezium's unwrap alone: no ``__op``; ``delete.handling.mode`` drop (its default), rewrite,
+    or none (deletes give no row either: a null value)."""
+    mode = options.get("delete.handling.mode", "drop").lower()
+    return _make({"drop": "drop", "none": "drop", "rewrite": "rewrite"}.get(mode, "drop"), False, OP)
+
+
+@register(ADD_OP_CLASS)
+def add_op_field(options: Mapping[str, str]) -> Transform:
+    """AddOpFieldForDebeziumRecord alone: the envelope stays, with ``__op`` in its image."""
+    def t(value: dict[str, Any], meta: Meta) -> Any:
+        env = dict(_envelope(value))
+        if env["op"] in ("c", "u", "r") and isinstance(env.get("after"), dict):
+            env["after"] = {**env["after"], OP: 0}
+        elif env["op"] == "d" and isinstance(env.get("before"), dict):
+            env["after"] = {**env["before"], OP: 1}
+        return env
+    return t
+
+
+def merge_java_pair(add_op: TransformSpec, nxt: TransformSpec) -> tuple[TransformSpec, Transform] | None:
+    """``AddOpFieldForDebeziumRecord`` + ``ExtractNewRecordState`` → the built-in Debezium step."""
+    if nxt.type != UNWRAP_CLASS:
+        return None
+    mode = nxt.options.get("delete.handling.mode", "drop").lower()
+    handling = "rewrite" if mode == "rewrite" else "op"
+    spec = TransformSpec(f"{add_op.name}+{nxt.name}", "Debezium", {"delete.handling": handling})
+    return spec, _make(handling, True, OP)
+
+
+def op_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Stream Load headers of a Debezium route: ``__op`` appended to ``columns`` / ``jsonpaths``
+    when the user gave them (without them StarRocks maps the JSON ``__op`` key by name)."""
+    out = dict(headers)
+    cols = out.get("columns")
+    if cols and OP not in [c.strip().strip("`") for c in cols.split(",")]:
+        out["columns"] = f"{cols}, {OP}"
+    paths = out.get("jsonpaths")
+    if paths:
+        if not cols:
+            raise ConfigError("a Debezium route with sink.properties.jsonpaths also needs "
+                              "sink.properties.columns naming the columns the paths fill (sinkapp adds "
+                              f"{OP} to both, so deletes reach the PRIMARY KEY table)")
+        parsed = json.loads(paths)
+        if isinstance(parsed, list) and f"$.{OP}" not in parsed:
+            out["jsonpaths"] = json.dumps([*parsed, f"$.{OP}"])
+    return out
