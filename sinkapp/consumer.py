@@ -52,14 +52,16 @@ log = logging.getLogger(__name__)
 class BatchMessage(ConsumerMessage):
     """One fetched batch of one partition: ``records`` in offset order, ``offset`` = the last's."""
 
-    __slots__ = ("records", "first_offset", "prev_last")
+    __slots__ = ("records", "first_offset", "prev_last", "next_offset")
 
     records: list[Any]
     first_offset: int
     prev_last: int | None
+    next_offset: int          # the consumer's position after this batch (past transaction markers)
 
 
-def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | None) -> BatchMessage:
+def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | None,
+             next_offset: int | None = None) -> BatchMessage:
     """Wrap aiokafka ``ConsumerRecord``s of one partition (non-empty, offset order)."""
     last = records[-1]
     ts = last.timestamp
@@ -69,11 +71,15 @@ def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | No
     msg.records = records
     msg.first_offset = records[0].offset
     msg.prev_last = prev_last
+    msg.next_offset = next_offset if next_offset is not None and next_offset > last.offset else last.offset + 1
     return msg
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
     """faust-streaming's aiokafka Consumer, yielding one :class:`BatchMessage` per partition per fetch."""
+
+    def _new_consumer_thread(self) -> Any:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,6 +102,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 log.warning("exception performing seek when flow not active: %r", exc)
             return
         prev = self._prev_last
+        positions = self._positions(records)
         for tp, recs in records.items():
             if not recs:
                 continue
@@ -105,9 +112,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 continue
             if active is None or tp in active or tp in self._buffered_partitions:
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                msg = to_batch(tp, recs, generation_id, prev.get(tp))
+                msg = to_batch(tp, recs, generation_id, prev.get(tp), positions.get(tp))
                 prev[tp] = msg.offset
                 yield tp, msg
+
+    def _positions(self, tps: Any) -> dict[TP, int]:
+        """aiokafka's position of each partition after the records just fetched: past control
+        batches (transaction markers) and compacted-away offsets. A read of an int the consumer
+        thread wrote before handing the records over; empty when aiokafka's internals differ."""
+        try:
+            assignment = self._thread._ensure_consumer()._subscription.subscription.assignment
+            return {tp: assignment.state_value(tp).position for tp in tps}
+        except Exception:
+            return {}
 
     async def seek(self, partition: TP, offset: int) -> None:
         self._prev_last.pop(partition, None)
@@ -173,6 +190,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def owns(self, tp: TP) -> bool:
         """Is ``tp`` assigned here and not being revoked?"""
         return tp not in self.revoking and tp in self.assignment()
+
+
+class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Reads with ``isolation_level=read_committed``: records of aborted (or still open) producer
+    transactions upstream are never loaded. Stock Faust reads committed only when the app itself
+    runs transactions."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = "read_committed"     # read by AIOKafkaConsumer.start()
+        return consumer
 
 
 class BatchTransport(faust_aiokafka.Transport):

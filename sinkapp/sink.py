@@ -216,8 +216,8 @@ class RouteSink:
                 holder.events.append(ev)            # acked with the copy we hold
             else:
                 self._ack(ev)
-                if not self._holds(p):
-                    self._on_loaded(p, last)        # every record of it is loaded already
+                if not self._holds(p):               # every record of it is loaded already
+                    self._on_loaded(p, max(last, getattr(msg, "next_offset", last + 1) - 1))
             return
         view.high = max(view.high, last)
         now, i, buf = self._clock(), new, None
@@ -402,8 +402,9 @@ class RouteSink:
         first, last = buf.bounds
         label = batch_label(self.label_prefix, self.route.table, topic, p, first, last)
         if not buf.rows and not buf.dead:            # only tombstones (or skipped records): nothing to load
+            through = self._through(buf, last)
             self._ack_all(buf)
-            await self._mark_loaded(p, last)
+            await self._mark_loaded(p, last, through)
             return True
         if not self._owns(p):                        # moved to another worker by a rebalance
             log.info("batch %s dropped un-acked: partition %d is no longer assigned here", label, p)
@@ -416,9 +417,9 @@ class RouteSink:
             buf.drop()
             return False
         if not buf.rows:                             # every record of it was dead-lettered
-            n_dead = len(buf.dead)
+            n_dead, through = len(buf.dead), self._through(buf, last)
             self._ack_all(buf)
-            await self._mark_loaded(p, last)
+            await self._mark_loaded(p, last, through)
             log.info("batch %s: %d record(s) dead-lettered, no rows to load", label, n_dead)
             return True
         body = self.encoder.body(buf.chunks)
@@ -453,8 +454,9 @@ class RouteSink:
         except asyncio.CancelledError:
             buf.drop()
             raise
+        through = self._through(buf, last)
         self._ack_all(buf)
-        await self._mark_loaded(p, last)
+        await self._mark_loaded(p, last, through)
         self.trouble = None
         st = self.stats
         st.load_times.observe(time.monotonic() - t0)
@@ -638,9 +640,22 @@ class RouteSink:
                  ",".join(d.where() for d in dead[:20]) + (" ..." if len(dead) > 20 else ""))
         return await self._put_confirmed(p, Mark(self._loaded(p), (first, last), dead=True))
 
-    async def _mark_loaded(self, p: int, last: int) -> None:
+    @staticmethod
+    def _through(buf: PartitionBuffer, last: int) -> int:
+        """The highest offset the commit may cover after ``buf`` loaded: its last record, or past
+        the transaction markers that follow it when it ends where a fetched batch ended."""
+        through = last
+        for ev in buf.events:
+            msg = ev.message
+            nxt = getattr(msg, "next_offset", None)
+            if getattr(msg, "offset", None) == last and isinstance(nxt, int):
+                through = max(through, nxt - 1)
+        return through
+
+    async def _mark_loaded(self, p: int, last: int, through: int | None = None) -> None:
         """Record the load (confirmed, so a rebalance right after cannot hide it from the next
-        owner), then move the partition's commit watermark."""
+        owner), then move the partition's commit watermark (to ``through`` when given: offsets
+        after ``last`` that hold no record, such as transaction markers)."""
         view = self.parts.get(p)
         if view is not None:
             view.mark = Mark(last, view.mark.pending if view.mark.pending and view.mark.pending[0] > last
@@ -650,7 +665,7 @@ class RouteSink:
         except Exception as exc:                     # only costs a re-sent, de-duplicated batch
             log.warning("ledger update after load failed route=%s partition=%d: %r",
                         self.route.name, p, exc)
-        self._on_loaded(p, last)
+        self._on_loaded(p, last if through is None else through)
 
     def _ack_all(self, buf: PartitionBuffer) -> None:
         ack = self._ack

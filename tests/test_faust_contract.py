@@ -100,3 +100,12 @@ def test_batch_message_is_a_consumer_message() -> None:
     assert isinstance(msg, BatchMessage) and isinstance(msg, ConsumerMessage)
     assert (msg.offset, msg.first_offset, msg.prev_last, msg.generation_id) == (9, 5, 4, 3)
     assert msg.tp == tp and len(msg.records) == 3
+
+
+def test_worker_consumer_is_created_before_start_with_an_isolation_level() -> None:
+    """BatchConsumerThread sets AIOKafkaConsumer._isolation_level after Faust created the consumer
+    and before it starts (aiokafka reads it in start() to build its Fetcher)."""
+    from aiokafka import AIOKafkaConsumer
+    assert "isolation_level" in _src(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    assert "self._isolation_level" in _src(AIOKafkaConsumer.__init__)
+    assert "isolation_level=self._isolation_level" in _src(AIOKafkaConsumer.start)

@@ -195,3 +195,48 @@ def test_sigterm_flushes_buffer_and_commits(kafka: Any, emulator: Any, topic_fac
     assert emulator.count("test", topic) == 900
     committed, ends = offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)
     assert committed == ends
+
+
+def test_records_of_aborted_upstream_transactions_are_never_loaded(kafka: Any, emulator: Any,
+                                                                  topic_factory: Any, tmp_path: Path) -> None:
+    """An upstream producer with transactions (Kafka Streams, Flink, Debezium exactly-once):
+    sinkapp reads committed records only."""
+    import asyncio
+    import time
+
+    from aiokafka import AIOKafkaProducer
+
+    topic = topic_factory(partitions=1, name=tname("txn"))
+    emulator.add_table("test", DDL_T.format(name=topic))
+
+    async def produce() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, transactional_id=f"t-{topic}")
+        await p.start()
+        try:
+            for start, commit in ((0, True), (100, False), (10, True)):
+                async with p.transaction() if commit else _aborting(p):
+                    for v in _rows(10, start=start):
+                        await p.send(topic, v)
+        finally:
+            await p.stop()
+
+    class _aborting:                                   # noqa: N801  (a context manager)
+        def __init__(self, p: Any) -> None:
+            self.p = p
+
+        async def __aenter__(self) -> None:
+            await self.p.begin_transaction()
+
+        async def __aexit__(self, *exc: object) -> bool:
+            await self.p.abort_transaction()
+            return False
+
+    asyncio.run(produce())
+    cfg = connector(kafka, emulator, topics=topic)
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w.log)
+        time.sleep(1.5)
+    finally:
+        w.stop()
+    assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(20))
