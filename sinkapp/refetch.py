@@ -9,6 +9,7 @@ touches the worker's consumer group.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -19,12 +20,18 @@ class SourceReader:
         self._bootstrap, self._security = bootstrap, security
         self.timeout_s = timeout_s
         self._consumer: Any = None
+        self._lock = asyncio.Lock()              # one consumer: partitions are read one at a time
 
     async def read(self, partition: int, first: int, last: int) -> list[Any]:
         """The records of ``partition`` with ``first <= offset <= last``, in offset order.
 
         Raises TimeoutError when Kafka does not return up to ``last`` within the timeout (the
-        records were deleted by retention, or Kafka is unreachable)."""
+        records were deleted by retention, or Kafka is unreachable). Concurrent calls (two
+        partitions rejected at once) take turns on the one consumer."""
+        async with self._lock:
+            return await self._read(partition, first, last)
+
+    async def _read(self, partition: int, first: int, last: int) -> list[Any]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         if self._consumer is None:
