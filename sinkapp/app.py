@@ -262,6 +262,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     redact.register_settings(settings)
     redact.install()
     routes, partitions = resolve_routes(settings)
+    _check_at_start(settings, routes, partitions)
     ledger_topics = {r.topic: f"{k.group_id}{LEDGER_INFIX}{r.topic}" for r in routes}
     asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics},
                                       set(partitions)))
@@ -340,6 +341,21 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     _add_timers(app, FLUSH_TICK_S)
     add_pages(app)
     return app
+
+
+def _check_at_start(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:
+    """The checks of ``sinkapp check --connect``; a definitive failure (credentials, a missing table
+    or database, registry authorisation) stops start-up now instead of at the first flush."""
+    from sinkapp.checks import run_checks
+
+    checks = asyncio.run(run_checks(settings, routes, partitions))
+    for c in checks:
+        if not c.ok and not c.definitive:
+            log.warning("start-up check: %s (the worker starts and waits it out)", c.line())
+    bad = [c for c in checks if not c.ok and c.definitive]
+    if bad:
+        raise ConfigError("start-up checks failed (sinkapp check --connect prints them all):\n"
+                          + "\n".join(c.line() for c in bad))
 
 
 def _consumer_hooks(app: SinkApp, topic: str) -> dict[str, Any]:

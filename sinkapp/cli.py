@@ -59,6 +59,8 @@ def _worker(argv: list[str]) -> int:
 def _check(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="sinkapp check", description="Validate a connector config.")
     p.add_argument("--config", "-c", required=True)
+    p.add_argument("--connect", action="store_true",
+                   help="also connect: Kafka, topics, Schema Registry, each FE, StarRocks credentials, each table")
     args = p.parse_args(argv)
     from sinkapp.config import load_settings
     from sinkapp.routes import build_routes
@@ -76,9 +78,20 @@ def _check(argv: list[str]) -> int:
           f"format {s.body_format}, group {s.kafka.group_id if s.kafka else '?'}")
     if s.topics_regex:
         print(f"topics.regex {s.topics_regex!r}: routes are resolved against the broker at start")
-    for r in build_routes(s):
-        print(f"route {r.topic} -> {r.database}.{r.table} ({r.value_converter.class_name})")
-    return 0
+    if not args.connect:
+        for r in build_routes(s):
+            print(f"route {r.topic} -> {r.database}.{r.table} ({r.value_converter.class_name})")
+        return 0
+    import asyncio
+
+    from sinkapp import redact
+    from sinkapp.checks import run_checks
+
+    redact.register_settings(s)
+    checks = asyncio.run(run_checks(s))
+    for c in checks:
+        print(c.line())
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def _delegate(module: str) -> Callable[[list[str]], int]:

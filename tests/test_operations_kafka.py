@@ -162,3 +162,63 @@ def test_metrics_health_and_status_after_a_known_load_then_a_route_failure(
         assert _metric(_get(port, "/metrics")[1].decode(), "sinkapp_route_up", route=route) == 0
     finally:
         w.stop()
+
+
+def _check(cfg: dict[str, str], tmp_path: Path, name: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    out = subprocess.run([sys.executable, "-m", "sinkapp.cli", "check", "--config", str(path), "--connect"],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ, **(env or {})))
+    return out.returncode, out.stdout + out.stderr
+
+
+def test_check_connect_says_ok_or_fail_for_each_dependency(kafka: Any, emulator: Any, registry: RegistryThread,
+                                                          topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=3, name=tname("chk"))
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
+    good = connector(kafka, emulator, topics=topic, **{"starrocks.password": STAR_PW})
+    rc, out = _check(good, tmp_path, "good")
+    assert rc == 0, out
+    assert f"ok   topic {topic} -> test.{topic}: 3 partitions" in out
+    assert f"ok   StarRocks {emulator.fe_url} user root table test.{topic}" in out
+    assert "ok   Kafka" in out
+
+    cases = {
+        "wrong-password": ({"starrocks.password": "nope"}, "refused the credentials"),
+        "missing-table": ({"starrocks.topic2table.map": f"{topic}:no_such_table"}, "no_such_table"),
+        "unreachable-fe": ({"starrocks.http.url": "127.0.0.1:9"}, "unreachable"),
+        "missing-topic": ({"topics": "no-such-topic"}, "no-such-topic -> test.no-such-topic: does not exist"),
+    }
+    for name, (over, expect) in cases.items():
+        rc, out = _check({**good, **over}, tmp_path, name)
+        fails = [ln for ln in out.splitlines() if ln.startswith("FAIL")]
+        assert rc == 1 and fails and any(expect in ln for ln in fails), (name, out)
+        assert "nope" not in out
+
+    avro = {**good, "value.converter": "io.confluent.connect.avro.AvroConverter",
+            "value.converter.schema.registry.url": registry.url,
+            "value.converter.basic.auth.user.info": "sr-key:wrong-secret"}
+    rc, out = _check(avro, tmp_path, "registry-auth")
+    assert rc == 1 and any(ln.startswith("FAIL Schema Registry") and "401" in ln for ln in out.splitlines()), out
+    assert "wrong-secret" not in out
+    rc, out = _check({**avro, "value.converter.basic.auth.user.info": f"sr-key:{SR_SECRET}"}, tmp_path, "registry-ok")
+    assert rc == 0 and "ok   Schema Registry" in out, out
+
+
+def test_worker_with_a_wrong_password_fails_at_start_not_at_the_first_flush(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=1, name=tname("startchk"))
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
+    cfg = connector(kafka, emulator, topics=topic, **{"starrocks.password": "wrong-pw-123"})
+    w = Worker(cfg, tmp_path).start()
+    assert w.proc is not None
+    try:
+        w.proc.wait(60)
+    finally:
+        rc = w.stop()
+    log = w.log()
+    assert rc != 0 and "start-up checks failed" in log and "refused the credentials" in log, log[-2000:]
+    assert "wrong-pw-123" not in log

@@ -24,14 +24,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sinkapp.errors import ConfigError, TransformError
 
 
-@dataclass(frozen=True)
-class Meta:
-    """What a transform knows of the record besides its value."""
+class Meta(NamedTuple):
+    """What a transform knows of the record besides its value (a NamedTuple: built per record)."""
 
     topic: str
     partition: int
@@ -62,28 +61,41 @@ class Chain:
     def apply(self, value: dict[str, Any], meta: Meta) -> list[dict[str, Any]]:
         rows = [value]
         for spec, t in self.steps:
-            out: list[dict[str, Any]] = []
-            for row in rows:
-                try:
-                    got = t(row, meta)
-                except TransformError:
-                    raise
-                except Exception as exc:
-                    raise TransformError(f"transform {spec.name} ({spec.type}) raised "
-                                         f"{type(exc).__name__}: {exc}") from None
-                if got is None:
+            if len(rows) == 1:                       # the common case: one row in, one out
+                got = self._call(spec, t, rows[0], meta)
+                if type(got) is dict:
+                    rows = [got]
                     continue
-                if isinstance(got, dict):
-                    out.append(got)
-                elif isinstance(got, list) and all(isinstance(r, dict) for r in got):
-                    out.extend(got)
-                else:
-                    raise TransformError(f"transform {spec.name} ({spec.type}) returned "
-                                         f"{type(got).__name__}; a transform returns None, a dict or a list of dicts")
-            rows = out
+                rows = self._rows(spec, got)
+            else:
+                out: list[dict[str, Any]] = []
+                for row in rows:
+                    out.extend(self._rows(spec, self._call(spec, t, row, meta)))
+                rows = out
             if not rows:
                 break
         return rows
+
+    @staticmethod
+    def _call(spec: TransformSpec, t: Transform, row: dict[str, Any], meta: Meta) -> Any:
+        try:
+            return t(row, meta)
+        except TransformError:
+            raise
+        except Exception as exc:
+            raise TransformError(f"transform {spec.name} ({spec.type}) raised "
+                                 f"{type(exc).__name__}: {exc}") from None
+
+    @staticmethod
+    def _rows(spec: TransformSpec, got: Any) -> list[dict[str, Any]]:
+        if got is None:
+            return []
+        if isinstance(got, dict):
+            return [got]
+        if isinstance(got, list) and all(isinstance(r, dict) for r in got):
+            return got
+        raise TransformError(f"transform {spec.name} ({spec.type}) returned "
+                             f"{type(got).__name__}; a transform returns None, a dict or a list of dicts")
 
 
 #: short names and Kafka Connect class names → factory(options) -> Transform (filled by the modules)
