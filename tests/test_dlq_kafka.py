@@ -23,7 +23,7 @@ from schema_registry.client import SchemaRegistryClient
 
 from sinkapp.testing.registry import RegistryThread, confluent_encode
 from tests.test_formats_kafka import avro_value, connector, orders_table, tname, wait_for
-from tests.workers import FIXTURES, Worker, datagen_order, offsets_sync, produce_sync, wait_committed
+from tests.workers import FIXTURES, ROOT, Worker, datagen_order, offsets_sync, produce_sync, wait_committed
 
 pytestmark = pytest.mark.kafka
 
@@ -277,3 +277,40 @@ def test_kill_9_while_a_batch_with_bad_records_loads_dead_letters_each_once(
     ids = sorted(r["id"] for r in emulator.rows("test", topic))
     assert ids == [i for i in range(300) if i % 10]         # each good row once
     assert sorted(d.value for d in letters) == sorted(b"bad %d" % i for i in range(0, 300, 10))   # each bad once
+
+
+def boom_on_sevens(value: dict[str, Any], meta: Any) -> dict[str, Any]:
+    """A user transform (used by the worker below) that raises for every id divisible by 7."""
+    if value["id"] % 7 == 0:
+        raise ValueError(f"id {value['id']} is unlucky")
+    return value
+
+
+def test_tolerance_all_a_raising_transform_and_an_overlong_string_are_dead_lettered(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=2, name=tname("dlqxf"))
+    dlq = f"{topic}-dlq"
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT, name VARCHAR(8)) DUPLICATE KEY(id);")
+    values = [orjson.dumps({"id": i, "name": "x" * (40 if i == 50 else 3)}) for i in range(100)]
+    produce_sync(kafka.bootstrap_servers, topic, values, partitions=2)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false", "sink.properties.strict_mode": "true",
+        "transforms": "lucky", "transforms.lucky.type": "tests.test_dlq_kafka:boom_on_sevens",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.context.headers.enable": "true"})
+    w = Worker(cfg, tmp_path, env={"PYTHONPATH": str(ROOT)}).start()
+    unlucky = [i for i in range(100) if i % 7 == 0]
+    expected = sorted(set(range(100)) - set(unlucky) - {50})
+    try:
+        wait_for(w, lambda: emulator.count("test", topic) >= len(expected) or not w.alive(), 90, "every good row")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        letters = read_topic(kafka.bootstrap_servers, dlq, len(unlucky) + 1)
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    assert sorted(r["id"] for r in emulator.rows("test", topic)) == expected
+    stages = {orjson.loads(d.value)["id"]: dict(d.headers)["__connect.errors.stage"].decode() for d in letters}
+    assert stages == {**{i: "TRANSFORMATION" for i in unlucky}, 50: "TASK_PUT"}
+    msg = {orjson.loads(d.value)["id"]: dict(d.headers)["__connect.errors.exception.message"].decode()
+           for d in letters}
+    assert "unlucky" in msg[7] and "filtered" in msg[50]
