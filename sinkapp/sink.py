@@ -599,44 +599,37 @@ class RouteSink:
         view = self.parts.get(p)
         return view.mark.loaded if view else -1
 
-    async def _put_confirmed(self, p: int, mark: Mark) -> bool:
-        """Write a ledger entry and wait until Kafka confirmed it (waits out Kafka; False when
-        the worker started rebalancing or stopping meanwhile)."""
+    async def _until_kafka_confirms(self, write: Callable[[], Awaitable[Any]], what: str, p: int) -> bool:
+        """Run ``write`` until Kafka confirms it (an unreachable Kafka is waited out: the batch
+        waits, nothing is skipped); False when the worker started rebalancing or stopping."""
         attempt = 0
         while not self.aborting:
             try:
-                await self.ledger.put(p, mark, confirm=True)
+                await write()
                 return True
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:                 # Kafka unreachable: the batch waits, nothing skipped
+            except Exception as exc:
                 attempt += 1
-                log.warning("ledger write failed route=%s partition=%d attempt=%d: %r",
-                            self.route.name, p, attempt, exc)
+                log.warning("%s failed route=%s partition=%d attempt=%d: %r", what, self.route.name, p,
+                            attempt, exc)
                 await asyncio.sleep(self.policy.delay(attempt))
         return False
+
+    async def _put_confirmed(self, p: int, mark: Mark) -> bool:
+        """Write a ledger entry and wait until Kafka confirmed it."""
+        return await self._until_kafka_confirms(lambda: self.ledger.put(p, mark, confirm=True), "ledger write", p)
 
     async def _write_dead(self, p: int, dead: list[DeadLetter], first: int, last: int) -> bool:
         """Dead-letter a batch's bad records (confirmed), then record that in the ledger, so the
         next owner of a crashed batch does not write them again."""
-        assert self.dlq is not None
-        attempt = 0
-        while True:
-            if self.aborting:
-                return False
-            try:
-                await self.dlq.send(dead, self.task_id)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:                 # Kafka unreachable: the batch waits
-                attempt += 1
-                log.warning("dead-letter write failed route=%s partition=%d attempt=%d: %r",
-                            self.route.name, p, attempt, exc)
-                await asyncio.sleep(self.policy.delay(attempt))
+        dlq = self.dlq
+        assert dlq is not None
+        if not await self._until_kafka_confirms(lambda: dlq.send(dead, self.task_id), "dead-letter write", p):
+            return False
         for d in dead:
             self.stats.dead_lettered[d.stage] += 1
-        log.info("dead-lettered route=%s topic=%s records=%s", self.route.name, self.dlq.topic,
+        log.info("dead-lettered route=%s topic=%s records=%s", self.route.name, dlq.topic,
                  ",".join(d.where() for d in dead[:20]) + (" ..." if len(dead) > 20 else ""))
         return await self._put_confirmed(p, Mark(self._loaded(p), (first, last), dead=True))
 

@@ -17,6 +17,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,22 @@ def topic_factory(kafka: KafkaBroker, request: pytest.FixtureRequest) -> Iterato
     for topic in created:
         kafka.delete_topic(topic)
 
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    """One Stream Load emulator per test module (user root / pw, database test) for its workers.
+    A module that needs other credentials defines its own ``emulator``."""
+    from sinkapp.testing.streamload import EmulatorThread
+
+    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Any]:
+    """One Schema Registry emulator per test module; tests register under their own subjects."""
+    from sinkapp.testing.registry import RegistryThread
+
+    with RegistryThread() as sr:
+        yield sr

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,6 @@ from tests.test_formats_kafka import connector, wait_for
 from tests.workers import ROOT, Worker, produce_sync, wait_committed
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    from sinkapp.testing.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
-        yield emu
 
 
 def test_enrichment_agent_feeds_a_sinkapp_route(kafka: Any, emulator: Any, tmp_path: Path) -> None:

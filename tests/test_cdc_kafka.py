@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.kafka
 
 DDL = ("CREATE TABLE {name} (id BIGINT, name STRING, born DATE, seen DATETIME, amount DECIMAL(12,3)) "
        "PRIMARY KEY(id);")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    from sinkapp.testing.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
-        yield emu
 
 
 ROW_SCHEMA = {"type": "struct", "optional": True, "name": "mysql.shop.customers.Value", "fields": [

@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from schema_registry.client import SchemaRegistryClient
 
-from sinkapp.testing.registry import RegistryThread, confluent_encode
+from sinkapp.testing.registry import confluent_encode
 from tests.test_formats_kafka import avro_value, connector, orders_table, tname, wait_for
 from tests.workers import FIXTURES, ROOT, Worker, datagen_order, offsets_sync, produce_sync, wait_committed
 
@@ -29,19 +28,6 @@ pytestmark = pytest.mark.kafka
 
 DDL = "CREATE TABLE {name} (id BIGINT, name STRING) DUPLICATE KEY(id);"
 
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    from sinkapp.testing.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[RegistryThread]:
-    with RegistryThread() as sr:
-        yield sr
 
 #: every kind of bad value a JSON route can meet, each alone between good records
 BAD_JSON = {

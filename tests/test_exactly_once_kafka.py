@@ -23,14 +23,6 @@ pytestmark = pytest.mark.kafka
 DDL = "CREATE TABLE {name} (id BIGINT, part INT, payload STRING) DUPLICATE KEY(id);"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    from sinkapp.testing.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
-        yield emu
-
-
 def config(kafka: Any, emulator: Any, topic: str, **over: str) -> dict[str, str]:
     cfg = {"topics": topic, "starrocks.http.url": emulator.fe_url, "starrocks.username": "root",
            "starrocks.password": "pw", "starrocks.database.name": "test",

@@ -16,7 +16,6 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +41,6 @@ pytestmark = pytest.mark.kafka
 
 DDL_T = "CREATE TABLE {name} (id BIGINT, name STRING, amount DOUBLE) DUPLICATE KEY(id);"
 ORDERS_JSONPATHS = FIXTURES.joinpath("connector-avro.json")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    """One Stream Load emulator (user root / pw, database test) for this module's workers."""
-    from sinkapp.testing.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[RegistryThread]:
-    """One Schema Registry emulator; every test registers under its own ``<topic>-value`` subject."""
-    with RegistryThread() as sr:
-        yield sr
 
 
 def tname(stem: str) -> str:

@@ -27,14 +27,6 @@ from tests.workers import (
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    """One Stream Load emulator (user root / pw, database test) for this module's workers."""
-    from sinkapp.testing.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
-        yield emu
-
 DDL_T = "CREATE TABLE {name} (id BIGINT, name STRING, amount DOUBLE) DUPLICATE KEY(id);"
 
 
