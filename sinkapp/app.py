@@ -34,6 +34,7 @@ from sinkapp.sink import RouteSink
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
 from sinkapp.transforms import build_chain
+from sinkapp.transforms.builtin import routed_table
 from sinkapp.transforms.debezium import op_headers
 from sinkapp.web import add_pages
 
@@ -262,6 +263,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     redact.register_settings(settings)
     redact.install()
     routes, partitions = resolve_routes(settings)
+    chain = build_chain(settings.transforms)
+    routes = routes_with_transforms(settings, routes, chain)
     _check_at_start(settings, routes, partitions)
     ledger_topics = {r.topic: f"{k.group_id}{LEDGER_INFIX}{r.topic}" for r in routes}
     asyncio.run(_ensure_ledger_topics(k, {ledger_topics[t]: partitions[t] for t in ledger_topics},
@@ -315,13 +318,9 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     # age trigger every FLUSH_TICK_S: a row is visible at most ~intervalms + 0.3 s + load time after
     # it was fetched (checking is a scan of a few buffers, not of rows)
     within_s = TAKE_WITHIN_S
-    chain = build_chain(settings.transforms)
     if chain is not None:
         log.info("transforms: %s", ", ".join(f"{spec.name}={spec.type}" for spec, _ in chain.steps))
-    debezium = chain is not None and any(spec.type == "Debezium" for spec, _ in chain.steps)
     for i, route in enumerate(routes):
-        if debezium:                                 # deletes need __op in columns / jsonpaths
-            route = dataclasses.replace(route, headers=op_headers(route.headers))
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
         # rows StarRocks refuses are found in the batch read again from Kafka (dead-lettered with
@@ -341,6 +340,23 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     _add_timers(app, FLUSH_TICK_S)
     add_pages(app)
     return app
+
+
+def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) -> list[Route]:
+    """What the transforms change of a route itself: RegexRouter picks its table, the Debezium
+    transform adds ``__op`` to its columns / jsonpaths headers (deletes need it)."""
+    if chain is None:
+        return routes
+    out = []
+    for route in routes:
+        for spec, _ in chain.steps:
+            if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
+                route = dataclasses.replace(route, table=routed_table(route.topic, spec.options,
+                                                                      settings.topic2table))
+            elif spec.type == "Debezium":
+                route = dataclasses.replace(route, headers=op_headers(route.headers))
+        out.append(route)
+    return out
 
 
 def _check_at_start(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:

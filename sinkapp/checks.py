@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sinkapp import redact
@@ -133,8 +134,10 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
 
 
 async def run_checks(settings: Settings, routes: list[Route] | None = None,
-                     partitions: dict[str, int] | None = None) -> list[Check]:
-    """Every check; ``routes``/``partitions`` when the caller resolved them already."""
+                     partitions: dict[str, int] | None = None,
+                     adjust: Callable[[list[Route]], list[Route]] = lambda routes: routes) -> list[Check]:
+    """Every check; ``routes``/``partitions`` when the caller resolved them already; ``adjust``
+    applies what transforms change of a route (its table, its headers)."""
     from sinkapp.routes import build_routes
 
     checks: list[Check] = []
@@ -144,7 +147,7 @@ async def run_checks(settings: Settings, routes: list[Route] | None = None,
         if not kafka.ok:
             return checks
     if routes is None:
-        routes = build_routes(settings, partitions)
+        routes = adjust(build_routes(settings, partitions))
         if settings.topics_regex:
             checks.append(Check(bool(routes), f"topics.regex {settings.topics_regex!r}",
                                 f"{len(routes)} matching topic(s)" if routes else "matches no topic"))

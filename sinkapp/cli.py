@@ -66,20 +66,18 @@ def _check(argv: list[str]) -> int:
     from sinkapp.routes import build_routes
 
     s = load_settings(args.config)
+    from sinkapp.app import routes_with_transforms
     from sinkapp.transforms import build_chain
-    from sinkapp.transforms.debezium import op_headers
 
     chain = build_chain(s.transforms)                # an SMT sinkapp cannot honour fails here
     if chain is not None:
         print("transforms: " + ", ".join(f"{spec.name} ({spec.type})" for spec, _ in chain.steps))
-        if any(spec.type == "Debezium" for spec, _ in chain.steps):
-            op_headers(s.sink_properties)
     print(f"config OK: {len(s.http_urls)} FE(s), database {s.database}, user {s.username}, "
           f"format {s.body_format}, group {s.kafka.group_id if s.kafka else '?'}")
     if s.topics_regex:
         print(f"topics.regex {s.topics_regex!r}: routes are resolved against the broker at start")
     if not args.connect:
-        for r in build_routes(s):
+        for r in routes_with_transforms(s, build_routes(s), chain):
             print(f"route {r.topic} -> {r.database}.{r.table} ({r.value_converter.class_name})")
         return 0
     import asyncio
@@ -88,7 +86,7 @@ def _check(argv: list[str]) -> int:
     from sinkapp.checks import run_checks
 
     redact.register_settings(s)
-    checks = asyncio.run(run_checks(s))
+    checks = asyncio.run(run_checks(s, adjust=lambda routes: routes_with_transforms(s, routes, chain)))
     for c in checks:
         print(c.line())
     return 0 if all(c.ok for c in checks) else 1

@@ -216,3 +216,20 @@ async def test_a_transform_in_the_route_loop_explodes_and_dead_letters() -> None
     assert client.attempts[0][1] == [{"id": 1, "lines": n} for n in (1, 2, 3)]
     assert [(d.offset, d.stage) for d in dlq.sent] == [(1, "TRANSFORMATION")]
     assert sink.chunker.dropped == 1 and not sink.stats.failed
+
+
+def test_regex_router_picks_the_routes_table_as_kafka_connect_renames_the_topic() -> None:
+    from sinkapp.app import routes_with_transforms
+    from sinkapp.config import build_settings
+    from sinkapp.routes import build_routes
+
+    raw = dict(BASE, **{"topics": "dbserver1.inventory.customers,other",
+                        "starrocks.topic2table.map": "customers_v2:cust",
+                        "transforms": "route", "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+                        "transforms.route.regex": r"([^.]+)\.([^.]+)\.([^.]+)",
+                        "transforms.route.replacement": "$3_v2"})
+    s = build_settings(raw)
+    routes = routes_with_transforms(s, build_routes(s), build_chain(s.transforms))
+    assert [(r.topic, r.table) for r in routes] == [("dbserver1.inventory.customers", "cust"), ("other", "other")]
+    with pytest.raises(ConfigError, match="option 'regex' is required"):
+        build_chain([TransformSpec("r", "RegexRouter", {})])

@@ -304,3 +304,31 @@ def explode(options: Mapping[str, str]) -> Transform:
             raise TransformError(f"field {text!r} is {type(items).__name__}, not an array")
         return [path.replace(value, item) for item in items]
     return t
+
+
+@register("RegexRouter", _CONNECT + "RegexRouter")
+def regex_router(options: Mapping[str, str]) -> Transform:
+    """Kafka Connect's RegexRouter renames the record's topic; a sink maps topics to tables, so here
+    it picks the route's table: ``starrocks.topic2table.map`` of the renamed topic, else the renamed
+    topic itself. Per row it changes nothing (:func:`routed_table` applies it once per route)."""
+    _router(options)
+
+    def t(value: dict[str, Any], meta: Meta) -> Any:
+        return value
+    return t
+
+
+def _router(options: Mapping[str, str]) -> tuple[re.Pattern[str], str]:
+    try:
+        rx = re.compile(_need(options, "regex"))
+    except re.error as exc:
+        raise ConfigError(f"regex: {exc}") from None
+    return rx, options.get("replacement", "")
+
+
+def routed_table(topic: str, options: Mapping[str, str], topic2table: Mapping[str, str]) -> str:
+    """The table RegexRouter sends ``topic`` to (the topic unchanged when the regex does not match)."""
+    rx, replacement = _router(options)
+    m = rx.fullmatch(topic)
+    renamed = m.expand(replacement.replace("$", "\\")) if m else topic
+    return topic2table.get(renamed, renamed)
