@@ -237,14 +237,17 @@ def _converter(raw: Mapping[str, str], side: str) -> ConverterSettings | None:
 def _http_urls(text: str) -> tuple[str, ...]:
     urls = []
     for part in text.split(","):
-        part = part.strip().rstrip("/")
+        given = part = part.strip().rstrip("/")
         if not part:
             continue
-        if not re.match(r"^https?://", part):
+        scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", part)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            raise ConfigError(f"starrocks.http.url has a bad address {given!r}: the scheme must be http or https")
+        if not scheme:
             part = "http://" + part
-        if not re.match(r"^https?://[^/\s:]+(:\d+)?$", part):
+        if not re.match(r"^https?://[^/\s:@]+(:\d+)?$", part):
             raise ConfigError(
-                f"starrocks.http.url has a bad address {part!r}: use host:port or http(s)://host:port, "
+                f"starrocks.http.url has a bad address {given!r}: use host:port or http(s)://host:port, "
                 "comma-separated for several FEs")
         urls.append(part)
     if not urls:
@@ -317,8 +320,59 @@ def _kafka(raw: Mapping[str, str], v: Mapping[str, Any], name: str) -> KafkaSett
     )
 
 
+_IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,255}$")
+_REGISTRY_CLASSES = ("io.confluent.connect.avro.AvroConverter", "io.confluent.connect.protobuf.ProtobufConverter",
+                     "io.confluent.connect.json.JsonSchemaConverter")
+
+
+def _check_registry(side: str, cs: ConverterSettings | None, worker_url: str | None,
+                    worker_user_info: Secret | None) -> None:
+    """What a registry converter needs, checked before anything connects."""
+    if cs is None or cs.class_name not in _REGISTRY_CLASSES:
+        return
+    url = cs.registry_url or worker_url
+    if not url:
+        raise ConfigError(f"{side}.converter={cs.class_name} needs {side}.converter.schema.registry.url "
+                          "(or schema.registry.url / SINKAPP_SCHEMA_REGISTRY_URL with "
+                          "confluent.custom.schema.registry.auto=true)")
+    if not re.match(r"^https?://[^/\s]+", url.strip()):
+        raise ConfigError(f"{side}.converter.schema.registry.url must be an http(s):// URL "
+                          "(e.g. https://psrc-xxxx.region.aws.confluent.cloud)")
+    info = cs.registry_user_info or worker_user_info
+    if info is not None and ":" not in info.get():
+        raise ConfigError(f"{side}.converter.basic.auth.user.info must be key:secret (the registry API key, "
+                          "a colon, the secret)")
+
+
+def _cross_checks(s: Settings) -> None:
+    """Settings that are each valid but wrong together, or names StarRocks would not take."""
+    if not _IDENT_RE.match(s.database):
+        raise ConfigError(f"starrocks.database.name={s.database!r} is not a StarRocks database name "
+                          "(a letter, then letters, digits or _)")
+    renames = any(t.type.endswith("RegexRouter") for t in s.transforms)   # map keys may be renamed topics
+    if s.topics and not renames:
+        stray = sorted(set(s.topic2table) - set(s.topics))
+        if stray:
+            raise ConfigError(f"starrocks.topic2table.map names {', '.join(stray)}, which is not in topics="
+                              f"{','.join(s.topics)}")
+    k = s.kafka
+    if k is not None and k.heartbeat_interval_ms * 3 > k.session_timeout_ms:
+        raise ConfigError(f"heartbeat.interval.ms={k.heartbeat_interval_ms} must be at most a third of "
+                          f"session.timeout.ms={k.session_timeout_ms}")
+    _check_registry("value", s.value_converter, s.registry_url, s.registry_user_info)
+    _check_registry("key", s.key_converter, s.registry_url, s.registry_user_info)
+    from sinkapp.encoding import build_encoder
+    build_encoder(s.sink_properties)             # bad separators / delimiters fail here, not at start
+
+
 def build_settings(raw: Mapping[str, str]) -> Settings:
     """Validate a flat key → string mapping into :class:`Settings`."""
+    s = _build_settings(raw)
+    _cross_checks(s)
+    return s
+
+
+def _build_settings(raw: Mapping[str, str]) -> Settings:
     _check_known(raw)
     v = {spec.key: _value(raw, spec) for spec in KEYS.values()}
     topics = tuple(t.strip() for t in (v["topics"] or "").split(",") if t.strip())

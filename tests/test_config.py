@@ -34,7 +34,8 @@ def settings(**over: str):
 
 @pytest.mark.parametrize("name", ["connector-json.json", "connector-avro.json"])
 def test_product_fixtures_load_unchanged(name: str) -> None:
-    s = load_settings(FIXTURES / name, env={})
+    # connector-avro.json takes its registry from the environment (confluent.custom.schema.registry.auto)
+    s = load_settings(FIXTURES / name, env={"SINKAPP_SCHEMA_REGISTRY_URL": "https://psrc-x.confluent.cloud"})
     assert s.topics == ("datagen_topic",)
     assert s.database == "test"
     assert s.http_urls == ("https://ingest-xxxxxx.celerdata.com:443",)
@@ -191,3 +192,21 @@ def test_topics_regex_never_matches_internal_ledger_or_dead_letter_topics() -> N
     assert [r.topic for r in build_routes(s, existing)] == ["old_orders", "orders"]
     named = settings(**{"topics": "orders,orders-dlq"})       # named explicitly: taken as named
     assert [r.topic for r in build_routes(named)] == ["orders", "orders-dlq"]
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"value.converter": "io.confluent.connect.avro.AvroConverter"}, "needs value.converter.schema.registry.url"),
+    ({"value.converter": "io.confluent.connect.avro.AvroConverter",
+      "value.converter.schema.registry.url": "registry:8081"}, "must be an http(s):// URL"),
+    ({"value.converter": "io.confluent.connect.avro.AvroConverter",
+      "value.converter.schema.registry.url": "http://registry:8081",
+      "value.converter.basic.auth.user.info": "keyonly"}, "must be key:secret"),
+    ({"sink.properties.format": "csv", "sink.properties.column_separator": "\\x0"}, "not a valid hex form"),
+    ({"starrocks.database.name": "db/../x"}, "is not a StarRocks database name"),
+    ({"starrocks.http.url": "ftp://fe:8030"}, "bad address 'ftp://fe:8030': the scheme must be http or https"),
+    ({"starrocks.topic2table.map": "orders:t1,payments:t2"}, "names payments, which is not in topics=orders"),
+    ({"session.timeout.ms": "6000", "heartbeat.interval.ms": "3000"}, "at most a third of session.timeout.ms"),
+])
+def test_check_catches_what_used_to_fail_only_at_worker_start(over: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings(**over)
