@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
 from sinkapp import redact
-from sinkapp.config import KafkaSettings, Settings, load_settings
+from sinkapp.config import KafkaSettings, Settings, load_settings, starrocks_ssl_context
 from sinkapp.consumer import BatchConsumer, BatchTransport
 from sinkapp.converters import build_converter
 from sinkapp.dlq import DeadLetterQueue, ensure_topic
@@ -296,7 +296,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     app.sinkapp_name = settings.name
     client = StreamLoadClient(settings.http_urls, settings.username, settings.password,
                               connect_timeout_s=settings.connect_timeoutms / 1000.0,
-                              request_timeout_s=settings.load_timeout_ms / 1000.0)
+                              request_timeout_s=settings.load_timeout_ms / 1000.0,
+                              ssl_context=starrocks_ssl_context(settings))
     app.stream_load_client = client
     app.ledgers = list(ledgers.values())
     e = settings.errors

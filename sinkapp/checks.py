@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sinkapp import redact
-from sinkapp.config import Settings
+from sinkapp.config import Settings, starrocks_ssl_context
 from sinkapp.errors import LoadError, LoadRejected, LoadRetriable
 from sinkapp.routes import Route
 
@@ -105,7 +105,8 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
     out = []
     for fe in settings.http_urls:
         client = StreamLoadClient([fe], settings.username, settings.password,
-                                  connect_timeout_s=settings.connect_timeoutms / 1000.0, request_timeout_s=30.0)
+                                  connect_timeout_s=settings.connect_timeoutms / 1000.0, request_timeout_s=30.0,
+                                  ssl_context=starrocks_ssl_context(settings))
         try:
             for r in sorted({(r.database, r.table, r.headers.get("format", "json")): r for r in routes}.values(),
                             key=lambda r: r.table):

@@ -129,6 +129,9 @@ class Settings:
     load_timeout_ms: int = 600000
     flush_max_rows: int = 500000
     drain_timeout_ms: int = 20000
+    starrocks_cafile: str | None = None
+    starrocks_certfile: str | None = None
+    starrocks_keyfile: str | None = None
     web_bind: str = "127.0.0.1"
     web_port: int = 6066
     kafka: KafkaSettings | None = None
@@ -344,6 +347,22 @@ def _check_registry(side: str, cs: ConverterSettings | None, worker_url: str | N
                           "a colon, the secret)")
 
 
+def starrocks_ssl_context(s: Settings) -> Any:
+    """The TLS context for https:// FEs and BEs: ``sinkapp.starrocks.ssl.cafile`` (else the system's
+    CAs) and an optional client certificate; ``None`` when the settings name no file."""
+    import ssl
+
+    if not (s.starrocks_cafile or s.starrocks_certfile):
+        return None
+    try:
+        ctx = ssl.create_default_context(cafile=s.starrocks_cafile)
+        if s.starrocks_certfile:
+            ctx.load_cert_chain(s.starrocks_certfile, s.starrocks_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"sinkapp.starrocks.ssl.cafile / certfile / keyfile: cannot be read as PEM: {exc}") from None
+    return ctx
+
+
 def _cross_checks(s: Settings) -> None:
     """Settings that are each valid but wrong together, or names StarRocks would not take."""
     if not _IDENT_RE.match(s.database):
@@ -363,6 +382,7 @@ def _cross_checks(s: Settings) -> None:
     _check_registry("key", s.key_converter, s.registry_url, s.registry_user_info)
     from sinkapp.encoding import build_encoder
     build_encoder(s.sink_properties)             # bad separators / delimiters fail here, not at start
+    starrocks_ssl_context(s)                     # unreadable CA / certificate files too
 
 
 def build_settings(raw: Mapping[str, str]) -> Settings:
@@ -427,6 +447,9 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
         load_timeout_ms=v["sinkapp.load.timeout.ms"],
         flush_max_rows=v["sinkapp.flush.max.rows"],
         drain_timeout_ms=v["sinkapp.drain.timeout.ms"],
+        starrocks_cafile=v["sinkapp.starrocks.ssl.cafile"],
+        starrocks_certfile=v["sinkapp.starrocks.ssl.certfile"],
+        starrocks_keyfile=v["sinkapp.starrocks.ssl.keyfile"],
         web_bind=v["sinkapp.web.bind"].strip(),
         web_port=v["sinkapp.web.port"],
         kafka=_kafka(raw, v, name),

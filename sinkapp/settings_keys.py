@@ -83,6 +83,10 @@ _SPECS: list[KeySpec] = [
     _int("sinkapp.load.timeout.ms", 600000, 1000, 86400000,
          "client timeout of one Stream Load request (response wait) in ms"),
     _int("sinkapp.flush.max.rows", 500000, 1, 100000000, "rows per partition that trigger a flush"),
+    KeySpec("sinkapp.starrocks.ssl.cafile", None, "CA certificates (PEM) that sign the FE/BE certificates "
+            "(https:// URLs); the system's CAs when unset"),
+    KeySpec("sinkapp.starrocks.ssl.certfile", None, "client certificate (PEM) for mutual TLS to StarRocks"),
+    KeySpec("sinkapp.starrocks.ssl.keyfile", None, "client key (PEM) for mutual TLS to StarRocks"),
     KeySpec("sinkapp.web.bind", "127.0.0.1", "address the status/metrics web server listens on "
             "(0.0.0.0 to reach it from other hosts; it has no authentication)"),
     _int("sinkapp.web.port", 6066, 1, 65535, "port of the status/metrics web server"),

@@ -222,3 +222,34 @@ def test_worker_with_a_wrong_password_fails_at_start_not_at_the_first_flush(
     log = w.log()
     assert rc != 0 and "start-up checks failed" in log and "refused the credentials" in log, log[-2000:]
     assert "wrong-pw-123" not in log
+
+
+def test_worker_loads_over_https_with_a_custom_ca_and_fails_fast_without_it(
+        kafka: Any, topic_factory: Any, tmp_path: Path) -> None:
+    import orjson
+
+    from sinkapp.testing.streamload import EmulatorThread
+    from sinkapp.testing.tls import make_certs
+
+    certs = make_certs(tmp_path / "certs")
+    with EmulatorThread(user="root", password=STAR_PW, databases=["test"],
+                        ssl_context=certs.server_context()) as tls_emu:
+        topic = topic_factory(partitions=1, name=tname("tls"))
+        tls_emu.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
+        produce_sync(kafka.bootstrap_servers, topic, [orjson.dumps({"id": i}) for i in range(50)])
+        cfg = connector(kafka, tls_emu, topics=topic, **{"starrocks.password": STAR_PW})
+        assert cfg["starrocks.http.url"].startswith("https://")
+        rc, out = _check(cfg, tmp_path, "no-ca")
+        assert rc == 1 and "TLS" in out and "sinkapp.starrocks.ssl.cafile" in out, out
+        w = Worker(cfg, tmp_path, "no-ca").start()
+        assert w.proc is not None
+        try:
+            w.proc.wait(60)
+        finally:
+            w.stop()
+        assert "start-up checks failed" in w.log() and "TLS" in w.log(), w.log()[-2000:]
+        cfg["sinkapp.starrocks.ssl.cafile"] = str(certs.ca)
+        rc, out = _check(cfg, tmp_path, "with-ca")
+        assert rc == 0, out
+        run_until_loaded(Worker(cfg, tmp_path, "with-ca").start(), tls_emu, kafka, cfg, topic, topic, 50)
+        assert sorted(r["id"] for r in tls_emu.rows("test", topic)) == list(range(50))

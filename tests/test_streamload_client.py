@@ -208,3 +208,30 @@ async def test_an_answer_without_a_documented_status_is_never_a_load(answer: byt
     finally:
         await c.close()
         await runner.cleanup()
+
+
+async def test_https_with_the_ca_file_loads_and_an_untrusted_certificate_fails_at_once(tmp_path) -> None:
+    """HTTPS FE → 307 → HTTPS BE with sinkapp.starrocks.ssl.cafile; without it the certificate
+    error is a clear rejection naming the setting, never retried."""
+    import ssl
+
+    from sinkapp.testing.tls import make_certs
+
+    certs = make_certs(tmp_path)
+    async with StreamLoadEmulator(user="root", password="pw", ddl={"test": DDL},
+                                  ssl_context=certs.server_context()) as e:
+        assert e.fe_url.startswith("https://")
+        good = StreamLoadClient(e.fe_urls, "root", Secret("pw"), ssl_context=ssl.create_default_context(
+            cafile=str(certs.ca)))
+        bad = StreamLoadClient(e.fe_urls, "root", Secret("pw"))
+        try:
+            r = await load(good, "l-tls")
+            assert (r.status, r.loaded_rows) == ("Success", 10)
+            assert e.loads(table="t")[-1].label == "l-tls"
+            attempts = []
+            with pytest.raises(LoadRejected, match="sinkapp.starrocks.ssl.cafile") as err:
+                await load(bad, "l-tls-2", on_retry=lambda a, exc: attempts.append(a))
+            assert err.value.status == "tls" and attempts == []
+        finally:
+            await good.close()
+            await bad.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,7 @@ class StreamLoadClient:
 
     def __init__(self, urls: Sequence[str], user: str, password: Secret, *,
                  connect_timeout_s: float = 1.0, request_timeout_s: float = 600.0,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         if not urls:
             raise ValueError("at least one FE url is needed")
         self.urls = list(urls)
@@ -102,6 +103,7 @@ class StreamLoadClient:
         self._session = session
         self._own_session = session is None
         self._next_fe = 0
+        self.ssl_context = ssl_context            # None: the system's CAs (for https:// FEs)
 
     def __repr__(self) -> str:
         return f"StreamLoadClient(urls={self.urls!r}, user={self.user!r}, password='******')"
@@ -111,7 +113,8 @@ class StreamLoadClient:
             self._session = aiohttp.ClientSession(
                 # keep-alive: FE and BE connections are reused across loads (a stale one fails
                 # before any answer, which is retried under the same label)
-                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30,
+                                               ssl=self.ssl_context if self.ssl_context is not None else True),
                 auto_decompress=False)
             self._own_session = True
         return self._session
@@ -175,6 +178,11 @@ class StreamLoadClient:
                         raise LoadRejected(f"HTTP {resp.status} from {url}: {text[:300]!r}",
                                            label=hdrs["label"], status=str(resp.status))
                     return _parse(text)
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+                # never retried: a certificate does not become trusted by waiting
+                raise LoadRejected(
+                    f"TLS to {url} failed: {exc}. Trust its CA with sinkapp.starrocks.ssl.cafile (PEM), "
+                    "or check the host name in starrocks.http.url", label=hdrs["label"], status="tls") from None
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
                     aiohttp.ClientOSError) as exc:
                 # refused / reset before any answer: this node is unreachable (FE → failover)

@@ -51,7 +51,8 @@ class StreamLoadEmulator:
                  fe_ports: int | Sequence[int] = 0, be_ports: int | Sequence[int] = 0, admin_port: int = 0,
                  advertise_host: str | None = None, store_rows: bool = True,
                  label_keep_max_s: float = LABEL_KEEP_MAX_S, streaming_load_max_mb: int = 102400,
-                 json_max_mb: int = 100, empty_load_as_error: bool = True, count_only: bool = False) -> None:
+                 json_max_mb: int = 100, empty_load_as_error: bool = True, count_only: bool = False,
+                 ssl_context: Any = None) -> None:
         if n_fe < 1 or n_be < 0:
             raise EmulatorError("an emulator needs at least one FE")
         self.cluster = Cluster(user=user, password=password, store_rows=store_rows, count_only=count_only,
@@ -67,13 +68,13 @@ class StreamLoadEmulator:
                 self.add_table(db, src)
         advertise = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "", "::") else host)
         self._rr = itertools.count()
-        self.bes = [Node(f"be{i}", build_be_app(self.cluster, i, self._be_url_getter(i)), host, port, advertise)
-                    for i, port in enumerate(_ports(be_ports, n_be))]
+        self.bes = [Node(f"be{i}", build_be_app(self.cluster, i, self._be_url_getter(i)), host, port, advertise,
+                         ssl_context) for i, port in enumerate(_ports(be_ports, n_be))]
         self.fes: list[Node] = []
         for i, port in enumerate(_ports(fe_ports, n_fe)):
             app, fe_txn = build_fe_app(self.cluster, i, self._pick_be, lambda b: self.bes[b].url)
             add_admin_routes(app, self)
-            node = Node(f"fe{i}", app, host, port, advertise)
+            node = Node(f"fe{i}", app, host, port, advertise, ssl_context)
             node.on_down = fe_txn.routes.clear       # an FE restart loses label → BE routes (§5.1)
             self.fes.append(node)
         admin_app = web.Application()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -73,8 +74,10 @@ def _bind(host: str, port: int) -> socket.socket:
 class Node:
     """One FE, BE or admin endpoint: an AppRunner plus a listening socket it controls."""
 
-    def __init__(self, name: str, app: web.Application, host: str, port: int, advertise_host: str) -> None:
+    def __init__(self, name: str, app: web.Application, host: str, port: int, advertise_host: str,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.name, self.app, self.host, self.port = name, app, host, port
+        self.ssl_context = ssl_context            # HTTPS (tests of a StarRocks CA-file setting)
         self.advertise_host = advertise_host
         self.alive = False
         self.on_down: Callable[[], None] | None = None
@@ -84,7 +87,8 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"http://{self.advertise_host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.advertise_host}:{self.port}"
 
     def bind(self) -> socket.socket:
         sock = _bind(self.host, self.port)
@@ -100,7 +104,7 @@ class Node:
     async def _serve(self, sock: socket.socket) -> None:
         assert self._runner is not None and self._runner.server is not None
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._runner.server, sock=sock)
+        self._server = await loop.create_server(self._runner.server, sock=sock, ssl=self.ssl_context)
         self.alive = True
 
     def down(self) -> None:
