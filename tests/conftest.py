@@ -33,7 +33,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     if external:
         yield ExistingKafka(external).wait_ready()
         return
-    broker = LocalKafka(home=tmp_path_factory.mktemp("kafka-session"), sasl_port=0)
+    from sinkapp.testing.tls import make_certs
+
+    # PLAINTEXT, SASL_PLAINTEXT and SASL_SSL (PLAIN over TLS, a throwaway CA) listeners
+    certs = make_certs(tmp_path_factory.mktemp("kafka-certs"), names=("127.0.0.1", "localhost"))
+    broker = LocalKafka(home=tmp_path_factory.mktemp("kafka-session"), sasl_port=0, ssl_certs=certs)
     broker.start()  # InfraError here fails every test that needs Kafka
     try:
         yield broker

@@ -253,3 +253,29 @@ def test_worker_loads_over_https_with_a_custom_ca_and_fails_fast_without_it(
         assert rc == 0, out
         run_until_loaded(Worker(cfg, tmp_path, "with-ca").start(), tls_emu, kafka, cfg, topic, topic, 50)
         assert sorted(r["id"] for r in tls_emu.rows("test", topic)) == list(range(50))
+
+
+def test_sasl_ssl_to_kafka_with_a_custom_ca_loads_as_from_confluent_cloud(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """SASL_SSL with PLAIN (Confluent Cloud's API key and secret) through the broker's TLS listener,
+    trusting a throwaway CA with ssl.cafile; the password stays out of the log."""
+    import orjson
+    if not getattr(kafka, "ssl_certs", None):
+        pytest.fail("the session broker has no SASL_SSL listener")
+    topic = topic_factory(partitions=2, name=tname("saslssl"))
+    emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
+    produce_sync(kafka.bootstrap_servers, topic, [orjson.dumps({"id": i}) for i in range(300)], partitions=2)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "starrocks.password": STAR_PW, "bootstrap.servers": kafka.sasl_ssl_bootstrap_servers,
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "alice",
+        "ssl.cafile": str(kafka.ssl_certs.ca)})
+    rc, out = _check(cfg, tmp_path, "saslssl", env={"SINKAPP_SASL_PASSWORD": SASL_PW})
+    assert rc == 0 and "ok   Kafka" in out and "SASL_SSL" in out, out
+    w = Worker(cfg, tmp_path, env={"SINKAPP_SASL_PASSWORD": SASL_PW}).start()
+    run_until_loaded(w, emulator, kafka, cfg, topic, topic, 300)
+    assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(300))
+    assert SASL_PW not in w.log()
+    bad = {**cfg}
+    bad.pop("ssl.cafile")                                  # the system CAs do not know the throwaway CA
+    rc, out = _check(bad, tmp_path, "saslssl-noca", env={"SINKAPP_SASL_PASSWORD": SASL_PW})
+    assert rc == 1 and "FAIL Kafka" in out, out

@@ -65,8 +65,12 @@ class LocalKafka(TopicAdmin):
     """
 
     def __init__(self, home: Path | None = None, port: int = 0, sasl_port: int | None = None,
-                 sasl_users: dict[str, str] | None = None, *, libs: Path | None = None) -> None:
+                 sasl_users: dict[str, str] | None = None, *, libs: Path | None = None,
+                 ssl_certs: Any = None) -> None:
         self.home = (home or kafka_home()).resolve()
+        # ssl_certs (sinkapp.testing.tls.Certs) with a SASL listener: also a SASL_SSL listener
+        self.ssl_certs = ssl_certs
+        self.sasl_ssl_port: int | None = 0 if (ssl_certs is not None and sasl_port is not None) else None
         self.libs = (libs or libs_dir()).resolve()
         self.port = port
         self.sasl_port = sasl_port
@@ -112,6 +116,13 @@ class LocalKafka(TopicAdmin):
         return f"127.0.0.1:{self.sasl_port}"
 
     @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """``127.0.0.1:PORT`` of the SASL_SSL (PLAIN over TLS) listener; trust ``ssl_certs.ca``."""
+        if not self.sasl_ssl_port:
+            raise InfraError("this LocalKafka has no SASL_SSL listener (pass sasl_port and ssl_certs)")
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
@@ -140,6 +151,7 @@ class LocalKafka(TopicAdmin):
                 raise
             self.port, self.controller_port = 0, 0
             self.sasl_port = 0 if self.sasl_port is not None else None
+            self.sasl_ssl_port = 0 if self.sasl_ssl_port is not None else None
             self._choose_ports()
             self._launch(java, timeout_s, detach)
         self._auto_ports = False  # restart() keeps these ports
@@ -159,10 +171,17 @@ class LocalKafka(TopicAdmin):
         self.controller_port = pick(self.controller_port)
         if self.sasl_port is not None:
             self.sasl_port = pick(self.sasl_port)
+        if self.sasl_ssl_port is not None:
+            self.sasl_ssl_port = pick(self.sasl_ssl_port)
 
     def _launch(self, java: str, timeout_s: float, detach: bool) -> None:
+        pem = None
+        if self.sasl_ssl_port is not None:
+            pem = self.home / "config" / "server-keystore.pem"
+            pem.write_text(self.ssl_certs.key.read_text() + self.ssl_certs.cert.read_text())
         write_config(self.config_path, port=self.port, controller_port=self.controller_port,
-                     sasl_port=self.sasl_port, sasl_users=self.sasl_users, data_dir=self.data_dir)
+                     sasl_port=self.sasl_port, sasl_users=self.sasl_users, data_dir=self.data_dir,
+                     sasl_ssl_port=self.sasl_ssl_port, ssl_pem=pem)
         format_storage(java, self.libs, config_path=self.config_path, data_dir=self.data_dir,
                        log_path=self.log_path, cwd=self.home)
         with self.log_path.open("ab") as log:
@@ -204,7 +223,8 @@ class LocalKafka(TopicAdmin):
             if code is not None:
                 raise InfraError(f"the Kafka broker exited with code {code} while starting"
                                  + self._log_excerpt())
-            ports_open = tcp_open(self.port) and (self.sasl_port is None or tcp_open(self.sasl_port))
+            ports_open = (tcp_open(self.port) and (self.sasl_port is None or tcp_open(self.sasl_port))
+                          and (self.sasl_ssl_port is None or tcp_open(self.sasl_ssl_port)))
             if ports_open:
                 try:
                     cluster_id = run_sync(lambda: metadata_cluster_id(self.bootstrap_servers))

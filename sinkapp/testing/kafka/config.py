@@ -76,8 +76,12 @@ def new_cluster_id() -> str:
 
 
 def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
-                      sasl_users: dict[str, str], data_dir: Path) -> str:
-    """The text of server.properties for a single-node KRaft broker+controller on 127.0.0.1."""
+                      sasl_users: dict[str, str], data_dir: Path, sasl_ssl_port: int | None = None,
+                      ssl_pem: Path | None = None) -> str:
+    """The text of server.properties for a single-node KRaft broker+controller on 127.0.0.1.
+
+    ``sasl_ssl_port`` + ``ssl_pem`` (the server's private key and certificate chain in one PEM
+    file) add a SASL_SSL listener with the same PLAIN users: what Confluent Cloud speaks."""
     listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller_port}"]
     advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
@@ -92,6 +96,20 @@ def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config="
             + _props_escape(f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"),
+        ]
+    if sasl_ssl_port is not None and ssl_pem is not None:
+        listeners.append(f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
+        advertised.append(f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
+        protocols.append("SASL_SSL:SASL_SSL")
+        users = " ".join(f'user_{name}="{_jaas_escape(pw)}"' for name, pw in sasl_users.items())
+        if "sasl.enabled.mechanisms=PLAIN" not in extra:
+            extra.append("sasl.enabled.mechanisms=PLAIN")
+        extra += [
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config="
+            + _props_escape(f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"),
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.keystore.location={ssl_pem}",
         ]
     props = [
         "# Written by sinkapp.testing.kafka at every start; edits are overwritten.",
@@ -124,10 +142,12 @@ def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
 
 
 def write_config(config_path: Path, *, port: int, controller_port: int, sasl_port: int | None,
-                 sasl_users: dict[str, str], data_dir: Path) -> None:
+                 sasl_users: dict[str, str], data_dir: Path, sasl_ssl_port: int | None = None,
+                 ssl_pem: Path | None = None) -> None:
     """Write server.properties to ``config_path`` and log4j2.properties beside it."""
     config_path.write_text(server_properties(port=port, controller_port=controller_port, sasl_port=sasl_port,
-                                             sasl_users=sasl_users, data_dir=data_dir))
+                                             sasl_users=sasl_users, data_dir=data_dir,
+                                             sasl_ssl_port=sasl_ssl_port, ssl_pem=ssl_pem))
     config_path.with_name(LOG4J2_FILE).write_text(LOG4J2)
 
 
