@@ -279,3 +279,31 @@ def test_sasl_ssl_to_kafka_with_a_custom_ca_loads_as_from_confluent_cloud(
     bad.pop("ssl.cafile")                                  # the system CAs do not know the throwaway CA
     rc, out = _check(bad, tmp_path, "saslssl-noca", env={"SINKAPP_SASL_PASSWORD": SASL_PW})
     assert rc == 1 and "FAIL Kafka" in out, out
+
+
+def test_registry_over_https_with_a_custom_ca(kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """An Avro route whose Schema Registry serves HTTPS with a throwaway CA: loads with the CA
+    option; without it check --connect says FAIL with a TLS message (never 'waiting')."""
+    from sinkapp.testing.tls import make_certs
+
+    certs = make_certs(tmp_path / "sr-certs")
+    with RegistryThread(ssl_context=certs.server_context()) as sr:
+        assert sr.url.startswith("https://")
+        topic = topic_factory(partitions=1, name=tname("srtls"))
+        table = f"t_{topic}"
+        orders_table(emulator, table)
+        schema_text = (FIXTURES / "orders.avsc").read_text()
+        sid = sr.register(f"{topic}-value", schema_text)
+        parsed = fastavro.parse_schema(json.loads(schema_text))
+        produce_sync(kafka.bootstrap_servers, topic, [avro_value(sid, parsed, datagen_order(i)) for i in range(40)])
+        cfg = connector(kafka, emulator, "connector-avro.json", topics=topic, **{
+            "starrocks.topic2table.map": f"{topic}:{table}", "starrocks.password": STAR_PW,
+            "value.converter.schema.registry.url": sr.url})
+        cfg.pop("confluent.custom.schema.registry.auto", None)
+        rc, out = _check(cfg, tmp_path, "sr-noca")
+        assert rc == 1 and any(ln.startswith("FAIL Schema Registry") and "TLS" in ln for ln in out.splitlines()), out
+        cfg["value.converter.schema.registry.ssl.truststore.location"] = str(certs.ca)
+        rc, out = _check(cfg, tmp_path, "sr-ca")
+        assert rc == 0, out
+        run_until_loaded(Worker(cfg, tmp_path, "sr").start(), emulator, kafka, cfg, topic, table, 40)
+    assert sorted(r["orderid"] for r in emulator.rows("test", table)) == list(range(40))

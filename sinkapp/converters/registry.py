@@ -63,6 +63,16 @@ def split_frame(raw: bytes) -> tuple[int, bytes]:
     return _ID.unpack_from(raw, 1)[0], raw[HEADER_SIZE:]
 
 
+def _is_tls_error(exc: BaseException) -> bool:
+    """A certificate or TLS handshake failure anywhere in the exception's causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def where(message: Any) -> str:
     """``topic[partition]@offset`` of a Faust message, for error messages."""
     return f"{message.topic}[{message.partition}]@{message.offset}"
@@ -133,6 +143,9 @@ class SchemaRegistry:
         try:
             resp = await self.client.request(url, method=method)
         except httpx.HTTPError as exc:
+            if _is_tls_error(exc):               # waiting does not make a certificate trusted
+                raise RegistryRefused(f"TLS to {self.url} failed ({exc}); trust the registry's CA with "
+                                      "value.converter.schema.registry.ssl.truststore.location (PEM)") from None
             raise RegistryUnavailable(f"{type(exc).__name__}: {exc or 'no detail'}") from None
         if resp.status_code == 404:
             return None

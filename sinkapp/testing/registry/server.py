@@ -48,8 +48,10 @@ class RegistryEmulator:
         *,
         user_info: str | None = None,
         store: SchemaStore | None = None,
+        ssl_context: Any = None,
     ) -> None:
         self.host = host
+        self.ssl_context = ssl_context           # HTTPS (tests of the registry CA setting)
         self.port = port
         self.store = store or SchemaStore()
         self.request_log: list[tuple[str, str]] = []
@@ -65,7 +67,7 @@ class RegistryEmulator:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:41234`` (valid after ``start()``)."""
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context is not None else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware])
@@ -92,7 +94,7 @@ class RegistryEmulator:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        self._site = web.SockSite(self._runner, sock)
+        self._site = web.SockSite(self._runner, sock, ssl_context=self.ssl_context)
         await self._site.start()
 
     # -- test conveniences ---------------------------------------------------------------------
@@ -168,8 +170,9 @@ class RegistryThread:
     ``with RegistryThread() as sr: client = SchemaRegistryClient(sr.url)``.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, user_info: str | None = None) -> None:
-        self.emulator = RegistryEmulator(host, port, user_info=user_info)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, user_info: str | None = None,
+                 ssl_context: Any = None) -> None:
+        self.emulator = RegistryEmulator(host, port, user_info=user_info, ssl_context=ssl_context)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
