@@ -307,3 +307,28 @@ def test_registry_over_https_with_a_custom_ca(kafka: Any, emulator: Any, topic_f
         assert rc == 0, out
         run_until_loaded(Worker(cfg, tmp_path, "sr").start(), emulator, kafka, cfg, topic, table, 40)
     assert sorted(r["orderid"] for r in emulator.rows("test", table)) == list(range(40))
+
+
+def test_grafana_dashboard_queries_only_metrics_sinkapp_serves() -> None:
+    """config/grafana-dashboard.json: every metric a panel queries is one /metrics serves."""
+    import re as _re
+
+    from sinkapp.metrics import make_registry, render
+    from sinkapp.routes import Route
+    from sinkapp.sink import RouteStats
+
+    class FakeSink:                                         # the attributes the collector reads
+        route = Route("t", "db", "tbl", {}, None, None)    # type: ignore[arg-type]
+        stats = RouteStats(loads_by_status={"Success": 1}, dead_lettered={"VALUE_CONVERTER": 1},  # type: ignore[arg-type]
+                           skipped_bad={"VALUE_CONVERTER": 1}, last_load_at=1.0)  # type: ignore[arg-type]
+        halting = None
+
+        def buffered_by_partition(self) -> dict[int, tuple[int, int]]:
+            return {0: (1, 10)}
+
+    served = render(make_registry(lambda: [FakeSink()], lambda: [("t", 0, 5)])).decode()
+    names = {m.group(1) for m in _re.finditer(r"^([a-z_]+)[{ ]", served, _re.M)}
+    doc = json.loads((Path(__file__).resolve().parents[1] / "config" / "grafana-dashboard.json").read_text())
+    used = {n for p in doc["panels"] for t in p["targets"] for n in _re.findall(r"\b(sinkapp_[a-z_]+)", t["expr"])}
+    assert used and used <= names, sorted(used - names)
+    assert {"sinkapp_rows_loaded_total", "sinkapp_consumer_lag", "sinkapp_route_up"} <= used
