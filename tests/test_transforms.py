@@ -233,3 +233,29 @@ def test_regex_router_picks_the_routes_table_as_kafka_connect_renames_the_topic(
     assert [(r.topic, r.table) for r in routes] == [("dbserver1.inventory.customers", "cust"), ("other", "other")]
     with pytest.raises(ConfigError, match="option 'regex' is required"):
         build_chain([TransformSpec("r", "RegexRouter", {})])
+
+
+def test_debezium_semantic_types_in_avro_schemas_become_starrocks_text() -> None:
+    """Debezium's Avro converter marks its types with connect.name (no logicalType)."""
+    import io
+
+    import fastavro
+
+    from sinkapp.converters.avro import parse_writer_schema
+
+    schema = {"type": "record", "name": "Value", "namespace": "db.t", "fields": [
+        {"name": "d", "type": {"type": "int", "connect.name": "io.debezium.time.Date"}},
+        {"name": "ts", "type": {"type": "long", "connect.name": "io.debezium.time.MicroTimestamp"}},
+        {"name": "z", "type": ["null", {"type": "string", "connect.name": "io.debezium.time.ZonedTimestamp"}]},
+        {"name": "amount", "type": {"type": "record", "name": "VariableScaleDecimal", "namespace": "io.debezium.data",
+                                    "connect.name": "io.debezium.data.VariableScaleDecimal",
+                                    "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}]}},
+    ]}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), {
+        "d": 19_000, "ts": 1_700_000_000_123_456, "z": "2024-01-02T03:04:05Z",
+        "amount": {"scale": 2, "value": (12345).to_bytes(2, "big", signed=True)}})
+    buf.seek(0)
+    got = fastavro.schemaless_reader(buf, parse_writer_schema(orjson.dumps(schema).decode()), None)
+    assert got == {"d": "2022-01-08", "ts": "2023-11-14 22:13:20.123456", "z": "2024-01-02 03:04:05",
+                   "amount": "123.45"}

@@ -36,7 +36,13 @@ from fastavro.read import LOGICAL_READERS
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
-from sinkapp.converters.simple import days_to_date, decimal_text, epoch_ms_to_datetime, format_datetime
+from sinkapp.converters.simple import (
+    DEBEZIUM_TYPES,
+    days_to_date,
+    decimal_text,
+    epoch_ms_to_datetime,
+    format_datetime,
+)
 from sinkapp.errors import ConversionError
 
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -77,8 +83,17 @@ for _key, _fn in _READERS.items():
     LOGICAL_READERS[f"{_kind}-{_PREFIX}{_logical}"] = _fn
 
 
+#: Debezium's semantic types, named by ``connect.name`` in the Avro schemas its converter writes
+#: (no logicalType): read as the same StarRocks-ready text as in JSON (converters.simple)
+_DBZ = "dbz."
+for _name, _fn in DEBEZIUM_TYPES.items():
+    for _kind in ("int", "long", "string", "record"):
+        LOGICAL_READERS[f"{_kind}-{_PREFIX}{_DBZ}{_name}"] = (lambda f: lambda d, *_: f(d))(_fn)
+
+
 def _rename_logical(node: Any) -> Any:
-    """A copy of a schema (JSON form) with known logical types renamed to ``sinkapp.*``."""
+    """A copy of a schema (JSON form) with known logical types renamed to ``sinkapp.*``, and
+    Debezium's ``connect.name`` semantic types given a ``sinkapp.dbz.*`` logical type."""
     if isinstance(node, list):
         return [_rename_logical(n) for n in node]
     if not isinstance(node, dict):
@@ -87,6 +102,9 @@ def _rename_logical(node: Any) -> Any:
     kind, logical = out.get("type"), out.get("logicalType")
     if isinstance(kind, str) and isinstance(logical, str) and f"{kind}-{logical}" in _READERS:
         out["logicalType"] = _PREFIX + logical
+    connect_name = out.get("connect.name")
+    if logical is None and isinstance(kind, str) and connect_name in DEBEZIUM_TYPES:
+        out["logicalType"] = f"{_PREFIX}{_DBZ}{connect_name}"
     return out
 
 

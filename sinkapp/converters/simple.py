@@ -105,10 +105,14 @@ def _zoned_time(text: str) -> str:
 def _variable_scale_decimal(value: Any) -> Any:
     if not isinstance(value, dict) or "value" not in value:
         return value
-    try:
-        unscaled = int.from_bytes(base64.b64decode(value["value"], validate=True), "big", signed=True)
-    except (ValueError, TypeError):
-        raise ConversionError(f"VariableScaleDecimal value {value!r} is not base64") from None
+    raw = value["value"]
+    if isinstance(raw, bytes | bytearray):          # Avro: the bytes themselves; JSON: base64 text
+        unscaled = int.from_bytes(raw, "big", signed=True)
+    else:
+        try:
+            unscaled = int.from_bytes(base64.b64decode(raw, validate=True), "big", signed=True)
+        except (ValueError, TypeError):
+            raise ConversionError(f"VariableScaleDecimal value {value!r} is not base64") from None
     return decimal_text(unscaled, int(value.get("scale") or 0))
 
 
