@@ -42,6 +42,7 @@ from sinkapp.converters.simple import (
     decimal_text,
     epoch_ms_to_datetime,
     format_datetime,
+    time_of_day,
 )
 from sinkapp.errors import ConversionError
 
@@ -53,11 +54,7 @@ def _decimal_text(data: bytes, writer_schema: dict, _reader: Any = None) -> str:
     return decimal_text(int.from_bytes(data, "big", signed=True), int(writer_schema.get("scale", 0)))
 
 
-def _time_text(us: int) -> str:
-    s, us = divmod(us, 1_000_000)
-    m, s = divmod(s, 60)
-    h, m = divmod(m, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}.{us:06d}"
+_time_text = time_of_day
 
 
 def _timestamp_us_text(us: int) -> str:

@@ -72,7 +72,8 @@ def _decimal(value: Any, params: dict) -> str:
     raise ConversionError(f"Decimal value {value!r} is neither base64 text nor a number")
 
 
-def _time_of_day(us: int) -> str:
+def time_of_day(us: int) -> str:
+    """``HH:MM:SS.ffffff`` of microseconds since midnight (Avro time-micros, Debezium MicroTime)."""
     s, us = divmod(int(us), 1_000_000)
     m, s = divmod(s, 60)
     h, m = divmod(m, 60)
@@ -121,9 +122,9 @@ def _variable_scale_decimal(value: Any) -> Any:
 #: load as that wall-clock text; ZonedTimestamp/ZonedTime convert to UTC.
 DEBEZIUM_TYPES: dict[str, Any] = {
     "io.debezium.time.Date": lambda v: days_to_date(int(v)),
-    "io.debezium.time.Time": lambda v: _time_of_day(int(v) * 1000),
-    "io.debezium.time.MicroTime": lambda v: _time_of_day(int(v)),
-    "io.debezium.time.NanoTime": lambda v: _time_of_day(int(v) // 1000),
+    "io.debezium.time.Time": lambda v: time_of_day(int(v) * 1000),
+    "io.debezium.time.MicroTime": lambda v: time_of_day(int(v)),
+    "io.debezium.time.NanoTime": lambda v: time_of_day(int(v) // 1000),
     "io.debezium.time.Timestamp": lambda v: _wall_clock_us(int(v) * 1000),
     "io.debezium.time.MicroTimestamp": lambda v: _wall_clock_us(int(v)),
     "io.debezium.time.NanoTimestamp": lambda v: _wall_clock_us(int(v) // 1000),
