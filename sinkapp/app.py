@@ -24,6 +24,7 @@ from sinkapp import redact
 from sinkapp.config import KafkaSettings, Settings, load_settings, starrocks_ssl_context
 from sinkapp.consumer import BatchConsumer, BatchTransport
 from sinkapp.converters import build_converter
+from sinkapp.converters.simple import set_zone
 from sinkapp.dlq import DeadLetterQueue, ensure_topic
 from sinkapp.encoding import build_encoder
 from sinkapp.errors import ConfigError, InfraError
@@ -262,6 +263,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     assert k is not None
     redact.register_settings(settings)
     redact.install()
+    set_zone(settings.timezone)
     routes, partitions = resolve_routes(settings)
     chain = build_chain(settings.transforms)
     routes = routes_with_transforms(settings, routes, chain)

@@ -132,6 +132,7 @@ class Settings:
     starrocks_cafile: str | None = None
     starrocks_certfile: str | None = None
     starrocks_keyfile: str | None = None
+    timezone: str = "UTC"
     web_bind: str = "127.0.0.1"
     web_port: int = 6066
     kafka: KafkaSettings | None = None
@@ -383,6 +384,13 @@ def _cross_checks(s: Settings) -> None:
     from sinkapp.encoding import build_encoder
     build_encoder(s.sink_properties)             # bad separators / delimiters fail here, not at start
     starrocks_ssl_context(s)                     # unreadable CA / certificate files too
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    if s.timezone.upper() != "UTC":
+        try:
+            ZoneInfo(s.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"sinkapp.timezone={s.timezone!r} is not an IANA time zone name "
+                              "(e.g. UTC, Europe/Berlin, Asia/Shanghai)") from None
 
 
 def build_settings(raw: Mapping[str, str]) -> Settings:
@@ -450,6 +458,7 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
         starrocks_cafile=v["sinkapp.starrocks.ssl.cafile"],
         starrocks_certfile=v["sinkapp.starrocks.ssl.certfile"],
         starrocks_keyfile=v["sinkapp.starrocks.ssl.keyfile"],
+        timezone=v["sinkapp.timezone"].strip(),
         web_bind=v["sinkapp.web.bind"].strip(),
         web_port=v["sinkapp.web.port"],
         kafka=_kafka(raw, v, name),

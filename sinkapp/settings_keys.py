@@ -87,6 +87,8 @@ _SPECS: list[KeySpec] = [
             "(https:// URLs); the system's CAs when unset"),
     KeySpec("sinkapp.starrocks.ssl.certfile", None, "client certificate (PEM) for mutual TLS to StarRocks"),
     KeySpec("sinkapp.starrocks.ssl.keyfile", None, "client key (PEM) for mutual TLS to StarRocks"),
+    KeySpec("sinkapp.timezone", "UTC", "zone Debezium ZonedTimestamp/ZonedTime values are converted to "
+            "(IANA name, e.g. Asia/Shanghai)"),
     KeySpec("sinkapp.web.bind", "127.0.0.1", "address the status/metrics web server listens on "
             "(0.0.0.0 to reach it from other hosts; it has no authentication)"),
     _int("sinkapp.web.port", 6066, 1, 65535, "port of the status/metrics web server"),

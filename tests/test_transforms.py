@@ -259,3 +259,17 @@ def test_debezium_semantic_types_in_avro_schemas_become_starrocks_text() -> None
     got = fastavro.schemaless_reader(buf, parse_writer_schema(orjson.dumps(schema).decode()), None)
     assert got == {"d": "2022-01-08", "ts": "2023-11-14 22:13:20.123456", "z": "2024-01-02 03:04:05",
                    "amount": "123.45"}
+
+
+def test_zoned_timestamps_convert_to_utc_or_sinkapp_timezone() -> None:
+    from sinkapp.converters.simple import DEBEZIUM_TYPES, set_zone
+
+    zoned = DEBEZIUM_TYPES["io.debezium.time.ZonedTimestamp"]
+    try:
+        assert zoned("2024-01-02T03:04:05.5+02:00") == "2024-01-02 01:04:05.500000"
+        set_zone("Asia/Shanghai")
+        assert zoned("2024-01-02T03:04:05Z") == "2024-01-02 11:04:05"
+        with pytest.raises(ConfigError, match="not an IANA time zone"):
+            set_zone("Mars/Olympus")
+    finally:
+        set_zone("UTC")

@@ -85,12 +85,35 @@ def _wall_clock_us(us: int) -> str:
     return format_datetime(dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us)))
 
 
+#: the zone ZonedTimestamp / ZonedTime values are converted to (``sinkapp.timezone``, default UTC);
+#: set once per worker by :func:`set_zone`
+_ZONE: dt.tzinfo = dt.UTC
+
+
+def set_zone(name: str | None) -> None:
+    """``sinkapp.timezone``: an IANA zone name (``Asia/Shanghai``) or ``UTC``."""
+    global _ZONE
+    if not name or name.upper() == "UTC":
+        _ZONE = dt.UTC
+        return
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        _ZONE = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        from sinkapp.errors import ConfigError
+        raise ConfigError(f"sinkapp.timezone={name!r} is not an IANA time zone name (e.g. UTC, "
+                          "Europe/Berlin, Asia/Shanghai)") from None
+
+
 def _zoned(text: str) -> str:
     try:
         ts = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConversionError(f"ZonedTimestamp {text!r} is not ISO-8601") from None
-    return format_datetime(ts)
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(_ZONE).replace(tzinfo=None)
+    return ts.isoformat(sep=" ")
 
 
 def _zoned_time(text: str) -> str:
@@ -99,7 +122,7 @@ def _zoned_time(text: str) -> str:
     except ValueError:
         raise ConversionError(f"ZonedTime {text!r} is not ISO-8601") from None
     if t.tzinfo is not None:
-        t = (dt.datetime.combine(dt.date(2000, 1, 1), t).astimezone(dt.UTC)).time()
+        t = (dt.datetime.combine(dt.date(2000, 1, 1), t).astimezone(_ZONE)).time()
     return t.replace(tzinfo=None).isoformat()
 
 
