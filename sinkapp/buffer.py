@@ -30,7 +30,7 @@ from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringC
 from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
-from sinkapp.transforms import Chain, Meta
+from sinkapp.transforms import TABLE_KEY, Chain, Meta
 
 
 @dataclass(eq=False)
@@ -48,6 +48,8 @@ class PartitionBuffer:
     replay: tuple[int, int] | None = None   # rebuilds the ledger's pending batch (first, last)
     events: list[Any] = field(default_factory=list)  # Faust events released (acked) after the load
     dead: list[Any] = field(default_factory=list)    # DeadLetters written before the batch is acked
+    routed: dict[str, list[bytes | memoryview]] = field(default_factory=dict)  # rows for other tables
+    routed_rows: dict[str, int] = field(default_factory=dict)
     dead_done: bool = False                          # the ledger says they were written already
 
     def __len__(self) -> int:
@@ -58,6 +60,7 @@ class PartitionBuffer:
         self.events.clear()
         self.chunks.clear()
         self.dead.clear()
+        self.routed.clear()
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -79,8 +82,10 @@ class BadRecord(SinkError):
         self.stage = stage
 
 
-#: what ``Chunker.encode`` returns: (chunk, rows, tombstones, bad records)
-Encoded = tuple["bytes | memoryview", int, int, list[BadRecord]]
+#: what ``Chunker.encode`` returns: (chunk, rows, tombstones, bad records, rows routed to other
+#: tables: table → (chunk, rows)); rows counts the chunk's rows only
+Routed = dict[str, tuple["bytes | memoryview", int]]
+Encoded = tuple["bytes | memoryview", int, int, list[BadRecord], Routed]
 
 
 class Chunker:
@@ -149,7 +154,7 @@ class Chunker:
                     "each value must be one JSON object"))
                 continue
             out.append(v)
-        return self.encoder.join_raw(out), len(out), tombs, bad
+        return self.encoder.join_raw(out), len(out), tombs, bad, {}
 
     def _raw_text(self, records: list[Any], i: int, end: int) -> Encoded:
         out, tombs, check = [], 0, self.check_utf8
@@ -166,11 +171,12 @@ class Chunker:
                     self._bad(bad, k, ConversionError(f"value is not valid utf-8 text: {exc}"))
                     continue
             out.append(v)
-        return self.encoder.join_raw(out), len(out), tombs, bad
+        return self.encoder.join_raw(out), len(out), tombs, bad, {}
 
     def _decode(self, records: list[Any], i: int, end: int) -> Encoded:
         conv, values, idx, tombs = self.converter.decode, [], [], 0
         bad: list[BadRecord] = []
+        by_table: dict[str, tuple[list[Any], list[int]]] = {}
         json_values, chain = self.json_values, self.chain
         for k in range(i, end):
             v = records[k].value
@@ -201,18 +207,41 @@ class Chunker:
                 if not rows:
                     self.dropped += 1
                 for row in rows:
-                    values.append(row)
-                    idx.append(k)
+                    table = row.pop(TABLE_KEY, None)
+                    if table is None:
+                        values.append(row)
+                        idx.append(k)
+                    else:
+                        vs, ks = by_table.setdefault(table, ([], []))
+                        vs.append(row)
+                        ks.append(k)
                 continue
             values.append(value)
             idx.append(k)
+        failed: set[int] = set()
+        chunk, n = self._encode_rows(values, idx, bad, failed)
+        routed: Routed = {t: self._encode_rows(vs, ks, bad, failed) for t, (vs, ks) in by_table.items()}
+        if failed:                                   # a record's other rows must not load either
+            chunk, n = self._encode_rows(*self._without(values, idx, failed), bad, set())
+            routed = {t: self._encode_rows(*self._without(vs, ks, failed), bad, set())
+                      for t, (vs, ks) in by_table.items()}
+        bad.sort(key=lambda b: b.index)
+        return chunk, n, tombs, bad, {t: r for t, r in routed.items() if r[1]}
+
+    @staticmethod
+    def _without(values: list[Any], idx: list[int], failed: set[int]) -> tuple[list[Any], list[int]]:
+        keep = [(v, k) for v, k in zip(values, idx, strict=True) if k not in failed]
+        return [v for v, _ in keep], [k for _, k in keep]
+
+    def _encode_rows(self, values: list[Any], idx: list[int], bad: list[BadRecord],
+                     failed: set[int]) -> tuple[bytes | memoryview, int]:
+        """One chunk of ``values``; rows the body cannot carry are bad records (added to ``failed``)."""
         try:
-            return self.encoder.encode_chunk(values), len(values), tombs, bad
+            return self.encoder.encode_chunk(values), len(values)
         except EncodingError:
             pass
         # slow path: encode row by row to name the records the body cannot carry
         enc, good = self.encoder.encode_row, []  # type: ignore[var-annotated]
-        failed: set[int] = set()
         for value, k in zip(values, idx, strict=True):
             try:
                 good.append((k, enc(value)))
@@ -221,5 +250,4 @@ class Chunker:
                     failed.add(k)
                     self._bad(bad, k, exc, TASK_PUT)
         rows_out = [row for k, row in good if k not in failed]
-        bad.sort(key=lambda b: b.index)
-        return self.encoder.join_raw(rows_out), len(rows_out), tombs, bad
+        return self.encoder.join_raw(rows_out), len(rows_out)

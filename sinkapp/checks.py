@@ -98,6 +98,11 @@ async def _registry(settings: Settings, routes: list[Route]) -> list[Check]:
     return out
 
 
+def _tables_per_row(settings: Settings) -> bool:
+    """A TableByField transform picks each row's table: the route's own table need not exist."""
+    return any(t.type in ("TableByField", "sinkapp.transforms.TableByField") for t in settings.transforms)
+
+
 async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
     from sinkapp.encoding import load_headers
     from sinkapp.streamload.client import StreamLoadClient
@@ -125,6 +130,9 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
                     msg = str(exc)
                     if any(m in msg for m in NO_DATA):
                         out.append(Check(True, what, "credentials and table accepted (zero-row load)"))
+                    elif _tables_per_row(settings) and exc.status != "401" and "unknown table" in msg.lower():
+                        out.append(Check(True, f"StarRocks {fe} user {settings.username}",
+                                         "credentials accepted; tables are chosen per row (TableByField)"))
                     else:
                         out.append(Check(False, what, msg.split("\n", 1)[0]))
                 except LoadError as exc:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinkapp.buffer import BadRecord, Chunker, PartitionBuffer
+from sinkapp.buffer import BadRecord, Chunker, PartitionBuffer, Routed
 from sinkapp.config import ErrorSettings
 from sinkapp.converters import Converter
 from sinkapp.dlq import TASK_PUT, DeadLetter, DeadLetterQueue, letter
@@ -235,17 +235,17 @@ class RouteSink:
 
     def _fill(self, buf: PartitionBuffer, records: list[Any], i: int, end: int, now: float) -> bool:
         try:
-            chunk, rows, tombs, bad = self.chunker.encode(records, i, end)
+            chunk, rows, tombs, bad, routed = self.chunker.encode(records, i, end)
         except BadRecord as first_bad:              # errors.tolerance=none
             self._halt_at(buf, records, i, first_bad, now)
             return False
-        self._append(buf, records, i, end, now, chunk, rows, tombs)
+        self._append(buf, records, i, end, now, chunk, rows, tombs, routed)
         for b in bad:
             self._dead_letter(buf, records[b.index], b)
         return True
 
     def _append(self, buf: PartitionBuffer, records: list[Any], i: int, end: int, now: float,
-                chunk: bytes | memoryview, rows: int, tombs: int) -> None:
+                chunk: bytes | memoryview, rows: int, tombs: int, routed: Routed | None = None) -> None:
         if not buf.records:
             buf.first_offset = records[i].offset
             buf.started_at = now
@@ -255,6 +255,11 @@ class RouteSink:
             buf.chunks.append(chunk)
             buf.rows += rows
             buf.nbytes += len(chunk) + 1
+        for table, (tchunk, trows) in (routed or {}).items():   # TableByField: rows for other tables
+            buf.routed.setdefault(table, []).append(tchunk)
+            buf.routed_rows[table] = buf.routed_rows.get(table, 0) + trows
+            buf.rows += trows
+            buf.nbytes += len(tchunk) + 1
         st = self.stats
         st.records_in += end - i
         st.tombstones += tombs
@@ -281,8 +286,8 @@ class RouteSink:
                   f"{r.topic}:{r.partition}), or set errors.tolerance=all with "
                   f"errors.deadletterqueue.topic.name to dead-letter such records")
         if bad.index > i and buf.replay is None:
-            chunk, rows, tombs, _ = self.chunker.encode(records, i, bad.index)   # good: cannot raise
-            self._append(buf, records, i, bad.index, now, chunk, rows, tombs)
+            chunk, rows, tombs, _, routed = self.chunker.encode(records, i, bad.index)   # good: cannot raise
+            self._append(buf, records, i, bad.index, now, chunk, rows, tombs, routed)
         self.halting = reason
         for p in [p for p, open_buf in self.buffers.items() if open_buf.replay is None]:
             self._seal(p)
@@ -422,57 +427,74 @@ class RouteSink:
             await self._mark_loaded(p, last, through)
             log.info("batch %s: %d record(s) dead-lettered, no rows to load", label, n_dead)
             return True
-        body = self.encoder.body(buf.chunks)
-        buf.chunks.clear()                           # the body is the only copy from here on
+        # one Stream Load per table: the route's, then each TableByField table (labels carry the
+        # table, so each part of a replayed batch is de-duplicated on its own)
+        parts = ([(self.route.table, buf.chunks, buf.rows - sum(buf.routed_rows.values()))]
+                 if buf.chunks else [])
+        parts += [(t, c, buf.routed_rows[t]) for t, c in sorted(buf.routed.items())]
+        loaded: list[tuple[str, Any, int, float]] = []
+        for table, chunks, nrows in parts:
+            tlabel = batch_label(self.label_prefix, table, topic, p, first, last)
+            body = self.encoder.body(chunks)
+            chunks.clear()                           # the body is the only copy from here on
+            t0 = time.monotonic()
+            outcome = await self._load_part(buf, table, tlabel, body, nrows, p, first, last, single=len(parts) == 1)
+            if outcome is None or isinstance(outcome, bool):
+                return bool(outcome)                 # stopped, abandoned, or done by the bisect path
+            loaded.append((tlabel, outcome, len(body), time.monotonic() - t0))
+        through = self._through(buf, last)
+        self._ack_all(buf)
+        await self._mark_loaded(p, last, through)
+        self.trouble = None
+        st = self.stats
+        for tlabel, result, nbytes, seconds in loaded:
+            st.load_times.observe(seconds)
+            st.loads_by_status[result.status] += 1
+            st.loads += 1
+            st.rows_filtered += result.filtered_rows
+            st.bytes_loaded += nbytes
+            st.last_load_label = tlabel
+            log.info("loaded route=%s label=%s status=%s rows=%d filtered=%d bytes=%d ms=%d",
+                     self.route.name, tlabel, result.status, result.loaded_rows, result.filtered_rows,
+                     nbytes, result.load_time_ms)
+            if result.filtered_rows:
+                await self._report_filtered(tlabel, result)
+        st.rows_loaded += sum(self._rows_of(r, n) for (_, r, _, _), (_, _, n) in zip(loaded, parts, strict=True))
+        st.last_load_at = time.time()
+        return True
 
+    async def _load_part(self, buf: PartitionBuffer, table: str, label: str, body: bytes, nrows: int, p: int,
+                         first: int, last: int, *, single: bool) -> Any:
+        """One table's Stream Load of a batch: the LoadResult, or False (stopped / abandoned), or
+        True when the bad-row path finished the whole batch (single-table batches only)."""
         def on_retry(attempt: int, exc: LoadError) -> None:
             self.stats.load_retries += 1
             if self.trouble is None:
                 self.trouble = (time.time(), "")
             self.trouble = (self.trouble[0], f"StarRocks load {label} failing (attempt {attempt}): {exc}")
 
-        t0 = time.monotonic()
         try:
             async with self.slots:
-                result = await load_with_retry(
-                    self.client, self.route.database, self.route.table, label, body, self.headers,
+                return await load_with_retry(
+                    self.client, self.route.database, table, label, body, self.headers,
                     self.policy, should_abort=lambda: self.aborting, on_retry=on_retry)
         except LoadAborted:
             log.warning("load abandoned for rebalance/shutdown route=%s label=%s rows=%d",
-                        self.route.name, label, buf.rows)
+                        self.route.name, label, nrows)
             buf.drop()
             return False
         except LoadRejected as exc:
-            if self._refetch is not None and is_data_error(exc) and buf.replay is None:
+            if single and table == self.route.table and self._refetch is not None and is_data_error(exc) \
+                    and buf.replay is None:
                 return await self._load_around_bad_rows(buf, p, first, last, exc)
-            self._stop(f"load {label} of {buf.rows} rows into {self.route.database}."
-                       f"{self.route.table} was rejected: {exc}", buf)
+            self._stop(f"load {label} of {nrows} rows into {self.route.database}.{table} was rejected: {exc}", buf)
             return False
         except LoadError as exc:
-            self._stop(f"load {label} into {self.route.database}.{self.route.table} kept failing: {exc}", buf)
+            self._stop(f"load {label} into {self.route.database}.{table} kept failing: {exc}", buf)
             return False
         except asyncio.CancelledError:
             buf.drop()
             raise
-        through = self._through(buf, last)
-        self._ack_all(buf)
-        await self._mark_loaded(p, last, through)
-        self.trouble = None
-        st = self.stats
-        st.load_times.observe(time.monotonic() - t0)
-        st.loads_by_status[result.status] += 1
-        st.last_load_at = time.time()
-        st.loads += 1
-        st.rows_loaded += self._rows_of(result, buf.rows)
-        st.rows_filtered += result.filtered_rows
-        st.bytes_loaded += len(body)
-        st.last_load_label = label
-        log.info("loaded route=%s label=%s status=%s rows=%d filtered=%d bytes=%d ms=%d",
-                 self.route.name, label, result.status, result.loaded_rows, result.filtered_rows,
-                 len(body), result.load_time_ms)
-        if result.filtered_rows:
-            await self._report_filtered(label, result)
-        return True
 
     async def _report_filtered(self, label: str, result: Any) -> None:
         """A load StarRocks accepted with filtered rows (max_filter_ratio > 0): say how many and
@@ -543,7 +565,7 @@ class RouteSink:
         if lo >= hi:
             return
         if not known_bad:
-            chunk, rows, _, _ = self.chunker.encode(records, lo, hi)   # decode-stage bad ones: written already
+            chunk, rows, _, _, _ = self.chunker.encode(records, lo, hi)   # decode-stage bad ones: written already
             if not rows:
                 return
             label = batch_label(self.label_prefix, self.route.table, self.route.topic, p,

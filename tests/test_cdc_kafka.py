@@ -113,3 +113,28 @@ def test_debezium_snapshot_inserts_updates_deletes_reach_the_primary_key_table(
         assert str(r["born"]) == src["born"].isoformat()
         assert str(r["seen"]).replace("T", " ").startswith(src["seen"].strftime("%Y-%m-%d %H:%M:%S"))
         assert str(r["amount"]) == f"{src['amount_milli'] / 1000:.3f}"
+
+
+def test_rows_routed_to_tables_by_a_field_value(kafka: Any, emulator: Any, topic_factory: Any,
+                                                tmp_path: Path) -> None:
+    """TableByField on the broker: one topic into two tables, each row once, committed to the end."""
+    topic = topic_factory(partitions=2, name=tname("route"))
+    for kind in ("click", "view"):
+        emulator.add_table("test", f"CREATE TABLE {topic}_{kind} (id BIGINT, page STRING) DUPLICATE KEY(id);")
+    kinds = ["click" if i % 3 else "view" for i in range(300)]
+    produce_sync(kafka.bootstrap_servers, topic,
+                 [orjson.dumps({"id": i, "kind": k, "page": f"/p{i}"}) for i, k in enumerate(kinds)], partitions=2)
+    cfg = connector(kafka, emulator, topics=topic, **{
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+        "transforms": "route", "transforms.route.type": "TableByField", "transforms.route.field": "kind",
+        "transforms.route.format": f"{topic}_{{}}", "transforms.route.remove": "true",
+        "group.id": f"route-{uuid.uuid4().hex[:6]}"})
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w.log)
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    for kind in ("click", "view"):
+        ids = sorted(r["id"] for r in emulator.rows("test", f"{topic}_{kind}"))
+        assert ids == [i for i, k in enumerate(kinds) if k == kind]

@@ -208,7 +208,8 @@ async def test_a_transform_in_the_route_loop_explodes_and_dead_letters() -> None
     client, dlq = FakeClient(), FakeDlq()
     sink = RouteSink(route, client, build_converter(route.value_converter), JsonEncoder(),  # type: ignore[arg-type]
                      label_prefix="x", max_bytes=10**9, max_rows=10**6, max_age_ms=60_000, policy=RetryPolicy(),
-                     errors=ErrorSettings(tolerance="all", dlq_topic="dlq"), dlq=dlq, chain=chain)  # type: ignore[arg-type]
+                     errors=ErrorSettings(tolerance="all", dlq_topic="dlq"), dlq=dlq, chain=chain,  # type: ignore[arg-type]
+                     ack=lambda ev: None)
     recs = [Record("orders", 0, 0, b'{"id": 1, "lines": [1, 2, 3]}'), Record("orders", 0, 1, b'{"id": 2}'),
             Record("orders", 0, 2, b'{"id": 3, "lines": []}')]
     sink.add([Event(Batch("orders", 0, recs))])
@@ -273,3 +274,48 @@ def test_zoned_timestamps_convert_to_utc_or_sinkapp_timezone() -> None:
             set_zone("Mars/Olympus")
     finally:
         set_zone("UTC")
+
+
+async def test_table_by_field_loads_one_batch_into_several_tables_under_their_own_labels() -> None:
+    """Rows go to the table named by a field; one Stream Load per table, each labelled with its
+    table and the batch's offsets; the batch commits once every table's load succeeded."""
+    from sinkapp.errors import LoadRetriable
+    from sinkapp.routes import Route
+    from sinkapp.sink import RouteSink
+    from sinkapp.streamload.retry import RetryPolicy
+    from tests.fakes import Batch, Event
+    from tests.test_sink import FakeClient
+
+    route = Route("events", "test", "events_other", {},
+                  ConverterSettings("org.apache.kafka.connect.json.JsonConverter", False), None)
+    chain = build_chain([TransformSpec("r", "TableByField", {"field": "$.kind", "format": "events_{}",
+                                                              "remove": "true"})])
+    tables: list[str] = []
+
+    class Recording(FakeClient):
+        async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> Any:
+            tables.append(table)
+            return await super().load(database, table, label, body, headers)
+
+    client = Recording(outcomes=[None, LoadRetriable("500")])     # the second table's first try fails
+    loaded: list[tuple[int, int]] = []
+    sink = RouteSink(route, client, build_converter(route.value_converter), JsonEncoder(),  # type: ignore[arg-type]
+                     label_prefix="x", max_bytes=10**9, max_rows=10**6, max_age_ms=60_000,
+                     policy=RetryPolicy(max_retries=3, base_delay_s=0.001), chain=chain,
+                     ack=lambda ev: None, on_loaded=lambda p, off: loaded.append((p, off)))
+    kinds = ["click", "view", "click", "view", "click"]
+    recs = [Record("events", 0, i, orjson.dumps({"id": i, "kind": k})) for i, k in enumerate(kinds)]
+    sink.add([Event(Batch("events", 0, recs))])
+    await sink.flush_all()
+    by_label = {label: rows for label, rows in client.attempts}
+    assert by_label["x-events_click-events-0-0-4"] == [{"id": 0}, {"id": 2}, {"id": 4}]
+    assert by_label["x-events_view-events-0-0-4"] == [{"id": 1}, {"id": 3}]
+    assert tables == ["events_click", "events_view", "events_view"]     # retried under the same label
+    assert loaded == [(0, 4)] and sink.stats.rows_loaded == 5 and sink.stats.loads == 2
+
+
+def test_table_by_field_refuses_a_value_that_is_no_table_name() -> None:
+    with pytest.raises(TransformError, match="not a valid table name"):
+        run([("r", "TableByField", {"field": "kind"})], {"kind": "drop table x;"})
+    with pytest.raises(TransformError, match="is missing"):
+        run([("r", "TableByField", {"field": "kind"})], {"id": 1})

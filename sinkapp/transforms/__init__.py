@@ -98,6 +98,11 @@ class Chain:
                              f"{type(got).__name__}; a transform returns None, a dict or a list of dicts")
 
 
+#: a row carrying this key goes to the named table of the route's database instead of the route's
+#: table (set by the TableByField transform; removed before the row is encoded)
+TABLE_KEY = "__sinkapp_table__"
+
+
 #: short names and Kafka Connect class names → factory(options) -> Transform (filled by the modules)
 REGISTRY: dict[str, Callable[[Mapping[str, str]], Transform]] = {}
 

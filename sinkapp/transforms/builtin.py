@@ -34,7 +34,7 @@ from jsonpath_ng import parse as jsonpath_parse  # type: ignore[import-untyped]
 
 from sinkapp.converters.simple import format_datetime
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import Meta, Transform, register
+from sinkapp.transforms import TABLE_KEY, Meta, Transform, register
 
 _CONNECT = "org.apache.kafka.connect.transforms."
 
@@ -332,3 +332,39 @@ def routed_table(topic: str, options: Mapping[str, str], topic2table: Mapping[st
     m = rx.fullmatch(topic)
     renamed = m.expand(replacement.replace("$", "\\")) if m else topic
     return topic2table.get(renamed, renamed)
+
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@register("TableByField", "sinkapp.transforms.TableByField")
+def table_by_field(options: Mapping[str, str]) -> Transform:
+    """Send each row to the table named by one of its fields: ``field`` (JSONPath), ``format``
+    (``{}`` is the value, default ``{}``: e.g. ``events_{}``), ``remove`` (true: drop the field
+    from the row). A value that makes no valid table name is a bad record."""
+    path = _path(_need(options, "field"))
+    fmt = options.get("format", "{}")
+    if "{}" not in fmt:
+        raise ConfigError("format must contain {} (the field's value)")
+    remove = options.get("remove", "false").lower() == "true"
+    if remove and not isinstance(path, _KeyPath):
+        raise ConfigError("remove=true needs a plain field path ($.a.b)")
+
+    def t(value: dict[str, Any], meta: Meta) -> Any:
+        found = path.values(value)
+        if not found or found[0] is None:
+            raise TransformError(f"field {options['field']!r} is missing: no table to route the row to")
+        table = fmt.replace("{}", str(found[0]))
+        if not _TABLE_NAME.match(table):
+            raise TransformError(f"{table!r} (from field {options['field']!r}) is not a valid table name")
+        out = dict(value)
+        if remove:
+            assert isinstance(path, _KeyPath)
+            cur = out
+            for k in path.keys[:-1]:
+                cur[k] = dict(cur[k])
+                cur = cur[k]
+            cur.pop(path.keys[-1], None)
+        out[TABLE_KEY] = table
+        return out
+    return t
