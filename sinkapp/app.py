@@ -67,6 +67,7 @@ class SinkApp(faust.App):
     readers: list[SourceReader] = []
     drain_timeout_s: float = 20.0
     sinkapp_name: str = "starrocks-sink"
+    stall_after_s: float = 60.0
 
     async def _drain_sinks(self, why: str) -> None:
         sinks = getattr(self, "sinks", [])
@@ -296,6 +297,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SinkApp:
     app = SinkApp(k.group_id, **options)
     app.drain_timeout_s = settings.drain_timeout_ms / 1000.0
     app.sinkapp_name = settings.name
+    app.stall_after_s = settings.stall_timeout_ms / 1000.0
     client = StreamLoadClient(settings.http_urls, settings.username, settings.password,
                               connect_timeout_s=settings.connect_timeoutms / 1000.0,
                               request_timeout_s=settings.load_timeout_ms / 1000.0,

@@ -133,6 +133,7 @@ class Settings:
     starrocks_certfile: str | None = None
     starrocks_keyfile: str | None = None
     timezone: str = "UTC"
+    stall_timeout_ms: int = 60000
     web_bind: str = "127.0.0.1"
     web_port: int = 6066
     kafka: KafkaSettings | None = None
@@ -459,6 +460,7 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
         starrocks_certfile=v["sinkapp.starrocks.ssl.certfile"],
         starrocks_keyfile=v["sinkapp.starrocks.ssl.keyfile"],
         timezone=v["sinkapp.timezone"].strip(),
+        stall_timeout_ms=v["sinkapp.stall.timeout.ms"],
         web_bind=v["sinkapp.web.bind"].strip(),
         web_port=v["sinkapp.web.port"],
         kafka=_kafka(raw, v, name),

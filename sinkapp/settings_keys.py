@@ -87,6 +87,8 @@ _SPECS: list[KeySpec] = [
             "(https:// URLs); the system's CAs when unset"),
     KeySpec("sinkapp.starrocks.ssl.certfile", None, "client certificate (PEM) for mutual TLS to StarRocks"),
     KeySpec("sinkapp.starrocks.ssl.keyfile", None, "client key (PEM) for mutual TLS to StarRocks"),
+    _int("sinkapp.stall.timeout.ms", 60000, 1000, 3600000,
+         "a dependency (StarRocks, the registry) failing this long marks the route DEGRADED and the worker not ready"),
     KeySpec("sinkapp.timezone", "UTC", "zone Debezium ZonedTimestamp/ZonedTime values are converted to "
             "(IANA name, e.g. Asia/Shanghai)"),
     KeySpec("sinkapp.web.bind", "127.0.0.1", "address the status/metrics web server listens on "

@@ -5,7 +5,8 @@ Who calls: :func:`sinkapp.app.create_app` (``add_pages``); served by Faust's web
 
 - ``GET /health/live``: 200 while the worker process serves requests.
 - ``GET /health/ready``: 200 once the worker holds its first partition assignment and no route is
-  stopped or stalled (a dependency failing for over ``STALL_AFTER_S``); else 503 with the reasons.
+  stopped or stalled (a dependency failing for over ``sinkapp.stall.timeout.ms``, default 60 s);
+  else 503 with the reasons.
 - ``GET /status``: shaped like Kafka Connect's ``GET /connectors/{name}/status``: ``name``,
   ``connector`` {state, worker_id}, ``tasks`` (one per route: id = route name, state RUNNING /
   DEGRADED / FAILED, worker_id, trace = the error), ``type: sink``, plus sinkapp's own fields
@@ -32,13 +33,13 @@ def public_reason(reason: str | None) -> str | None:
     return redact.redact(reason.split("\n", 1)[0].split("; ErrorURL", 1)[0])
 
 
-def route_state(sink: Any, now: float | None = None) -> tuple[str, str | None]:
+def route_state(sink: Any, now: float | None = None, stall_after_s: float = STALL_AFTER_S) -> tuple[str, str | None]:
     """(RUNNING | DEGRADED | FAILED, why) of one route."""
     now = time.time() if now is None else now
     if sink.stats.failed or sink.halting:
         return "FAILED", public_reason(sink.stats.failed or sink.halting)
     for trouble in (sink.trouble, getattr(sink.converter, "trouble", None)):
-        if trouble is not None and now - trouble[0] >= STALL_AFTER_S:
+        if trouble is not None and now - trouble[0] >= stall_after_s:
             return "DEGRADED", redact.redact(f"for {now - trouble[0]:.0f}s: {trouble[1]}")[:500]
     return "RUNNING", None
 
@@ -49,7 +50,7 @@ def readiness(app: Any) -> tuple[bool, list[str]]:
     if consumer is None or not getattr(consumer, "assigned_once", False):
         reasons.append("no partition assignment yet")
     for s in app.sinks:
-        state, why = route_state(s)
+        state, why = route_state(s, stall_after_s=app.stall_after_s)
         if state != "RUNNING":
             reasons.append(f"route {s.route.name} {state}: {why}")
     return not reasons, reasons
@@ -79,7 +80,7 @@ def connect_status(app: Any) -> dict[str, Any]:
     worker_id = f"{socket.gethostname()}:{app.conf.web_port}"
     tasks = []
     for s in app.sinks:
-        state, why = route_state(s)
+        state, why = route_state(s, stall_after_s=app.stall_after_s)
         task: dict[str, Any] = {"id": s.route.name, "state": state, "worker_id": worker_id}
         if why:
             task["trace"] = why

@@ -332,3 +332,41 @@ def test_grafana_dashboard_queries_only_metrics_sinkapp_serves() -> None:
     used = {n for p in doc["panels"] for t in p["targets"] for n in _re.findall(r"\b(sinkapp_[a-z_]+)", t["expr"])}
     assert used and used <= names, sorted(used - names)
     assert {"sinkapp_rows_loaded_total", "sinkapp_consumer_lag", "sinkapp_route_up"} <= used
+
+
+def test_health_and_status_show_a_registry_outage_as_degraded_then_recover(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    schema_text = (FIXTURES / "orders.avsc").read_text()
+    v2 = json.loads(schema_text)
+    v2["fields"].append({"name": "channel", "type": ["null", "string"], "default": None})
+    with RegistryThread() as sr:
+        topic = topic_factory(partitions=1, name=tname("srdown"))
+        table = f"t_{topic}"
+        orders_table(emulator, table, "channel STRING")
+        sid1 = sr.register(f"{topic}-value", schema_text)
+        p1 = fastavro.parse_schema(json.loads(schema_text))
+        produce_sync(kafka.bootstrap_servers, topic, [avro_value(sid1, p1, datagen_order(i)) for i in range(20)])
+        port = _free_port()
+        cfg = connector(kafka, emulator, "connector-avro.json", topics=topic, **{
+            "starrocks.topic2table.map": f"{topic}:{table}", "starrocks.password": STAR_PW,
+            "value.converter.schema.registry.url": sr.url, "sinkapp.web.port": str(port),
+            "sinkapp.stall.timeout.ms": "1000"})
+        cfg.pop("confluent.custom.schema.registry.auto", None)
+        w = Worker(cfg, tmp_path, web=True).start()
+        try:
+            wait_until(lambda: emulator.count("test", table) >= 20 and _listening(port)
+                       and _get(port, "/health/ready")[0] == 200, 60, "20 rows and ready")
+            sid2 = sr.register(f"{topic}-value", json.dumps(v2))
+            p2 = fastavro.parse_schema(v2)
+            sr.down()                                       # the registry goes away ...
+            produce_sync(kafka.bootstrap_servers, topic,    # ... just as records need a schema it has
+                         [avro_value(sid2, p2, {**datagen_order(i), "channel": "web"}) for i in range(20, 25)])
+            wait_until(lambda: _get(port, "/health/ready")[0] == 503, 30, "not ready while the registry is down")
+            task = json.loads(_get(port, "/status")[1])["tasks"][0]
+            assert task["state"] == "DEGRADED" and "Schema Registry" in task["trace"], task
+            sr.up()
+            wait_until(lambda: emulator.count("test", table) >= 25, 60, "the held records after the registry is back")
+            wait_until(lambda: _get(port, "/health/ready")[0] == 200, 30, "ready again")
+            assert json.loads(_get(port, "/status")[1])["tasks"][0]["state"] == "RUNNING"
+        finally:
+            w.stop()
