@@ -268,6 +268,7 @@ def test_zoned_timestamps_convert_to_utc_or_sinkapp_timezone() -> None:
     zoned = DEBEZIUM_TYPES["io.debezium.time.ZonedTimestamp"]
     try:
         assert zoned("2024-01-02T03:04:05.5+02:00") == "2024-01-02 01:04:05.500000"
+        assert DEBEZIUM_TYPES["io.debezium.time.ZonedTime"]("03:04:05.5+02:00") == "01:04:05.500000"
         set_zone("Asia/Shanghai")
         assert zoned("2024-01-02T03:04:05Z") == "2024-01-02 11:04:05"
         with pytest.raises(ConfigError, match="not an IANA time zone"):

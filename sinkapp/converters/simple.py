@@ -106,24 +106,17 @@ def set_zone(name: str | None) -> None:
                           "Europe/Berlin, Asia/Shanghai)") from None
 
 
-def _zoned(text: str) -> str:
+def _zoned(text: str, time_only: bool = False) -> str:
+    """Debezium ZonedTimestamp (or ZonedTime) ISO text → wall-clock text in ``sinkapp.timezone``."""
+    iso = text.replace("Z", "+00:00")
     try:
-        ts = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        ts = (dt.datetime.combine(dt.date(2000, 1, 1), dt.time.fromisoformat(iso)) if time_only
+              else dt.datetime.fromisoformat(iso))
     except ValueError:
-        raise ConversionError(f"ZonedTimestamp {text!r} is not ISO-8601") from None
+        raise ConversionError(f"{'ZonedTime' if time_only else 'ZonedTimestamp'} {text!r} is not ISO-8601") from None
     if ts.tzinfo is not None:
         ts = ts.astimezone(_ZONE).replace(tzinfo=None)
-    return ts.isoformat(sep=" ")
-
-
-def _zoned_time(text: str) -> str:
-    try:
-        t = dt.time.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConversionError(f"ZonedTime {text!r} is not ISO-8601") from None
-    if t.tzinfo is not None:
-        t = (dt.datetime.combine(dt.date(2000, 1, 1), t).astimezone(_ZONE)).time()
-    return t.replace(tzinfo=None).isoformat()
+    return ts.time().isoformat() if time_only else ts.isoformat(sep=" ")
 
 
 def _variable_scale_decimal(value: Any) -> Any:
@@ -152,7 +145,7 @@ DEBEZIUM_TYPES: dict[str, Any] = {
     "io.debezium.time.MicroTimestamp": lambda v: _wall_clock_us(int(v)),
     "io.debezium.time.NanoTimestamp": lambda v: _wall_clock_us(int(v) // 1000),
     "io.debezium.time.ZonedTimestamp": lambda v: _zoned(v) if isinstance(v, str) else v,
-    "io.debezium.time.ZonedTime": lambda v: _zoned_time(v) if isinstance(v, str) else v,
+    "io.debezium.time.ZonedTime": lambda v: _zoned(v, time_only=True) if isinstance(v, str) else v,
     "io.debezium.data.VariableScaleDecimal": _variable_scale_decimal,
 }
 
