@@ -52,12 +52,14 @@ log = logging.getLogger(__name__)
 class BatchMessage(ConsumerMessage):
     """One fetched batch of one partition: ``records`` in offset order, ``offset`` = the last's."""
 
-    __slots__ = ("records", "first_offset", "prev_last", "next_offset")
+    __slots__ = ("records", "first_offset", "prev_last", "next_offset", "fetch_from", "committed")
 
     records: list[Any]
     first_offset: int
     prev_last: int | None
     next_offset: int          # the consumer's position after this batch (past transaction markers)
+    fetch_from: int | None    # the position these records were read from (None: a seek intervened)
+    committed: int | None     # the partition's committed offset when the batch was yielded
 
 
 def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | None,
@@ -71,6 +73,8 @@ def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | No
     msg.records = records
     msg.first_offset = records[0].offset
     msg.prev_last = prev_last
+    msg.fetch_from = None
+    msg.committed = None
     msg.next_offset = next_offset if next_offset is not None and next_offset > last.offset else last.offset + 1
     return msg
 
@@ -87,9 +91,15 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self.revoking: set[TP] = set()
         self.assigned_once = False               # readiness: the first assignment arrived
         self._prev_last: dict[TP, int] = {}      # last offset yielded since the last seek
+        self._seeks = 0                          # bumped around every seek: a fetch it overlaps is suspect
 
     # -- fetch ----------------------------------------------------------------------------
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
+        seeks_before = self._seeks
+        try:
+            before = self._positions(self.assignment())
+        except Exception:
+            before = {}
         records, active = await self._wait_next_records(timeout)
         generation_id = self.app.consumer_generation_id
         if records is None or self.should_stop:
@@ -113,6 +123,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if active is None or tp in active or tp in self._buffered_partitions:
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 msg = to_batch(tp, recs, generation_id, prev.get(tp), positions.get(tp))
+                # where these records were read from: the position before the drain, unless a seek
+                # may have moved it in between (then unknown, and the route waits for a re-read)
+                msg.fetch_from = before.get(tp) if self._seeks == seeks_before else None
+                msg.committed = self._committed_offset.get(tp)
                 prev[tp] = msg.offset
                 yield tp, msg
 
@@ -127,12 +141,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return {}
 
     async def seek(self, partition: TP, offset: int) -> None:
+        self._seeks += 1
         self._prev_last.pop(partition, None)
         await super().seek(partition, offset)
+        self._seeks += 1
 
     async def perform_seek(self) -> None:
+        self._seeks += 1
         self._prev_last.clear()
         await super().perform_seek()
+        self._seeks += 1
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """Gaps are irrelevant to watermark commits (and a batch's own offsets are no gap)."""

@@ -37,6 +37,12 @@ class Batch:
     partition: int
     records: list[Record]
     prev_last: int | None = None
+    read_from: int | None = None          # the position it was read from (default: its first offset)
+    committed: int | None = None
+
+    @property
+    def fetch_from(self) -> int:
+        return self.records[0].offset if self.read_from is None else self.read_from
 
     @property
     def offset(self) -> int:

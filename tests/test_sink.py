@@ -569,3 +569,36 @@ async def test_rows_filtered_under_max_filter_ratio_are_counted_and_reported(
         await sink.flush_all()
     assert sink.stats.rows_filtered == 2 and sink.stats.rows_loaded == 1 and seen.loaded == [(0, 2)]
     assert "filtered 2 row(s)" in caplog.text and "file=e1" in caplog.text and "Value count" in caplog.text
+
+
+async def test_while_a_reseek_is_pending_batches_read_before_it_are_not_taken() -> None:
+    """The race the soak found: after a gap, batches already fetched from beyond the gap (or read
+    while a seek moved the position: fetch position unknown) must not be taken, or their records
+    would be committed past the missing ones."""
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, max_rows=1000)
+    sink.add([batch(0, range(0, 5))])
+    gap = batch(0, range(10, 15))                        # read from 10: 5..9 never arrived
+    sink.add([gap])
+    assert seen.gaps == [(0, 5)]
+    late = batch(0, range(15, 20))
+    late.message.read_from = None                        # fetched while the seek was moving things
+    sink.add([late])
+    sink.add([batch(0, range(20, 25))])                  # fetched before the seek took effect
+    assert sink.buffers[0].last_offset == 4 and seen.gaps == [(0, 5)]
+    again = batch(0, range(5, 12))                       # the re-read, from the resume offset
+    sink.add([again])
+    await sink.flush_all()
+    assert [a[0] for a in client.attempts] == ["sa-t-orders-0-0-11"] and seen.loaded == [(0, 11)]
+
+
+async def test_a_fresh_partition_starts_at_the_committed_offset_even_ahead_of_the_ledger() -> None:
+    ledger = MemoryLedger()
+    ledger.marks[0] = Mark(loaded=9, pending=None)        # the ledger's last update was lost
+    client, seen = FakeClient(), Seen()
+    sink = make_sink(client, seen, ledger=ledger)
+    ev = batch(0, range(20, 23))
+    ev.message.committed = 20                            # committed after a load the ledger missed
+    sink.add([ev])
+    await sink.flush_all()
+    assert seen.gaps == [] and [a[0] for a in client.attempts] == ["sa-t-orders-0-20-22"]
