@@ -16,11 +16,10 @@ ledger entry ``Mark(loaded, pending)`` and taken records up to ``high`` since as
   of exactly that range (same offsets, same label, so StarRocks de-duplicates a batch that had
   been loaded before the crash); records before it form their own batch; the pending batch is
   closed by its last offset or by the first record after it (:func:`segment_end`).
-- a batch read from a position beyond ``high + 1`` (or, before any record was taken, beyond the
-  ledger's ``loaded + 1`` and the committed offset) means a batch was dropped on the way (Faust
-  skips events of a stale generation or while flow is stopped): its records must not be
-  committed past, so the batch is dropped and the partition re-read from there (``Plan.gap``).
-  Until a batch read from at or before that offset arrives, later ones are dropped too.
+- ``prev_last`` of a batch (the last offset the consumer yielded before it) above ``high``
+  means a batch was dropped on the way (Faust skips events of a stale generation or while flow
+  is stopped): its records must not be committed past, so the batch is dropped and the
+  partition re-read from ``high + 1`` (``Plan.gap``; :func:`gap_resume`).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ class PartitionView:
     mark: Mark                     # the ledger entry (loaded, pending), updated as batches load
     high: int = -1                 # highest offset taken since assignment
     seeking: bool = False          # a re-seek after a gap is under way
-    resume: int = -1               # ... to this offset
+    resume: int | None = None      # ... to this offset (None: to the committed offset)
 
 
 @dataclass(frozen=True)
@@ -54,30 +53,21 @@ class Plan:
     rewind: bool = False           # the copies are not held here: drop held copies, follow the stream
 
 
-def expected_from(view: PartitionView, committed: int | None) -> int | None:
-    """The offset the next batch must be read from: after what was taken, else after what the
-    ledger says loaded or the committed offset (whichever is further); None: nothing known."""
-    if view.high >= 0:
-        return view.high + 1
-    known = [o for o in (view.mark.loaded + 1 if view.mark.loaded >= 0 else None, committed) if o is not None]
-    return max(known) if known else None
-
-
-def plan_intake(view: PartitionView, records: list[Any], fetch_from: int | None,
-                holding: Callable[[int], bool], committed: int | None = None) -> Plan:
+def plan_intake(view: PartitionView, records: list[Any], prev_last: int | None,
+                holding: Callable[[int], bool], fetch_from: int | None = None) -> Plan:
     """Classify a fetched batch (``records`` non-empty, offset order) against ``view``.
 
-    ``fetch_from`` is the position the batch was read from. A batch read from beyond where the
-    route's records end means records in between never reached the route (Faust drops events
-    of a stale generation): a gap, re-read from :func:`expected_from`. While that re-read is
-    pending, only a batch read from at or before the resume offset is taken."""
+    While a re-seek is pending, only the re-read is taken: a batch that starts (or was read from)
+    at or before the resume offset. Batches fetched before the seek took effect come from beyond
+    the gap, and the consumer may already have reset their ``prev_last``."""
     if view.seeking:
-        if fetch_from is None or fetch_from > view.resume:
+        if view.resume is not None and records[0].offset > view.resume \
+                and (fetch_from is None or fetch_from > view.resume):
             return Plan(gap=True)
-    else:
-        expected = expected_from(view, committed)
-        if expected is not None and (fetch_from is None or fetch_from > expected):
+        if view.resume is None and prev_last is not None:
             return Plan(gap=True)
+    elif prev_last is not None and prev_last > view.high:
+        return Plan(gap=True)
     n = len(records)
     start = 0
     if records[0].offset <= view.mark.loaded:
@@ -88,6 +78,16 @@ def plan_intake(view: PartitionView, records: list[Any], fetch_from: int | None,
     if holding(records[start].offset):
         return Plan(start=start, new=new)
     return Plan(start=start, new=start, rewind=True)
+
+
+def gap_resume(view: PartitionView) -> int | None:
+    """Where to re-read a partition after a gap: after what was taken, else after what loaded;
+    ``None``: nothing known here, re-read from the committed offset."""
+    if view.high >= 0:
+        return view.high + 1
+    if view.mark.loaded >= 0:
+        return view.mark.loaded + 1
+    return None
 
 
 def segment_end(pending: tuple[int, int] | None, replaying: bool, records: list[Any], i: int) -> int:

@@ -37,7 +37,7 @@ from sinkapp.errors import ConversionError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
 from sinkapp.ledger import Ledger, Mark, MemoryLedger
 from sinkapp.metrics import LoadTimes
-from sinkapp.replay import PartitionView, expected_from, plan_intake, segment_end
+from sinkapp.replay import PartitionView, gap_resume, plan_intake, segment_end
 from sinkapp.routes import Route
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import LoadAborted, RetryPolicy, load_with_retry
@@ -188,19 +188,17 @@ class RouteSink:
         view = self.parts.get(p)
         if view is None:
             view = self.parts[p] = PartitionView(self.ledger.get(p))
-        committed = getattr(msg, "committed", None)
-        plan = plan_intake(view, records, getattr(msg, "fetch_from", None),
-                           lambda off: self._holding(p, off) is not None, committed)
+        plan = plan_intake(view, records, msg.prev_last, lambda off: self._holding(p, off) is not None,
+                           getattr(msg, "fetch_from", None))
         if plan.gap:
             self.stats.dropped_stale += len(records)
             if not view.seeking:
-                resume = expected_from(view, committed)
-                assert resume is not None            # plan_intake reports a gap only when it is known
+                resume = gap_resume(view)
                 view.seeking, view.resume = True, resume
                 self.stats.gaps += 1
-                log.warning("route=%s partition=%d: records before offset %d never reached the route "
-                            "(a fetched batch was dropped on the way); re-reading from %d",
-                            self.route.name, p, getattr(msg, "fetch_from", None) or records[0].offset, resume)
+                log.warning("route=%s partition=%d: a fetched batch after offset %d never reached the "
+                            "route; re-reading from %s", self.route.name, p, view.high,
+                            resume if resume is not None else "the committed offset")
                 self._on_gap(p, resume)
             return
         view.seeking = False

@@ -578,10 +578,10 @@ async def test_while_a_reseek_is_pending_batches_read_before_it_are_not_taken() 
     client, seen = FakeClient(), Seen()
     sink = make_sink(client, seen, max_rows=1000)
     sink.add([batch(0, range(0, 5))])
-    gap = batch(0, range(10, 15))                        # read from 10: 5..9 never arrived
+    gap = batch(0, range(10, 15), prev=9)                # the consumer yielded 5..9 before: it never arrived
     sink.add([gap])
     assert seen.gaps == [(0, 5)]
-    late = batch(0, range(15, 20))
+    late = batch(0, range(15, 20))                       # prev_last reset by the seek, yet from beyond the gap
     late.message.read_from = None                        # fetched while the seek was moving things
     sink.add([late])
     sink.add([batch(0, range(20, 25))])                  # fetched before the seek took effect
