@@ -52,14 +52,13 @@ log = logging.getLogger(__name__)
 class BatchMessage(ConsumerMessage):
     """One fetched batch of one partition: ``records`` in offset order, ``offset`` = the last's."""
 
-    __slots__ = ("records", "first_offset", "prev_last", "next_offset", "fetch_from", "committed")
+    __slots__ = ("records", "first_offset", "prev_last", "next_offset", "fetch_from")
 
     records: list[Any]
     first_offset: int
     prev_last: int | None
     next_offset: int          # the consumer's position after this batch (past transaction markers)
     fetch_from: int | None    # the position these records were read from (None: a seek intervened)
-    committed: int | None     # the partition's committed offset when the batch was yielded
 
 
 def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | None,
@@ -74,7 +73,6 @@ def to_batch(tp: TP, records: list[Any], generation_id: int, prev_last: int | No
     msg.first_offset = records[0].offset
     msg.prev_last = prev_last
     msg.fetch_from = None
-    msg.committed = None
     msg.next_offset = next_offset if next_offset is not None and next_offset > last.offset else last.offset + 1
     return msg
 
@@ -126,7 +124,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 # where these records were read from: the position before the drain, unless a seek
                 # may have moved it in between (then unknown, and the route waits for a re-read)
                 msg.fetch_from = before.get(tp) if self._seeks == seeks_before else None
-                msg.committed = self._committed_offset.get(tp)
                 prev[tp] = msg.offset
                 yield tp, msg
 

@@ -38,7 +38,6 @@ class Batch:
     records: list[Record]
     prev_last: int | None = None
     read_from: int | None = None          # the position it was read from (default: its first offset)
-    committed: int | None = None
 
     @property
     def fetch_from(self) -> int:

@@ -597,8 +597,6 @@ async def test_a_fresh_partition_starts_at_the_committed_offset_even_ahead_of_th
     ledger.marks[0] = Mark(loaded=9, pending=None)        # the ledger's last update was lost
     client, seen = FakeClient(), Seen()
     sink = make_sink(client, seen, ledger=ledger)
-    ev = batch(0, range(20, 23))
-    ev.message.committed = 20                            # committed after a load the ledger missed
-    sink.add([ev])
+    sink.add([batch(0, range(20, 23))])                  # from the commit, after a load the ledger missed
     await sink.flush_all()
     assert seen.gaps == [] and [a[0] for a in client.attempts] == ["sa-t-orders-0-20-22"]
