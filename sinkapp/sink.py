@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinkapp.buffer import BadRecord, Chunker, PartitionBuffer, Routed
+from sinkapp.buffer import PartitionBuffer
 from sinkapp.config import ErrorSettings
 from sinkapp.converters import Converter
 from sinkapp.dlq import TASK_PUT, DeadLetter, DeadLetterQueue, letter
@@ -37,6 +37,7 @@ from sinkapp.errors import ConversionError, LoadError, LoadRejected
 from sinkapp.labels import batch_label
 from sinkapp.ledger import Ledger, Mark, MemoryLedger
 from sinkapp.metrics import LoadTimes
+from sinkapp.pipeline.encode import BadRecord, Chunker, Piece
 from sinkapp.replay import PartitionView, gap_resume, plan_intake, segment_end
 from sinkapp.routes import Route
 from sinkapp.streamload.client import StreamLoadClient
@@ -246,7 +247,7 @@ class RouteSink:
         return True
 
     def _append(self, buf: PartitionBuffer, records: list[Any], i: int, end: int, now: float,
-                chunk: bytes | memoryview, rows: int, tombs: int, routed: Routed | None = None) -> None:
+                chunk: bytes | memoryview, rows: int, tombs: int, routed: dict[str, Piece] | None = None) -> None:
         if not buf.records:
             buf.first_offset = records[i].offset
             buf.started_at = now

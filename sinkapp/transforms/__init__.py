@@ -1,6 +1,6 @@
 """Transforms: a decoded record value → 0..n rows, configured as Kafka Connect SMTs are.
 
-Who calls: the route's decode loop (:class:`sinkapp.buffer.Chunker`) once per decoded record, in
+Who calls: the route's decode loop (:class:`sinkapp.pipeline.encode.Chunker`) once per decoded record, in
 the loop over a fetched batch; :func:`build_chain` once per route at start.
 
 Configuration (the connector file, per worker)::

@@ -1,0 +1,1 @@
+"""The sink core: fetched partition batches → table batches → Stream Load → commits."""

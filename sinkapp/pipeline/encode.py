@@ -1,0 +1,237 @@
+"""Encoding: the records of a fetched partition batch → one :class:`Chunk` of body bytes.
+
+Who calls: the route's intake, once per run of a fetched partition batch (``Chunker.encode``),
+and the bad-row search when it re-encodes a rejected batch's records read again from Kafka.
+
+A chunk holds *encoded* rows: one ``bytes`` object per fetched batch (or per part of one, when a
+ledger boundary cuts it), never a Python object per row. So a table batch of 500,000 rows is a
+few hundred objects, which the cyclic GC does not walk and which cost their byte size in RSS.
+
+The decode loop has three shapes, chosen once per route:
+- ``raw-json``: ``JsonConverter`` without schemas into a JSON body. Each value is validated
+  (``orjson.loads`` succeeds and yields an object) and the record's own bytes go into the body,
+  so big integers, long decimals and LARGEINT values reach StarRocks exactly as written.
+- ``raw-text``: String/ByteArray values into a CSV body: the bytes are the row (UTF-8 checked
+  for StringConverter).
+- ``decode``: every other converter: decode each value, then encode the batch's rows in one call.
+A record that cannot be decoded or encoded is a :class:`BadRecord` (raised, or with
+``errors.tolerance=all`` returned in :attr:`Chunk.bad`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+from sinkapp.converters import Converter
+from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringConverter
+from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
+from sinkapp.encoding import CsvEncoder, JsonEncoder
+from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
+from sinkapp.transforms import TABLE_KEY, Chain, Meta
+
+
+class BadRecord(SinkError):
+    """Record ``index`` of the slice cannot be loaded; ``error`` says why, ``stage`` where
+    (:mod:`sinkapp.dlq` stage names)."""
+
+    def __init__(self, index: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+        self.stage = stage
+
+
+class Piece(NamedTuple):
+    """Encoded rows for one table: ``data`` (rows joined, no outer brackets) and their count."""
+
+    data: bytes | memoryview
+    rows: int
+
+
+class Chunk(NamedTuple):
+    """What a run of a fetched batch's records became.
+
+    ``data``/``rows``: the rows for the route's own table; ``routed``: rows a transform sent to
+    other tables (TableByField), by table; ``tombstones``: records that are no row (null values,
+    empty JSON values, rows a transform dropped are counted by the Chunker); ``bad``: records
+    that cannot be loaded (only with ``errors.tolerance=all``; else the first one raises)."""
+
+    data: bytes | memoryview
+    rows: int
+    tombstones: int
+    bad: list[BadRecord]
+    routed: dict[str, Piece]
+
+    def pieces(self, table: str) -> dict[str, Piece]:
+        """Rows by table, the route's own under ``table``; tables without rows left out."""
+        out = {t: p for t, p in self.routed.items() if p.rows}
+        if self.rows:
+            out[table] = Piece(self.data, self.rows)
+        return out
+
+
+class Chunker:
+    """The route's decode loop: ``encode(records, i, end) -> Chunk``.
+
+    ``tolerant`` (errors.tolerance=all): bad records are returned (``bad``) and left out of the
+    chunk; otherwise the first one raises :class:`BadRecord`. An empty value is null for
+    ``JsonConverter`` (as Kafka Connect reads it): skipped and counted like a tombstone.
+    """
+
+    def __init__(self, converter: Converter, encoder: JsonEncoder | CsvEncoder, tolerant: bool = False,
+                 chain: Chain | None = None) -> None:
+        self.converter = converter
+        self.encoder = encoder
+        self.tolerant = tolerant
+        self.chain = chain
+        self.dropped = 0                 # records a transform turned into no row
+        self.json_values = isinstance(converter, JsonConverter)
+        if chain is not None:
+            self.mode = "decode"         # transforms need the decoded value
+        elif isinstance(converter, JsonConverter) and not converter.schemas_enable \
+                and isinstance(encoder, JsonEncoder):
+            self.mode = "raw-json"
+        elif isinstance(encoder, CsvEncoder) and (
+                isinstance(converter, ByteArrayConverter)
+                or (isinstance(converter, StringConverter) and converter.encoding.lower() in ("utf-8", "utf8"))):
+            self.mode = "raw-text"
+        else:
+            self.mode = "decode"
+        self.check_utf8 = isinstance(converter, StringConverter)
+        self.class_name = getattr(converter, "class_name", "") or {
+            JsonConverter: "org.apache.kafka.connect.json.JsonConverter",
+            StringConverter: "org.apache.kafka.connect.storage.StringConverter",
+            ByteArrayConverter: "org.apache.kafka.connect.converters.ByteArrayConverter",
+        }.get(type(converter), type(converter).__name__)
+
+    def encode(self, records: list[Any], i: int, end: int) -> Chunk:
+        if self.mode == "raw-json":
+            return self._raw_json(records, i, end)
+        if self.mode == "raw-text":
+            return self._raw_text(records, i, end)
+        return self._decode(records, i, end)
+
+    def _bad(self, bad: list[BadRecord], k: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:
+        b = BadRecord(k, error, stage)
+        if not self.tolerant:
+            raise b
+        bad.append(b)
+
+    def _raw_json(self, records: list[Any], i: int, end: int) -> Chunk:
+        loads, out, tombs = orjson.loads, [], 0
+        bad: list[BadRecord] = []
+        for k in range(i, end):
+            v = records[k].value
+            if not v:
+                tombs += 1
+                continue
+            try:
+                doc = loads(v)
+            except orjson.JSONDecodeError as exc:
+                self._bad(bad, k, ConversionError(f"value is not valid JSON ({exc})"))
+                continue
+            if type(doc) is not dict:
+                self._bad(bad, k, ConversionError(
+                    f"value is JSON but not an object ({type(doc).__name__}); with sink.properties.format=json "
+                    "each value must be one JSON object"))
+                continue
+            out.append(v)
+        return Chunk(self.encoder.join_raw(out), len(out), tombs, bad, {})
+
+    def _raw_text(self, records: list[Any], i: int, end: int) -> Chunk:
+        out, tombs, check = [], 0, self.check_utf8
+        bad: list[BadRecord] = []
+        for k in range(i, end):
+            v = records[k].value
+            if v is None:
+                tombs += 1
+                continue
+            if check:
+                try:
+                    v.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self._bad(bad, k, ConversionError(f"value is not valid utf-8 text: {exc}"))
+                    continue
+            out.append(v)
+        return Chunk(self.encoder.join_raw(out), len(out), tombs, bad, {})
+
+    def _decode(self, records: list[Any], i: int, end: int) -> Chunk:
+        conv, values, idx, tombs = self.converter.decode, [], [], 0
+        bad: list[BadRecord] = []
+        by_table: dict[str, tuple[list[Any], list[int]]] = {}
+        json_values, chain = self.json_values, self.chain
+        for k in range(i, end):
+            v = records[k].value
+            if v is None or (json_values and not v):
+                tombs += 1
+                continue
+            try:
+                value = conv(v)
+            except ConversionError as exc:
+                self._bad(bad, k, exc)
+                continue
+            if value is None:
+                tombs += 1
+                continue
+            if json_values and type(value) is not dict:
+                self._bad(bad, k, ConversionError(
+                    f"the value's payload is JSON but not an object ({type(value).__name__}); each value "
+                    "must hold one JSON object"))
+                continue
+            if chain is not None:
+                r = records[k]
+                try:
+                    rows = chain.apply(value, Meta(r.topic, r.partition, r.offset, r.timestamp, r.key,
+                                                   tuple(r.headers or ())))
+                except TransformError as exc:
+                    self._bad(bad, k, exc, TRANSFORMATION)
+                    continue
+                if not rows:
+                    self.dropped += 1
+                for row in rows:
+                    table = row.pop(TABLE_KEY, None)
+                    if table is None:
+                        values.append(row)
+                        idx.append(k)
+                    else:
+                        vs, ks = by_table.setdefault(table, ([], []))
+                        vs.append(row)
+                        ks.append(k)
+                continue
+            values.append(value)
+            idx.append(k)
+        failed: set[int] = set()
+        chunk, n = self._encode_rows(values, idx, bad, failed)
+        routed = {t: self._encode_rows(vs, ks, bad, failed) for t, (vs, ks) in by_table.items()}
+        if failed:                                   # a record's other rows must not load either
+            chunk, n = self._encode_rows(*self._without(values, idx, failed), bad, set())
+            routed = {t: self._encode_rows(*self._without(vs, ks, failed), bad, set())
+                      for t, (vs, ks) in by_table.items()}
+        bad.sort(key=lambda b: b.index)
+        return Chunk(chunk, n, tombs, bad, {t: r for t, r in routed.items() if r.rows})
+
+    @staticmethod
+    def _without(values: list[Any], idx: list[int], failed: set[int]) -> tuple[list[Any], list[int]]:
+        keep = [(v, k) for v, k in zip(values, idx, strict=True) if k not in failed]
+        return [v for v, _ in keep], [k for _, k in keep]
+
+    def _encode_rows(self, values: list[Any], idx: list[int], bad: list[BadRecord],
+                     failed: set[int]) -> Piece:
+        """One chunk of ``values``; rows the body cannot carry are bad records (added to ``failed``)."""
+        try:
+            return Piece(self.encoder.encode_chunk(values), len(values))
+        except EncodingError:
+            pass
+        # slow path: encode row by row to name the records the body cannot carry
+        enc, good = self.encoder.encode_row, []  # type: ignore[var-annotated]
+        for value, k in zip(values, idx, strict=True):
+            try:
+                good.append((k, enc(value)))
+            except EncodingError as exc:
+                if k not in failed:                  # one record may have become several rows
+                    failed.add(k)
+                    self._bad(bad, k, exc, TASK_PUT)
+        rows_out = [row for k, row in good if k not in failed]
+        return Piece(self.encoder.join_raw(rows_out), len(rows_out))
