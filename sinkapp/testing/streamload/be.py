@@ -139,6 +139,8 @@ class BeStreamLoad:
         body = await request.content.read()
         ld.body_read, ld.load_bytes = True, len(body)
         ld.times["ReadDataTimeMs"] = ms_since(t_read)
+        with c.lock:    # §8a: the tablet writers open before any row: "too many versions" (rolled back)
+            c.versions.check(ld.db, ld.table)
         t_write = time.monotonic()
         if len(body) > OFFLOAD_BYTES:   # keep the loop (get_load_state, other loads) responsive
             ld.res = res = await asyncio.get_running_loop().run_in_executor(None, c.execute, plan, params, body)

@@ -1,9 +1,10 @@
 """Shared state of an emulated cluster and the work every load does (spec §1.5 steps 6-11).
 
 One :class:`Cluster` is shared by all FE and BE nodes of an emulator: catalog, label registry,
-faults, load records, error logs and per-table timelines. With ``count_only`` the rows of a body
-are counted by :mod:`.countonly` instead of parsed (benchmark mode). Handlers run on the
-emulator's event loop; queries from other threads take :attr:`Cluster.lock`.
+faults, load records, error logs, per-table timelines and version counts (:mod:`.versions`, §8a).
+With ``count_only`` the rows of a body are counted by :mod:`.countonly` instead of parsed
+(benchmark mode). Handlers run on the emulator's event loop; queries from other threads take
+:attr:`Cluster.lock`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .parse import raw_of, read_csv, read_json
 from .plan import Plan
 from .schema import TableSchema
 from .store import Catalog, Op
+from .versions import Versions
 
 MAX_ERROR_ROWS = 50   # MAX_ERROR_NUM per fragment (§6.4)
 
@@ -105,7 +107,7 @@ def decompress(body: bytes, compression: str | None) -> bytes:
 class Cluster:
     def __init__(self, *, user: str, password: str, store_rows: bool, label_keep_max_s: float,
                  max_body_bytes: int, json_max_bytes: int, empty_load_as_error: bool,
-                 count_only: bool = False) -> None:
+                 count_only: bool = False, versions: Versions | None = None) -> None:
         self.user, self.password = user, password
         self.lock = threading.RLock()
         self.count_only = count_only
@@ -114,6 +116,7 @@ class Cluster:
         self.timelines: dict[tuple[str, str], list[tuple[float, int]]] = {}
         self.labels = LabelRegistry(label_keep_max_s)
         self.faults = Faults()
+        self.versions = versions if versions is not None else Versions()
         self.records: list[LoadRecord] = []
         self.error_logs: dict[str, str] = {}
         self.max_body_bytes, self.json_max_bytes = max_body_bytes, json_max_bytes
@@ -202,16 +205,20 @@ class Cluster:
     def commit(self, txn: Txn, ops: list[Op], plan: Plan, publish_delay_s: float = 0.0, *,
                counted: int = 0) -> None:
         """Apply the rows (``ops``, plus ``counted`` rows known by number only) and mark the label
-        COMMITTED/VISIBLE (§1.5 step 11); a timeline point records the table count."""
+        COMMITTED/VISIBLE (§1.5 step 11); a timeline point records the table count. A load that
+        wrote rows adds one version to the table (§8a, :mod:`.versions`)."""
         p = plan.params
         partial = plan.mapped if p.partial_update else None
         merge = plan.schema.index[p.merge_condition.lower()] if p.merge_condition else None
         with self.lock:
             table = self.catalog.table(txn.db, txn.table)
+            wrote = bool(ops) or counted > 0
             table.apply(ops, partial=partial, merge_index=merge)
             if counted:
                 table.add_count(counted)
             self.labels.mark_committed(txn, publish_delay_s)
+            if wrote:
+                self.versions.add(txn.db, txn.table)
             self.timelines.setdefault((txn.db, txn.table), []).append((time.time(), table.count()))
 
     def record(self, rec: LoadRecord) -> None:

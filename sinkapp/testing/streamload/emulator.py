@@ -19,6 +19,7 @@ from .faults import Faults
 from .labels import LABEL_KEEP_MAX_S
 from .schema import parse_ddl
 from .server import Node, build_be_app, build_fe_app
+from .versions import COMPACTION_PER_S, TABLET_MAX_VERSIONS, Versions
 
 T = TypeVar("T")
 DdlSource = str | Path
@@ -52,14 +53,19 @@ class StreamLoadEmulator:
                  advertise_host: str | None = None, store_rows: bool = True,
                  label_keep_max_s: float = LABEL_KEEP_MAX_S, streaming_load_max_mb: int = 102400,
                  json_max_mb: int = 100, empty_load_as_error: bool = True, count_only: bool = False,
-                 ssl_context: Any = None) -> None:
+                 ssl_context: Any = None, max_versions: int = TABLET_MAX_VERSIONS,
+                 compaction_per_s: float = COMPACTION_PER_S, versions_style: str = "current") -> None:
         if n_fe < 1 or n_be < 0:
             raise EmulatorError("an emulator needs at least one FE")
+        try:
+            versions = Versions(max_versions, compaction_per_s, versions_style)   # §8a
+        except ValueError as exc:
+            raise EmulatorError(str(exc)) from None
         self.cluster = Cluster(user=user, password=password, store_rows=store_rows, count_only=count_only,
                                label_keep_max_s=label_keep_max_s,
                                max_body_bytes=streaming_load_max_mb * 1024 * 1024,
                                json_max_bytes=json_max_mb * 1024 * 1024,
-                               empty_load_as_error=empty_load_as_error)
+                               empty_load_as_error=empty_load_as_error, versions=versions)
         self.cluster.faults._node_control = self._node_control
         for db in databases:
             self.cluster.catalog.add_database(db)
@@ -183,6 +189,7 @@ class StreamLoadEmulator:
         with self.cluster.lock:
             for s in schemas:
                 self.cluster.catalog.add_table(s.database or db, s)
+                self.cluster.versions.reset(s.database or db, s.name)    # new tablets (§8a)
         return [s.name for s in schemas]
 
     def rows(self, db: str, table: str) -> list[dict[str, Any]]:
@@ -194,10 +201,11 @@ class StreamLoadEmulator:
             return self.cluster.catalog.table(db, table).count()
 
     def truncate(self, db: str, table: str) -> None:
-        """Delete all rows of a table and its timeline."""
+        """Delete all rows of a table, its timeline and its versions (TRUNCATE makes new tablets, §8a)."""
         with self.cluster.lock:
             self.cluster.catalog.table(db, table).truncate()
             self.cluster.timelines.pop((db, table), None)
+            self.cluster.versions.reset(db, table)
 
     def timeline(self, db: str, table: str, since: float = 0.0) -> list[tuple[float, int]]:
         """``(time.time(), table count)`` after every committed load since ``since`` (wall clock, so
@@ -214,6 +222,19 @@ class StreamLoadEmulator:
     def label_state(self, db: str, label: str) -> str:
         with self.cluster.lock:
             return self.cluster.labels.state(db, label)
+
+    def versions(self, db: str, table: str) -> dict[str, Any]:
+        """Version ``count`` now, ``limit``, loads ``refused`` so far, ``tablet_id`` ... (§8a, :mod:`.versions`)."""
+        with self.cluster.lock:
+            self.cluster.catalog.table(db, table)       # unknown table -> EmulatorError
+            return self.cluster.versions.report(db, table)
+
+    def set_versions(self, *, max_versions: int | None = None, compaction_per_s: float | None = None,
+                     style: str | None = None) -> dict[str, Any]:
+        """Change the limit, compaction rate or message style now (§8a); ValueError if bad; returns all."""
+        with self.cluster.lock:
+            return self.cluster.versions.configure(max_versions=max_versions, compaction_per_s=compaction_per_s,
+                                                   style=style)
 
 
 class EmulatorThread:

@@ -125,6 +125,8 @@ class BeTxn:
             received_ms = ms_since(t_read)
             if txn.load_bytes + len(body) > c.max_body_bytes:
                 raise LoadFailure(f"body exceed max size: {c.max_body_bytes}, label: {label}")
+            if txn.loads == 0:
+                self._open_writers(txn)
             res = c.execute(plan, params, body, ExecResult(ops=txn.ops))
         finally:
             txn.busy = False
@@ -140,6 +142,17 @@ class BeTxn:
             txn.last_active_s = time.monotonic()
         return _resp("OK", "", Label=label, TxnId=txn.txn_id, LoadBytes=len(body), StreamLoadPlanTimeMs=0,
                      ReceivedDataTimeMs=received_ms)
+
+    def _open_writers(self, txn: Txn) -> None:
+        """§8a: the first load of a transaction opens its tablet writers; "too many versions" there
+        fails the load and rolls the transaction back (§5.1), so its label can be begun again."""
+        c = self.cluster
+        with c.lock:
+            try:
+                c.versions.check(txn.db, txn.table)
+            except LoadFailure as exc:
+                c.labels.abort(txn, exc.message)
+                raise
 
     def _finish(self, op: str, h: Any, label: str, db: str, t0: float) -> dict[str, Any]:
         c = self.cluster
