@@ -14,7 +14,8 @@ Python API (asyncio)::
 
     emu = StreamLoadEmulator(user="root", password="secret",
                              ddl={"test": "sinkapp/demo_data/test123.sql"},  # text or path (or a list)
-                             n_fe=1, n_be=1, store_rows=True, count_only=False)
+                             n_fe=1, n_be=1, store_rows=True, count_only=False,
+                             max_versions=1000, compaction_per_s=10.0, versions_style="current")
     await emu.start()            # or: async with StreamLoadEmulator(...) as emu:
     emu.fe_url                   # "http://127.0.0.1:PORT" (first FE); emu.fe_urls, emu.be_urls, emu.admin_url
     emu.add_table("test", "CREATE TABLE t (k INT, v STRING) PRIMARY KEY(k)")   # -> ["t"]
@@ -25,6 +26,8 @@ Python API (asyncio)::
                                      # (no Authorization), rows_loaded/filtered/unselected, bytes, time,
                                      # duration_ms, txn_id, node, kind
     emu.label_state("test", "label-1")   # UNKNOWN | PREPARE | PREPARED | COMMITTED | VISIBLE | ABORTED
+    emu.versions("test", "t")    # {"count": n, "limit": 1000, "refused": k, "tablet_id": ..., ...}
+    emu.set_versions(max_versions=5, compaction_per_s=0.0, style="2.5")   # any subset; returns settings
     await emu.stop()
 
 Sync / other processes::
@@ -48,9 +51,18 @@ Faults (``emu.faults``; thread-safe; ``table="tbl"`` or ``"db.tbl"`` scopes any 
 
 Admin HTTP (on ``emu.admin_url`` and every FE): see :mod:`.admin` — ``GET /_emulator/rows?db=&table=``,
 ``/_emulator/count``, ``/_emulator/timeline``, ``/_emulator/loads``, ``/_emulator/label_state``, ``POST /_emulator/faults``
-``{"fault": "hang_next", "seconds": 3}``, ``DELETE /_emulator/faults``, ``POST /_emulator/tables``.
+``{"fault": "hang_next", "seconds": 3}``, ``DELETE /_emulator/faults``, ``POST /_emulator/tables``,
+``GET /_emulator/versions[?db=&table=]``, ``POST /_emulator/versions`` ``{"max_versions": 5}``.
 
-CLI: ``python -m sinkapp.testing.streamload --fe-port 8030 --database test --ddl test123.sql``.
+Load pressure (spec §8a, :mod:`.versions`): every committed load that wrote rows adds one version to
+its table (one counter per ``db.table``: a table is modelled as one tablet set); compaction removes
+``compaction_per_s`` (default 10) a second, lazily; a load into a table with more than
+``max_versions`` (default 1000, StarRocks ``tablet_max_versions``) fails ``Failed to load data into
+tablet <id>, because of too many versions, current/limit: <n>/<limit>. You can reduce ...`` (or the
+2.5 / short forms, ``versions_style``), rolled back, label reusable. Also in count-only/no-store modes.
+
+CLI: ``python -m sinkapp.testing.streamload --fe-port 8030 --database test --ddl test123.sql``
+(``--max-versions N --compaction-per-s X --versions-style current|2.5|short``).
 
 Benchmark modes: ``store_rows=False`` (``--no-store``) parses and validates every row but keeps only
 counts (~15 µs CPU per row); ``count_only=True`` (``--count-only``) counts the rows of a body without

@@ -13,6 +13,11 @@ Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on e
     DELETE /_emulator/faults                     clear armed faults
     POST   /_emulator/tables                     {"db": "...", "ddl": "CREATE TABLE ..."}
     POST   /_emulator/truncate?db=&table=        delete all rows of a table
+    GET    /_emulator/versions?db=&table=        {"db", "table", "tablet_id", "count", "limit", "refused",
+                                                 "compaction_per_s"}: versions now, loads refused (§8a)
+    GET    /_emulator/versions                   {"max_versions": 1000, "compaction_per_s": 10.0, "style": "current"}
+    POST   /_emulator/versions                   {"max_versions": n, "compaction_per_s": x, "style": s} (any
+                                                 subset) → the settings; 400 for a bad value (:mod:`.versions`)
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ FAULT_METHODS = frozenset({
     "fail_next", "fail_message_next", "shutting_down_next", "concurrency_limit_next", "commit_unknown_next",
     "txn_timeout_next", "reset_next", "hang_next", "publish_timeout_next", "label_running", "clear",
     "be_down", "be_up", "fe_down", "fe_up"})
+VERSION_SETTINGS = frozenset({"max_versions", "compaction_per_s", "style"})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -112,6 +118,23 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
             return _json({"error": str(exc)}, 404)
         return _json({"ok": True})
 
+    async def versions_get(request: web.Request) -> web.Response:
+        if "db" not in request.query and "table" not in request.query:
+            return _json(emu.set_versions())                    # no change: the settings
+        try:
+            return _json(emu.versions(q(request, "db"), q(request, "table")))
+        except SinkError as exc:
+            return _json({"error": str(exc)}, 404)
+
+    async def versions_post(request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict) or not set(payload) <= VERSION_SETTINGS:
+                raise ValueError(f"expected an object with keys among {sorted(VERSION_SETTINGS)}")
+            return _json(emu.set_versions(**payload))
+        except ValueError as exc:                               # json.JSONDecodeError included
+            return _json({"error": str(exc)}, 400)
+
     r = app.router
     r.add_get("/_emulator/info", info)
     r.add_get("/_emulator/rows", rows)
@@ -124,3 +147,5 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
     r.add_delete("/_emulator/faults", faults_delete)
     r.add_post("/_emulator/tables", tables)
     r.add_post("/_emulator/truncate", truncate)
+    r.add_get("/_emulator/versions", versions_get)
+    r.add_post("/_emulator/versions", versions_post)

@@ -11,6 +11,7 @@ import sys
 from sinkapp.errors import SinkError
 
 from .emulator import StreamLoadEmulator
+from .versions import COMPACTION_PER_S, MESSAGE_STYLES, TABLET_MAX_VERSIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-store", action="store_true", help="benchmark mode: validate and count, keep no rows")
     p.add_argument("--count-only", action="store_true",
                    help="benchmark mode: count rows without parsing them (no validation; implies --no-store)")
+    p.add_argument("--max-versions", type=int, default=TABLET_MAX_VERSIONS, metavar="N",
+                   help="versions per table above which a load fails 'too many versions' (StarRocks "
+                        f"tablet_max_versions, default {TABLET_MAX_VERSIONS})")
+    p.add_argument("--compaction-per-s", type=float, default=COMPACTION_PER_S, metavar="X",
+                   help=f"versions compaction removes per second and table, 0 = none (default {COMPACTION_PER_S:g})")
+    p.add_argument("--versions-style", choices=sorted(MESSAGE_STYLES), default="current",
+                   help="text of the 'too many versions' message: current BEs, 2.5, or 'too many tablet versions'")
     return p
 
 
@@ -37,7 +45,8 @@ async def _serve(args: argparse.Namespace) -> None:
                              ddl={args.database: args.ddl} if args.ddl else None, n_fe=args.fes,
                              n_be=args.bes, host=args.host, fe_ports=args.fe_port, be_ports=args.be_port,
                              admin_port=args.admin_port, store_rows=not (args.no_store or args.count_only),
-                             count_only=args.count_only)
+                             count_only=args.count_only, max_versions=args.max_versions,
+                             compaction_per_s=args.compaction_per_s, versions_style=args.versions_style)
     await emu.start()
     print(emu.fe_url, flush=True)
     print(f"FE {' '.join(emu.fe_urls)}  BE {' '.join(emu.be_urls)}  admin {emu.admin_url}  "
