@@ -39,7 +39,9 @@ Faults (``emu.faults``; thread-safe; ``table="tbl"`` or ``"db.tbl"`` scopes any 
 
     fail_next(n=1, http_status=500, *, table=None, body=...)     bare HTTP error from FE or BE
     fail_message_next(n=1, message=SHUTTING_DOWN, *, stage="header"|"commit", committed=False, table=None)
-    shutting_down_next(n) / concurrency_limit_next(n, limit=32) / commit_unknown_next(n, committed=False)
+    shutting_down_next(n) / concurrency_limit_next(n, limit=47) / commit_unknown_next(n, committed=False)
+    txn_num_per_be_next(n, limit=100, *, txn_num=None, be="127.0.0.1")   Fail "streamload txn num per be
+                                                                 exceeds limit, be: ..., txn_num: ..., limit: ..."
     txn_timeout_next(n)                                          Fail "timeout by txn manager"
     reset_next(n=1)                                              BE closes the connection mid-body
     hang_next(n=1, seconds=5.0, then="commit"|"abort")           reply late; label RUNNING meanwhile
@@ -79,10 +81,12 @@ Emulator-specific messages (unsupported features) start with ``emulator:``.
 from .cluster import LoadRecord
 from .emulator import EmulatorThread, StreamLoadEmulator
 from .errors import DdlError, EmulatorError
-from .faults import COMMIT_UNKNOWN, CONCURRENCY_LIMIT, SHUTTING_DOWN, TXN_TIMEOUT, Faults
+from .faults import COMMIT_UNKNOWN, CONCURRENCY_LIMIT, SHUTTING_DOWN, TXN_NUM_PER_BE, TXN_TIMEOUT, Faults
 from .schema import Column, TableSchema, parse_ddl
+from .versions import TOO_MANY_TABLET_VERSIONS, TOO_MANY_VERSIONS, TOO_MANY_VERSIONS_25
 
 __all__ = [
-    "COMMIT_UNKNOWN", "CONCURRENCY_LIMIT", "SHUTTING_DOWN", "TXN_TIMEOUT", "Column", "DdlError",
-    "EmulatorError", "EmulatorThread", "Faults", "LoadRecord", "StreamLoadEmulator", "TableSchema", "parse_ddl",
+    "COMMIT_UNKNOWN", "CONCURRENCY_LIMIT", "SHUTTING_DOWN", "TOO_MANY_TABLET_VERSIONS", "TOO_MANY_VERSIONS",
+    "TOO_MANY_VERSIONS_25", "TXN_NUM_PER_BE", "TXN_TIMEOUT", "Column", "DdlError", "EmulatorError",
+    "EmulatorThread", "Faults", "LoadRecord", "StreamLoadEmulator", "TableSchema", "parse_ddl",
 ]

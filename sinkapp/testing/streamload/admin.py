@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .emulator import StreamLoadEmulator
 
 FAULT_METHODS = frozenset({
-    "fail_next", "fail_message_next", "shutting_down_next", "concurrency_limit_next", "commit_unknown_next",
+    "fail_next", "fail_message_next", "shutting_down_next", "concurrency_limit_next", "txn_num_per_be_next",
+    "commit_unknown_next",
     "txn_timeout_next", "reset_next", "hang_next", "publish_timeout_next", "label_running", "clear",
     "be_down", "be_up", "fe_down", "fe_up"})
 VERSION_SETTINGS = frozenset({"max_versions", "compaction_per_s", "style"})

@@ -7,6 +7,20 @@ Every ``*_next`` fault arms the next ``n`` matching ``_stream_load`` requests; `
 * ``fail_message_next``    — ``Status: Fail`` with ``message``; ``stage="header"`` before the body (txn
   never begins), ``stage="commit"`` after the body (``committed=True`` commits the data anyway: the
   "Transaction status unknown" case, a retry then sees Label Already Exists FINISHED).
+* ``shutting_down_next``   — ``Service is shutting down, please retry later!`` (§7.2, [BE-SL]).
+* ``concurrency_limit_next`` — the BE's HTTP concurrency limit (§7.2, load pressure): ``Stream Load
+  exceed http cuncurrent limit <limit>, please try again later`` ("cuncurrent" sic). [BE-SL]
+  ``stream_load.cpp`` formats it with ``config::be_http_num_workers - 1`` (``be_http_num_workers``
+  defaults to 48 in ``be/src/common/config.h``), hence ``limit=47``. Header stage: no txn, label free.
+* ``txn_num_per_be_next``  — the FE's per-BE transaction cap (§7.2, load pressure), raised in
+  ``FrontendServiceImpl.loadTxnBeginImpl`` (``fe/fe-core/src/main/java/com/starrocks/service/
+  FrontendServiceImpl.java``, StarRocks/starrocks) when ``stream_load_max_txn_num_per_be`` (FE config,
+  default -1 = off; added in v3.3/3.4/3.5 patch releases per the FE config docs) is >= 0 and the BE
+  coordinates that many transactions: ``"streamload txn num per be exceeds limit, be: " + clientIp +
+  ", txn_num: " + txnNumBe + ", limit: " + limit`` (``be`` is the coordinating BE's address;
+  ``txn_num`` defaults to ``limit`` since the check is ``>=``; ``limit=100`` is an arbitrary default).
+  Begin fails (the FE returns the text as the begin error), so the txn never begins (``TxnId`` -1)
+  and the label stays free.
 * ``reset_next``           — the BE reads part of the body and closes the connection; txn aborted.
 * ``hang_next``            — the BE holds the txn RUNNING for ``seconds`` after reading the body, then
   commits (``then="commit"``) or aborts (``then="abort"``, reply ``timeout by txn manager``).
@@ -31,6 +45,7 @@ CONCURRENCY_LIMIT = "Stream Load exceed http cuncurrent limit {limit}, please tr
 COMMIT_UNKNOWN = ("Commit transaction fail cause {cause}, Transaction status unknown, "
                   "you can retry with same label.")
 TXN_TIMEOUT = "timeout by txn manager"
+TXN_NUM_PER_BE = "streamload txn num per be exceeds limit, be: {be}, txn_num: {txn_num}, limit: {limit}"
 
 
 @dataclass
@@ -75,8 +90,14 @@ class Faults:
     def shutting_down_next(self, n: int = 1, *, table: str | None = None) -> None:
         self.fail_message_next(n, SHUTTING_DOWN, table=table)
 
-    def concurrency_limit_next(self, n: int = 1, limit: int = 32, *, table: str | None = None) -> None:
+    def concurrency_limit_next(self, n: int = 1, limit: int = 47, *, table: str | None = None) -> None:
         self.fail_message_next(n, CONCURRENCY_LIMIT.format(limit=limit), table=table)
+
+    def txn_num_per_be_next(self, n: int = 1, limit: int = 100, *, txn_num: int | None = None,
+                            be: str = "127.0.0.1", table: str | None = None) -> None:
+        self.fail_message_next(n, TXN_NUM_PER_BE.format(be=be, limit=limit,
+                                                        txn_num=limit if txn_num is None else txn_num),
+                               table=table)
 
     def commit_unknown_next(self, n: int = 1, *, committed: bool = False,
                             cause: str = "rpc timeout", table: str | None = None) -> None:
