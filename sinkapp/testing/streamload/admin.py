@@ -119,23 +119,6 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
             return _json({"error": str(exc)}, 404)
         return _json({"ok": True})
 
-    async def versions_get(request: web.Request) -> web.Response:
-        if "db" not in request.query and "table" not in request.query:
-            return _json(emu.set_versions())                    # no change: the settings
-        try:
-            return _json(emu.versions(q(request, "db"), q(request, "table")))
-        except SinkError as exc:
-            return _json({"error": str(exc)}, 404)
-
-    async def versions_post(request: web.Request) -> web.Response:
-        try:
-            payload = await request.json()
-            if not isinstance(payload, dict) or not set(payload) <= VERSION_SETTINGS:
-                raise ValueError(f"expected an object with keys among {sorted(VERSION_SETTINGS)}")
-            return _json(emu.set_versions(**payload))
-        except ValueError as exc:                               # json.JSONDecodeError included
-            return _json({"error": str(exc)}, 400)
-
     r = app.router
     r.add_get("/_emulator/info", info)
     r.add_get("/_emulator/rows", rows)
@@ -148,5 +131,31 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
     r.add_delete("/_emulator/faults", faults_delete)
     r.add_post("/_emulator/tables", tables)
     r.add_post("/_emulator/truncate", truncate)
-    r.add_get("/_emulator/versions", versions_get)
-    r.add_post("/_emulator/versions", versions_post)
+    _add_versions_routes(app, emu)
+
+
+def _add_versions_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
+    """``GET``/``POST /_emulator/versions``: version counts and their settings (§8a, :mod:`.versions`)."""
+
+    async def versions_get(request: web.Request) -> web.Response:
+        if "db" not in request.query and "table" not in request.query:
+            return _json(emu.set_versions())                    # no change: the settings
+        db, table = request.query.get("db"), request.query.get("table")
+        if not db or not table:
+            return _json({"error": "give both db and table, or neither"}, 400)
+        try:
+            return _json(emu.versions(db, table))
+        except SinkError as exc:
+            return _json({"error": str(exc)}, 404)
+
+    async def versions_post(request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict) or not set(payload) <= VERSION_SETTINGS:
+                raise ValueError(f"expected an object with keys among {sorted(VERSION_SETTINGS)}")
+            return _json(emu.set_versions(**payload))
+        except ValueError as exc:                               # json.JSONDecodeError included
+            return _json({"error": str(exc)}, 400)
+
+    app.router.add_get("/_emulator/versions", versions_get)
+    app.router.add_post("/_emulator/versions", versions_post)
