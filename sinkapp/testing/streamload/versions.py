@@ -37,7 +37,11 @@ Message styles (``style``), texts from ``delta_writer.cpp`` as quoted in §8a:
 * ``"short"``: :data:`TOO_MANY_TABLET_VERSIONS` (``Status::ServiceUnavailable("too many tablet
   versions")``, older BEs; the text the loading FAQ names).
 
-Callers hold the emulator lock.
+Settings: ``StreamLoadEmulator(max_versions=, compaction_per_s=, versions_style=)``, the CLI flags
+``--max-versions/--compaction-per-s/--versions-style``, ``emu.set_versions(...)`` and ``POST
+/_emulator/versions`` at runtime; counts: ``emu.versions(db, table)``, ``GET /_emulator/versions``.
+Tests can replace the clock (``emu.cluster.versions.clock = fake``, before the first load) to move
+compaction time by hand. Callers hold the emulator lock.
 """
 
 from __future__ import annotations
