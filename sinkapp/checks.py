@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 from sinkapp import redact
 from sinkapp.config import Settings, starrocks_ssl_context
-from sinkapp.errors import LoadError, LoadRejected, LoadRetriable
+from sinkapp.errors import AuthRejected, LoadError, LoadRejected, LoadRetriable, NoLoadData, Unreachable
+from sinkapp.kafka_admin import aiokafka_security
 from sinkapp.routes import Route
-
-NO_DATA = ("no load data", "all partitions have no load data")
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,6 @@ class Check:
 
 async def _kafka(settings: Settings) -> tuple[Check, dict[str, int]]:
     from aiokafka.admin import AIOKafkaAdminClient
-
-    from sinkapp.app import aiokafka_security
 
     k = settings.kafka
     assert k is not None
@@ -121,16 +118,18 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
                 try:
                     res = await client.load(r.database, r.table, label, body, load_headers(r.headers))
                     out.append(Check(True, what, f"a zero-row load answered {res.status}"))
+                except NoLoadData:
+                    out.append(Check(True, what, "credentials and table accepted (zero-row load)"))
+                except Unreachable as exc:
+                    out.append(Check(False, f"StarRocks FE {fe}", f"unreachable: {exc}", definitive=False))
+                    break
                 except LoadRetriable as exc:
-                    if exc.status == "unreachable":
-                        out.append(Check(False, f"StarRocks FE {fe}", f"unreachable: {exc}", definitive=False))
-                        break
                     out.append(Check(False, what, str(exc), definitive=False))
+                except AuthRejected as exc:
+                    out.append(Check(False, what, str(exc).split("\n", 1)[0]))
                 except LoadRejected as exc:
                     msg = str(exc)
-                    if any(m in msg for m in NO_DATA):
-                        out.append(Check(True, what, "credentials and table accepted (zero-row load)"))
-                    elif _tables_per_row(settings) and exc.status != "401" and "unknown table" in msg.lower():
+                    if _tables_per_row(settings) and "unknown table" in msg.lower():
                         out.append(Check(True, f"StarRocks {fe} user {settings.username}",
                                          "credentials accepted; tables are chosen per row (TableByField)"))
                     else:

@@ -66,7 +66,7 @@ def _check(argv: list[str]) -> int:
     from sinkapp.routes import build_routes
 
     s = load_settings(args.config)
-    from sinkapp.app import routes_with_transforms
+    from sinkapp.startup import routes_with_transforms
     from sinkapp.transforms import build_chain
 
     chain = build_chain(s.transforms)                # an SMT sinkapp cannot honour fails here

@@ -129,6 +129,11 @@ class Settings:
     load_timeout_ms: int = 600000
     flush_max_rows: int = 500000
     drain_timeout_ms: int = 20000
+    delivery_guarantee: str = "exactly_once"
+    backoff_max_ms: int = 60000
+    ledger_topic: str = ""
+    ledger_partitions: int = 25
+    ledger_replication_factor: int = 3
     starrocks_cafile: str | None = None
     starrocks_certfile: str | None = None
     starrocks_keyfile: str | None = None
@@ -380,6 +385,14 @@ def _cross_checks(s: Settings) -> None:
     if k is not None and k.heartbeat_interval_ms * 3 > k.session_timeout_ms:
         raise ConfigError(f"heartbeat.interval.ms={k.heartbeat_interval_ms} must be at most a third of "
                           f"session.timeout.ms={k.session_timeout_ms}")
+    merge = s.sink_properties.get("enable_merge_commit", "false").strip().lower() == "true"
+    if merge and s.delivery_guarantee != "at_least_once":
+        raise ConfigError(
+            "sink.properties.enable_merge_commit=true makes StarRocks ignore load labels (it generates its own), "
+            "so a batch sent again after a failure or a rebalance is loaded twice: exactly-once cannot hold. "
+            "Set sinkapp.delivery.guarantee=at_least_once to accept that, or drop enable_merge_commit")
+    if not re.match(r"^[a-zA-Z0-9._-]{1,249}$", s.ledger_topic):
+        raise ConfigError(f"sinkapp.ledger.topic={s.ledger_topic!r} is not a valid Kafka topic name")
     _check_registry("value", s.value_converter, s.registry_url, s.registry_user_info)
     _check_registry("key", s.key_converter, s.registry_url, s.registry_user_info)
     from sinkapp.encoding import build_encoder
@@ -435,8 +448,10 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
     prefix = v["sinkapp.label.prefix"]
     if not re.match(r"^[-\w]{1,40}$", prefix):
         raise ConfigError(f"sinkapp.label.prefix={prefix!r} must match ^[-\\w]{{1,40}}$")
+    kafka = _kafka(raw, v, name)
     return Settings(
         name=name,
+        ledger_topic=(v["sinkapp.ledger.topic"] or f"{kafka.group_id}-sinkapp-ledger").strip(),
         topics=topics,
         topics_regex=regex,
         topic2table=_topic2table(v["starrocks.topic2table.map"]),
@@ -456,6 +471,10 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
         load_timeout_ms=v["sinkapp.load.timeout.ms"],
         flush_max_rows=v["sinkapp.flush.max.rows"],
         drain_timeout_ms=v["sinkapp.drain.timeout.ms"],
+        delivery_guarantee=v["sinkapp.delivery.guarantee"].lower(),
+        backoff_max_ms=v["sinkapp.load.backoff.max.ms"],
+        ledger_partitions=v["sinkapp.ledger.topic.partitions"],
+        ledger_replication_factor=v["sinkapp.ledger.topic.replication.factor"],
         starrocks_cafile=v["sinkapp.starrocks.ssl.cafile"],
         starrocks_certfile=v["sinkapp.starrocks.ssl.certfile"],
         starrocks_keyfile=v["sinkapp.starrocks.ssl.keyfile"],
@@ -463,7 +482,7 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
         stall_timeout_ms=v["sinkapp.stall.timeout.ms"],
         web_bind=v["sinkapp.web.bind"].strip(),
         web_port=v["sinkapp.web.port"],
-        kafka=_kafka(raw, v, name),
+        kafka=kafka,
         registry_url=v["schema.registry.url"],
         registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])
                             if v["schema.registry.basic.auth.user.info"] else None),

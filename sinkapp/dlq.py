@@ -1,8 +1,8 @@
 """The dead-letter topic: bad records, unchanged, with Kafka Connect's error context headers.
 
-Who calls: :class:`sinkapp.sink.RouteSink` with ``errors.tolerance=all``, before it acknowledges
-the batch a bad record came in (``send`` returns only when Kafka confirmed every dead letter);
-:func:`sinkapp.app.create_app` creates the topic when it is missing (``ensure_topic``).
+Who calls: the loader (:mod:`sinkapp.pipeline.loader`) with ``errors.tolerance=all``, before the
+batch a bad record came in loads (``send`` returns only when Kafka confirmed every dead letter);
+:func:`sinkapp.startup.ensure_own_topics` creates the topic when it is missing.
 
 A dead letter is the source record's key, value and headers as they were, plus, when
 ``errors.deadletterqueue.context.headers.enable=true``, the headers Kafka Connect's
@@ -109,30 +109,3 @@ class DeadLetterQueue:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-
-async def ensure_topic(admin: Any, topic: str, *, partitions: int, replication_factor: int,
-                       max_message_bytes: int) -> bool:
-    """Create the dead-letter topic when it does not exist; True when this call created it.
-
-    ``replication_factor`` is capped at the cluster's broker count (a local one-broker cluster
-    cannot hold Kafka Connect's default of 3); ``max.message.bytes`` is at least the source's."""
-    from aiokafka.admin import NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    if topic in set(await admin.list_topics()):
-        return False
-    brokers = len((await admin.describe_cluster()).get("brokers") or []) or 1
-    rf = min(replication_factor, brokers)
-    if rf < replication_factor:
-        log.warning("dead-letter topic %s: errors.deadletterqueue.topic.replication.factor=%d but the "
-                    "cluster has %d broker(s); creating it with replication factor %d",
-                    topic, replication_factor, brokers, rf)
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, rf,
-                                            topic_configs={"max.message.bytes": str(max_message_bytes)})])
-    except TopicAlreadyExistsError:
-        return False
-    log.info("created dead-letter topic %s (partitions=%d replication.factor=%d max.message.bytes=%d)",
-             topic, partitions, rf, max_message_bytes)
-    return True

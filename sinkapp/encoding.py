@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +58,37 @@ def parse_delimiter(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+class Body:
+    """A Stream Load body as the chunks it is made of, never joined into one copy.
+
+    ``head`` + chunk + ``sep`` + chunk ... + ``tail``. The HTTP client writes the parts one by one
+    (a 64 MB body costs no second 64 MB); ``bytes(body)`` joins them (tests, small bodies)."""
+
+    __slots__ = ("parts", "head", "sep", "tail", "size")
+
+    def __init__(self, parts: Sequence[bytes | memoryview], head: bytes, sep: bytes, tail: bytes) -> None:
+        self.parts = [p for p in parts if len(p)]
+        self.head, self.sep, self.tail = head, sep, tail
+        self.size = (len(head) + len(tail) + sum(len(p) for p in self.parts)
+                     + len(sep) * max(0, len(self.parts) - 1))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        if self.head:
+            yield self.head
+        for i, p in enumerate(self.parts):
+            if i and self.sep:
+                yield self.sep
+            yield p
+        if self.tail:
+            yield self.tail
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks())
+
+
 class JsonEncoder:
     """Rows (dicts, or JSON object text) → JSON array body."""
 
@@ -95,8 +126,8 @@ class JsonEncoder:
         """Validated JSON object texts (the record's own bytes) → a chunk."""
         return b",".join(rows)
 
-    def body(self, chunks: Sequence[bytes | memoryview]) -> bytes:
-        return b"[" + b",".join([c for c in chunks if len(c)]) + b"]"
+    def body(self, chunks: Sequence[bytes | memoryview]) -> Body:
+        return Body(chunks, b"[", b",", b"]")
 
 
 class CsvEncoder:
@@ -155,8 +186,8 @@ class CsvEncoder:
         """Rows that are already CSV text (String/ByteArray values) → a chunk."""
         return self.delim.join(rows)
 
-    def body(self, chunks: Sequence[bytes | memoryview]) -> bytes:
-        return self.delim.join([c for c in chunks if len(c)]) + self.delim
+    def body(self, chunks: Sequence[bytes | memoryview]) -> Body:
+        return Body(chunks, b"", self.delim, self.delim if any(len(c) for c in chunks) else b"")
 
 
 def build_encoder(props: Mapping[str, str]) -> JsonEncoder | CsvEncoder:

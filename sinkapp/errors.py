@@ -2,16 +2,28 @@
 
 Every error sinkapp raises derives from :class:`SinkError`. Third-party exceptions
 (aiohttp, aiokafka, fastavro, the registry client) are translated at the module edge.
+Callers tell errors apart by type, never by message text or status strings.
 
     SinkError
-    ├── ConfigError          a setting is missing or wrong; the message names the key
-    ├── ConversionError      a record's key/value bytes could not be decoded
-    ├── TransformError       a transform could not turn a value into rows
-    ├── EncodingError        rows could not be encoded into the Stream Load body
-    ├── LoadError            a Stream Load failed; ``retriable`` says whether to retry
-    │   ├── LoadRetriable    transport error, 5xx, timeout, busy: retry with the same label
-    │   └── LoadRejected     the data or the request is wrong: retrying cannot help
-    └── InfraError           a local test service (broker, emulator) could not start
+    ├── ConfigError            a setting is missing or wrong; the message names the key
+    ├── ConversionError        a record's key/value bytes could not be decoded
+    ├── TransformError         a transform could not turn a value into rows
+    ├── EncodingError          rows could not be encoded into the Stream Load body
+    ├── LoadError              a Stream Load failed; ``retriable`` says whether to retry
+    │   ├── LoadRetriable      retry the same batch under the same label
+    │   │   ├── Unreachable    no FE (or the BE of a redirect) could be connected to
+    │   │   ├── LoadTimeout    no answer in time: the outcome is unknown, the label will tell
+    │   │   ├── LabelRunning   the label's earlier attempt is still running
+    │   │   ├── LoadPressure   too many versions, too many transactions, HTTP concurrency
+    │   │   │                  limit: back off and let the next batch grow (``reason``)
+    │   │   ├── UnknownAnswer  an answer without a documented Stream Load Status
+    │   │   └── LoadAborted    retrying stopped: the worker is rebalancing or stopping
+    │   └── LoadRejected       retrying cannot help
+    │       ├── AuthRejected   StarRocks refused the credentials (HTTP 401)
+    │       ├── TlsRejected    the FE/BE certificate is not trusted
+    │       ├── DataRejected   StarRocks refused rows of the batch (filtered rows, bad JSON)
+    │       └── NoLoadData     a zero-row load: StarRocks accepted the request but had no data
+    └── InfraError             a local test service (broker, emulator) could not start
 """
 
 from __future__ import annotations
@@ -46,7 +58,7 @@ class LoadError(SinkError):
                  response: dict | None = None) -> None:
         super().__init__(message)
         self.label = label
-        self.status = status
+        self.status = status            # StarRocks' Status (or HTTP status) when there was one
         self.response = response or {}
 
 
@@ -56,10 +68,57 @@ class LoadRetriable(LoadError):
     retriable = True
 
 
+class Unreachable(LoadRetriable):
+    """The FE (or, after a redirect, the BE) refused or dropped the connection before answering."""
+
+
+class LoadTimeout(LoadRetriable):
+    """No answer within the request timeout: the outcome is unknown until the label is asked."""
+
+
+class LabelRunning(LoadRetriable):
+    """``Label Already Exists`` with the earlier attempt still RUNNING (or PREPARED)."""
+
+
+class LoadPressure(LoadRetriable):
+    """StarRocks cannot take loads this often (streamload-protocol.md §8a): back off, let batches
+    grow. ``reason``: ``too_many_versions``, ``txn_limit`` or ``http_concurrency``."""
+
+    def __init__(self, message: str, *, reason: str, label: str | None = None, status: str | None = None,
+                 response: dict | None = None) -> None:
+        super().__init__(message, label=label, status=status, response=response)
+        self.reason = reason
+
+
+class UnknownAnswer(LoadRetriable):
+    """An answer with no documented Stream Load ``Status``: never taken as a load."""
+
+
+class LoadAborted(LoadRetriable):
+    """Retrying stopped because the worker is rebalancing or stopping; the batch stays un-acked."""
+
+
 class LoadRejected(LoadError):
     """StarRocks refused the data or the request; the route must stop (or dead-letter)."""
 
     retriable = False
+
+
+class AuthRejected(LoadRejected):
+    """HTTP 401: the StarRocks user or password is wrong."""
+
+
+class TlsRejected(LoadRejected):
+    """The FE/BE certificate is not trusted by the configured CA."""
+
+
+class DataRejected(LoadRejected):
+    """StarRocks refused rows of the batch (too many filtered rows, JSON it cannot parse): only
+    then can the batch be split to find the rows (streamload-protocol.md §3.2, §6)."""
+
+
+class NoLoadData(LoadRejected):
+    """A load of zero rows: StarRocks took user, password, database and table, and found no data."""
 
 
 class InfraError(SinkError):

@@ -1,9 +1,9 @@
-"""Prometheus metrics of a worker, read from the routes' counters when scraped.
+"""Prometheus metrics of a worker, read from the worker's snapshot when scraped.
 
-Who calls: ``GET /metrics`` on the worker's web server (:mod:`sinkapp.web`) through
-:func:`render`; the route sink feeds :class:`LoadTimes` once per load. Nothing is done per record:
-every value below is a counter the data path keeps anyway, collected at scrape time by a custom
-``prometheus_client`` collector on a registry of the app's own (not the process-global one).
+Who calls: ``GET /metrics`` on the worker's web server (:mod:`sinkapp.web`) through :func:`render`.
+Nothing is done per record: every value below is a counter the data path keeps anyway, collected
+at scrape time from :class:`~sinkapp.pipeline.stats.Snapshot` by a custom ``prometheus_client``
+collector on a registry of the app's own (not the process-global one).
 
 =====================================================  =========  =========================================
 name                                                   type       labels
@@ -11,7 +11,7 @@ name                                                   type       labels
 ``sinkapp_records_consumed_total``                     counter    route
 ``sinkapp_rows_loaded_total``                          counter    route
 ``sinkapp_bytes_loaded_total``                         counter    route
-``sinkapp_loads_total``                                counter    route, status (StarRocks' Status)
+``sinkapp_loads_total``                                counter    route, status (loads the route had rows in)
 ``sinkapp_load_retries_total``                         counter    route
 ``sinkapp_records_dead_lettered_total``                counter    route, stage
 ``sinkapp_records_skipped_total``                      counter    route, stage (tolerance all, no topic)
@@ -21,49 +21,47 @@ name                                                   type       labels
 ``sinkapp_consumer_lag``                               gauge      topic, partition (end offset − loaded)
 ``sinkapp_last_load_timestamp_seconds``                gauge      route
 ``sinkapp_route_up``                                   gauge      route (0 when stopped or halting)
+``sinkapp_table_loads_total``                          counter    table, status (one Stream Load per batch)
+``sinkapp_table_rows_loaded_total``                    counter    table
+``sinkapp_load_backoffs_total``                        counter    table, reason (too_many_versions, txn_limit,
+                                                                  http_concurrency)
+``sinkapp_table_buffered_rows``                        gauge      table (the open batch)
+``sinkapp_table_flush_interval_seconds``               gauge      table (grows under load pressure)
 =====================================================  =========  =========================================
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+from sinkapp.pipeline.stats import Snapshot, lag_of
+
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
-class LoadTimes:
-    """A fixed-bucket histogram of load durations (no list grows with the number of loads)."""
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS_S) + 1)
-        self.total_s = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS_S, seconds)] += 1
-        self.total_s += seconds
-
-    def buckets(self) -> list[tuple[str, int]]:
-        out, acc = [], 0
-        for bound, n in zip((*map(str, BUCKETS_S), "+Inf"), self.counts, strict=True):
-            acc += n
-            out.append((bound, acc))
-        return out
-
-
 class SinkCollector(Collector):
-    """Yields the metrics above from ``sinks()`` and ``lag()`` at scrape time."""
+    """Yields the metrics above from ``snapshot()`` at scrape time."""
 
-    def __init__(self, sinks: Callable[[], list[Any]], lag: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
-        self._sinks, self._lag = sinks, lag
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
 
     def collect(self) -> Iterator[Any]:
+        snap = self._snapshot()
+        yield from self._routes(snap)
+        yield from self._tables(snap)
+        lag = GaugeMetricFamily("sinkapp_consumer_lag", "records not yet loaded (end offset - loaded offset)",
+                                labels=["topic", "partition"])
+        for topic, partition, n in lag_of(snap):
+            lag.add_metric([topic, str(partition)], n)
+        yield lag
+
+    @staticmethod
+    def _routes(snap: Snapshot) -> Iterator[Any]:
         def counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
             return CounterMetricFamily(name, doc, labels=labels)
 
@@ -72,21 +70,18 @@ class SinkCollector(Collector):
         nbytes = counter("sinkapp_bytes_loaded", "body bytes of successful loads", ["route"])
         loads = counter("sinkapp_loads", "successful loads by StarRocks Status", ["route", "status"])
         retries = counter("sinkapp_load_retries", "load attempts retried", ["route"])
-        dead = counter("sinkapp_records_dead_lettered", "records written to the dead-letter topic",
-                       ["route", "stage"])
+        dead = counter("sinkapp_records_dead_lettered", "records written to the dead-letter topic", ["route", "stage"])
         skipped = counter("sinkapp_records_skipped", "bad records skipped (tolerance all without a topic)",
                           ["route", "stage"])
         filtered = counter("sinkapp_rows_filtered", "rows StarRocks filtered in successful loads", ["route"])
         brows = GaugeMetricFamily("sinkapp_buffered_rows", "rows waiting to load", labels=["route", "partition"])
-        bbytes = GaugeMetricFamily("sinkapp_buffered_bytes", "body bytes waiting to load",
-                                   labels=["route", "partition"])
-        last = GaugeMetricFamily("sinkapp_last_load_timestamp_seconds", "wall clock of the last load",
-                                 labels=["route"])
+        bbytes = GaugeMetricFamily("sinkapp_buffered_bytes", "body bytes waiting to load", labels=["route", "partition"])
+        last = GaugeMetricFamily("sinkapp_last_load_timestamp_seconds", "wall clock of the last load", labels=["route"])
         up = GaugeMetricFamily("sinkapp_route_up", "1 while the route loads, 0 when stopped", labels=["route"])
         hist = HistogramMetricFamily("sinkapp_load_duration_seconds", "Stream Load duration incl. retries",
                                      labels=["route"])
-        for s in self._sinks():
-            r, st = s.route.name, s.stats
+        for rv in snap.routes:
+            r, st = rv.name, rv.stats
             consumed.add_metric([r], st.records_in)
             rows.add_metric([r], st.rows_loaded)
             nbytes.add_metric([r], st.bytes_loaded)
@@ -98,25 +93,39 @@ class SinkCollector(Collector):
             for stage, n in sorted(st.skipped_bad.items()):
                 skipped.add_metric([r, stage], n)
             filtered.add_metric([r], st.rows_filtered)
-            for p, (nrows, nb) in sorted(s.buffered_by_partition().items()):
+            for p, (nrows, nb) in sorted(rv.buffered.items()):
                 brows.add_metric([r, str(p)], nrows)
                 bbytes.add_metric([r, str(p)], nb)
             if st.last_load_at is not None:
                 last.add_metric([r], st.last_load_at)
-            up.add_metric([r], 0 if (st.failed or s.halting) else 1)
+            up.add_metric([r], 1 if rv.state == "RUNNING" else 0)
             hist.add_metric([r], st.load_times.buckets(), st.load_times.total_s)
-        lag = GaugeMetricFamily("sinkapp_consumer_lag", "records not yet loaded (end offset - loaded offset)",
-                                labels=["topic", "partition"])
-        for topic, partition, n in self._lag():
-            lag.add_metric([topic, str(partition)], n)
-        yield from (consumed, rows, nbytes, loads, retries, dead, skipped, filtered, brows, bbytes, hist,
-                    lag, last, up)
+        yield from (consumed, rows, nbytes, loads, retries, dead, skipped, filtered, brows, bbytes, hist, last, up)
+
+    @staticmethod
+    def _tables(snap: Snapshot) -> Iterator[Any]:
+        loads = CounterMetricFamily("sinkapp_table_loads", "Stream Loads into the table by StarRocks Status",
+                                    labels=["table", "status"])
+        rows = CounterMetricFamily("sinkapp_table_rows_loaded", "rows StarRocks stored in the table", labels=["table"])
+        backoffs = CounterMetricFamily("sinkapp_load_backoffs", "loads refused for load pressure and sent again "
+                                       "later", labels=["table", "reason"])
+        buffered = GaugeMetricFamily("sinkapp_table_buffered_rows", "rows in the table's open batch", labels=["table"])
+        interval = GaugeMetricFamily("sinkapp_table_flush_interval_seconds", "the table's flush interval now "
+                                     "(bufferflush.intervalms, longer under load pressure)", labels=["table"])
+        for t in snap.tables:
+            for status, n in sorted(t.stats.loads_by_status.items()):
+                loads.add_metric([t.table, status], n)
+            rows.add_metric([t.table], t.stats.rows_loaded)
+            for reason, n in sorted(t.stats.backoffs.items()):
+                backoffs.add_metric([t.table, reason], n)
+            buffered.add_metric([t.table], t.buffered_rows)
+            interval.add_metric([t.table], t.interval_s)
+        yield from (loads, rows, backoffs, buffered, interval)
 
 
-def make_registry(sinks: Callable[[], list[Any]],
-                  lag: Callable[[], Iterable[tuple[str, int, int]]]) -> CollectorRegistry:
+def make_registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SinkCollector(sinks, lag))
+    registry.register(SinkCollector(snapshot))
     return registry
 
 

@@ -16,10 +16,9 @@ async def group_offsets(bootstrap: str, group: str, topic: str,
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **security)
     await c.start()
     try:
-        parts = c.partitions_for_topic(topic)
-        if not parts:
-            await c._client.force_metadata_update()
-            parts = c.partitions_for_topic(topic) or set()
+        from sinkapp.kafka_admin import partitions_of
+
+        parts = c.partitions_for_topic(topic) or await partitions_of(bootstrap, security, topic)
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         ends = await c.end_offsets(tps) if tps else {}
         committed = {tp.partition: (await c.committed(tp)) or 0 for tp in tps}

@@ -44,18 +44,19 @@ def route_for(settings: Settings, topic: str) -> Route:
     )
 
 
-LEDGER_INFIX = "-sinkapp-ledger-"
+OLD_LEDGER_INFIX = "-sinkapp-ledger-"        # 0.2: one ledger topic per route
+LEDGER_SUFFIX = "-sinkapp-ledger"            # one ledger topic per consumer group
 
 
 def is_internal(topic: str, settings: Settings | None = None) -> bool:
     """Topics a ``topics.regex`` never matches: Kafka's and Confluent's (``__*``, ``_confluent*``,
     any leading ``_``), Kafka Streams / Faust state (``*-changelog``, ``*-repartition``,
-    ``*__assignor-__leader``), sinkapp's own ledger topics and the dead-letter topic."""
+    ``*__assignor-__leader``), sinkapp's ledger topics (0.2's too) and the dead-letter topic."""
     if topic.startswith("_") or topic.endswith(("-changelog", "-repartition", "__assignor-__leader")):
         return True
-    if LEDGER_INFIX in topic:
+    if OLD_LEDGER_INFIX in topic or topic.endswith(LEDGER_SUFFIX):
         return True
-    return settings is not None and topic == settings.errors.dlq_topic
+    return settings is not None and topic in (settings.errors.dlq_topic, settings.ledger_topic)
 
 
 def match_topics(settings: Settings, existing: Iterable[str]) -> list[str]:

@@ -59,7 +59,7 @@ _SPECS: list[KeySpec] = [
     KeySpec("value.converter", None, "converter class for record values (default JsonConverter)"),
     _int("tasks.max", 1, 1, 1024, "maximum Stream Loads one worker runs at once"),
     _int("bufferflush.maxbytes", 94371840, 64 * _MB, 10 * 1024 * _MB,
-         "bytes buffered per partition before a flush, 64 MB..10 GB"),
+         "bytes buffered per table before a flush, 64 MB..10 GB"),
     _int("bufferflush.intervalms", 300000, 1000, 3600000,
          "maximum age in ms of the oldest buffered row before a flush, 1000..3600000"),
     _int("connect.timeoutms", 1000, 100, 60000, "TCP connect timeout to an FE/BE in ms, 100..60000"),
@@ -82,7 +82,7 @@ _SPECS: list[KeySpec] = [
     KeySpec("sinkapp.label.prefix", "sinkapp", "prefix of every Stream Load label"),
     _int("sinkapp.load.timeout.ms", 600000, 1000, 86400000,
          "client timeout of one Stream Load request (response wait) in ms"),
-    _int("sinkapp.flush.max.rows", 500000, 1, 100000000, "rows per partition that trigger a flush"),
+    _int("sinkapp.flush.max.rows", 500000, 1, 100000000, "rows buffered per table that trigger a flush"),
     KeySpec("sinkapp.starrocks.ssl.cafile", None, "CA certificates (PEM) that sign the FE/BE certificates "
             "(https:// URLs); the system's CAs when unset"),
     KeySpec("sinkapp.starrocks.ssl.certfile", None, "client certificate (PEM) for mutual TLS to StarRocks"),
@@ -94,6 +94,18 @@ _SPECS: list[KeySpec] = [
     KeySpec("sinkapp.web.bind", "127.0.0.1", "address the status/metrics web server listens on "
             "(0.0.0.0 to reach it from other hosts; it has no authentication)"),
     _int("sinkapp.web.port", 6066, 1, 65535, "port of the status/metrics web server"),
+    KeySpec("sinkapp.delivery.guarantee", "exactly_once",
+            "exactly_once (labels from each batch's Kafka identity and the ledger) or at_least_once "
+            "(needed with sink.properties.enable_merge_commit=true, where StarRocks ignores labels)",
+            choices=("exactly_once", "at_least_once")),
+    _int("sinkapp.load.backoff.max.ms", 60000, 1000, 3600000,
+         "under load pressure (too many versions, transaction limits) a table's batches grow: its flush "
+         "interval doubles up to this bound, and a refused load waits at most this long before it is sent again"),
+    KeySpec("sinkapp.ledger.topic", None, "the compacted ledger topic of the consumer group "
+            "(default <group.id>-sinkapp-ledger)"),
+    _int("sinkapp.ledger.topic.partitions", 25, 1, 1000, "partitions of the ledger topic when sinkapp creates it"),
+    _int("sinkapp.ledger.topic.replication.factor", 3, 1, 32767,
+         "replication factor of the ledger topic when sinkapp creates it (capped at the broker count)"),
     _int("sinkapp.drain.timeout.ms", 20000, 100, 600000,
          "on rebalance or shutdown, how long in-flight batches may take before they are left to the next owner"),
     # Kafka client settings (Kafka Connect keeps these in the worker config)

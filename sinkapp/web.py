@@ -12,7 +12,10 @@ Who calls: :func:`sinkapp.app.create_app` (``add_pages``); served by Faust's web
   DEGRADED / FAILED, worker_id, trace = the error), ``type: sink``, plus sinkapp's own fields
   (partitions assigned, counters). Never record contents: a stop reason's first line, redacted.
 - ``GET /metrics``: Prometheus text (:mod:`sinkapp.metrics`).
-- ``GET /sinkapp/status/``: the per-route counters (kept from 0.1).
+- ``GET /sinkapp/status/``: the per-route and per-table counters (kept from 0.1).
+
+Every page reads the :class:`~sinkapp.pipeline.stats.Snapshot` the app takes on request
+(``app.snapshot()``), never the sink's or the consumer's own state.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from typing import Any
 
 from sinkapp import metrics, redact
+from sinkapp.pipeline.stats import RouteView, Snapshot
 
 STALL_AFTER_S = 60.0
 
@@ -33,97 +37,82 @@ def public_reason(reason: str | None) -> str | None:
     return redact.redact(reason.split("\n", 1)[0].split("; ErrorURL", 1)[0])
 
 
-def route_state(sink: Any, now: float | None = None, stall_after_s: float = STALL_AFTER_S) -> tuple[str, str | None]:
+def route_state(r: RouteView, now: float | None = None, stall_after_s: float = STALL_AFTER_S) -> tuple[str, str | None]:
     """(RUNNING | DEGRADED | FAILED, why) of one route."""
     now = time.time() if now is None else now
-    if sink.stats.failed or sink.halting:
-        return "FAILED", public_reason(sink.stats.failed or sink.halting)
-    for trouble in (sink.trouble, getattr(sink.converter, "trouble", None)):
-        if trouble is not None and now - trouble[0] >= stall_after_s:
-            return "DEGRADED", redact.redact(f"for {now - trouble[0]:.0f}s: {trouble[1]}")[:500]
+    if r.state != "RUNNING":
+        return "FAILED", public_reason(r.reason)
+    if r.trouble is not None and now - r.trouble[0] >= stall_after_s:
+        return "DEGRADED", redact.redact(f"for {now - r.trouble[0]:.0f}s: {r.trouble[1]}")[:500]
     return "RUNNING", None
 
 
-def readiness(app: Any) -> tuple[bool, list[str]]:
+def readiness(snap: Snapshot, stall_after_s: float) -> tuple[bool, list[str]]:
     reasons = []
-    consumer = getattr(app, "_consumer", None)
-    if consumer is None or not getattr(consumer, "assigned_once", False):
+    if not snap.assigned_once:
         reasons.append("no partition assignment yet")
-    for s in app.sinks:
-        state, why = route_state(s, stall_after_s=app.stall_after_s)
+    for r in snap.routes:
+        state, why = route_state(r, stall_after_s=stall_after_s)
         if state != "RUNNING":
-            reasons.append(f"route {s.route.name} {state}: {why}")
+            reasons.append(f"route {r.name} {state}: {why}")
     return not reasons, reasons
 
 
-def counters(app: Any) -> list[dict[str, Any]]:
+def counters(snap: Snapshot) -> list[dict[str, Any]]:
     routes = []
-    for s in app.sinks:
-        st = s.stats
-        routes.append({"route": s.route.name, "records_in": st.records_in, "rows_loaded": st.rows_loaded,
+    for r in snap.routes:
+        st = r.stats
+        routes.append({"route": r.name, "table": r.table, "records_in": st.records_in, "rows_loaded": st.rows_loaded,
                        "rows_filtered": st.rows_filtered, "loads": st.loads, "retries": st.load_retries,
                        "tombstones": st.tombstones, "bytes_loaded": st.bytes_loaded,
                        "loads_confirmed_by_label": st.label_confirmed,
-                       "buffered_rows": s.buffered_rows, "last_label": st.last_load_label,
+                       "buffered_rows": sum(n for n, _ in r.buffered.values()), "last_label": st.last_load_label,
                        "dead_lettered": dict(st.dead_lettered), "skipped_bad": dict(st.skipped_bad),
-                       "stopped": public_reason(st.failed or s.halting)})
+                       "stopped": public_reason(r.reason) if r.state != "RUNNING" else None})
     return routes
 
 
-def status(app: Any) -> dict[str, Any]:
+def tables(snap: Snapshot) -> list[dict[str, Any]]:
+    return [{"table": t.table, "loads": t.stats.loads, "rows_loaded": t.stats.rows_loaded,
+             "rows_per_load": round(t.stats.rows_loaded / max(1, t.stats.loads)), "last_rows": t.stats.last_rows,
+             "buffered_rows": t.buffered_rows, "buffered_bytes": t.buffered_bytes, "loading": t.loading,
+             "interval_s": t.interval_s, "backoffs": dict(t.stats.backoffs), "retries": t.stats.load_retries,
+             "last_label": t.stats.last_load_label} for t in snap.tables]
+
+
+def status(snap: Snapshot) -> dict[str, Any]:
     """The 0.1 status document (``/sinkapp/status/``)."""
-    return {"ok": not any(s.stats.failed or s.halting for s in app.sinks), "rebalancing": bool(app.rebalancing),
-            "routes": counters(app)}
+    return {"ok": all(r.state == "RUNNING" for r in snap.routes), "rebalancing": snap.rebalancing,
+            "routes": counters(snap), "tables": tables(snap)}
 
 
-def connect_status(app: Any) -> dict[str, Any]:
-    worker_id = f"{socket.gethostname()}:{app.conf.web_port}"
+def connect_status(snap: Snapshot, name: str, web_port: int, stall_after_s: float) -> dict[str, Any]:
+    worker_id = f"{socket.gethostname()}:{web_port}"
     tasks = []
-    for s in app.sinks:
-        state, why = route_state(s, stall_after_s=app.stall_after_s)
-        task: dict[str, Any] = {"id": s.route.name, "state": state, "worker_id": worker_id}
+    for r in snap.routes:
+        state, why = route_state(r, stall_after_s=stall_after_s)
+        task: dict[str, Any] = {"id": r.name, "state": state, "worker_id": worker_id}
         if why:
             task["trace"] = why
         tasks.append(task)
     states = {t["state"] for t in tasks}
-    consumer = getattr(app, "_consumer", None)
-    assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer.assignment()) if consumer else []
-    return {"name": app.sinkapp_name, "type": "sink",
+    assigned = sorted(f"{p.topic}[{p.partition}]" for p in snap.partitions)
+    return {"name": name, "type": "sink",
             "connector": {"state": "FAILED" if states == {"FAILED"} else "RUNNING", "worker_id": worker_id},
-            "tasks": tasks, "partitions_assigned": assigned, "routes": counters(app)}
-
-
-def lag(app: Any) -> list[tuple[str, int, int]]:
-    """(topic, partition, records not yet loaded) for the partitions assigned here."""
-    consumer = getattr(app, "_consumer", None)
-    if consumer is None:
-        return []
-    out = []
-    for tp in sorted(consumer.assignment()):
-        try:
-            end = consumer.highwater(tp)
-        except Exception:
-            continue
-        if end is None:
-            continue
-        loaded = consumer.loaded.get(tp)
-        committed = consumer._committed_offset.get(tp)
-        done = loaded + 1 if loaded is not None else (committed or 0)
-        out.append((tp.topic, tp.partition, max(0, end - done)))
-    return out
+            "tasks": tasks, "partitions_assigned": assigned, "routes": counters(snap), "tables": tables(snap)}
 
 
 def add_pages(app: Any) -> None:
-    registry = metrics.make_registry(lambda: app.sinks, lambda: lag(app))
+    registry = metrics.make_registry(app.snapshot)
 
     @app.page("/sinkapp/status/")
     async def status_page(web: Any, request: Any) -> Any:
-        doc = status(app)
+        doc = status(app.snapshot())
         return web.json(doc, status=200 if doc["ok"] else 503)
 
     @app.page("/status")
     async def connect_status_page(web: Any, request: Any) -> Any:
-        return web.json(connect_status(app))
+        return web.json(connect_status(app.snapshot(), app.sinkapp_name, app.conf.web_port, app.stall_after_s))
 
     @app.page("/health/live")
     async def live(web: Any, request: Any) -> Any:
@@ -131,7 +120,7 @@ def add_pages(app: Any) -> None:
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        ok, reasons = readiness(app)
+        ok, reasons = readiness(app.snapshot(), app.stall_after_s)
         return web.json({"status": "UP" if ok else "DOWN", "reasons": reasons}, status=200 if ok else 503)
 
     @app.page("/metrics")

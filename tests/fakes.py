@@ -38,18 +38,13 @@ class Batch:
     records: list[Record]
     prev_last: int | None = None
     read_from: int | None = None          # the position it was read from (default: its first offset)
+    offset: int = -1                      # the last record's (set from records)
+    first_offset: int = -1
+    fetch_from: int | None = None
 
-    @property
-    def fetch_from(self) -> int:
-        return self.records[0].offset if self.read_from is None else self.read_from
-
-    @property
-    def offset(self) -> int:
-        return self.records[-1].offset
-
-    @property
-    def first_offset(self) -> int:
-        return self.records[0].offset
+    def __post_init__(self) -> None:
+        self.offset, self.first_offset = self.records[-1].offset, self.records[0].offset
+        self.fetch_from = self.first_offset if self.read_from is None else self.read_from
 
 
 @dataclass

@@ -16,7 +16,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,6 @@ from sinkapp.converters.registry import SchemaRegistry, split_frame
 from sinkapp.encoding import JsonEncoder
 from sinkapp.errors import ConfigError, ConversionError
 from sinkapp.routes import Route
-from sinkapp.sink import RouteSink
-from sinkapp.streamload.client import LoadResult
-from sinkapp.streamload.retry import RetryPolicy
 from sinkapp.testing.registry import RegistryEmulator, confluent_encode
 from tests.fakes import Batch, Event, Msg, Record
 
@@ -372,29 +368,19 @@ async def test_unparseable_protobuf_schema_names_the_record(sr: RegistryEmulator
         await converter(PROTO, sr.url).prepare(msgs([confluent_encode(sid, b"\x00")]))
 
 
-@dataclass
-class FakeClient:
-    """Stands in for StreamLoadClient; the tests here only need it to succeed."""
-
-    loads: int = 0
-
-    async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> LoadResult:
-        self.loads += 1
-        return LoadResult(label, "Success", len(orjson.loads(body)), 0, len(body), 1)
-
-
 async def run_through_sink(conv: Any, values: list[bytes | None]) -> str:
-    """Feed values as orders[3]@100.. through a RouteSink; the reason the route stopped."""
+    """Feed values as orders[3]@100.. through the sink core; the reason the route stopped."""
+    from sinkapp.pipeline.encode import Chunker
+    from tests.pipeline_fakes import harness
+
+    h = harness(max_rows=10**6)
     route = Route("orders", "db", "t", {}, ConverterSettings(AVRO, True), None)
-    sink = RouteSink(route, FakeClient(), conv, JsonEncoder(), label_prefix="x",  # type: ignore[arg-type]
-                     max_bytes=10**9, max_rows=10**6, max_age_ms=60_000, policy=RetryPolicy(0),
-                     ack=lambda ev: None)
+    h.pipe.routes.clear()
+    h.pipe.by_topic.clear()
+    h.pipe.add_route(route, conv, Chunker(conv, JsonEncoder()), JsonEncoder(), {})
     events = [Event(Batch("orders", 3, [Record("orders", 3, 100 + i, v) for i, v in enumerate(values)]))]
-    await sink.prepare(events)
-    sink.add(events)
-    if sink.halt_task is not None:             # the good records before the bad one load first
-        await sink.halt_task
-    return sink.stats.failed or ""
+    await h.take(*events)                      # the good records before the bad one load first
+    return h.pipe.routes[0].stats.failed or ""
 
 
 async def test_corrupt_payloads_stop_the_route_naming_topic_partition_offset(sr: RegistryEmulator) -> None:

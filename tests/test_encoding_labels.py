@@ -11,14 +11,14 @@ import pytest
 from sinkapp.converters.simple import JsonConverter, StringConverter
 from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers, parse_delimiter
 from sinkapp.errors import ConversionError, EncodingError
-from sinkapp.labels import batch_label
+from sinkapp.labels import batch_label, member_label
 
 
 def test_plain_json_round_trip_and_bad_json() -> None:
     conv = JsonConverter(schemas_enable=False)
     enc = JsonEncoder()
     rows = [enc.encode_row(conv.decode(b'{"a": 1, "b": {"c": "x"}}')), enc.encode_row({"a": 2})]
-    assert orjson.loads(enc.body(rows)) == [{"a": 1, "b": {"c": "x"}}, {"a": 2}]
+    assert orjson.loads(bytes(enc.body(rows))) == [{"a": 1, "b": {"c": "x"}}, {"a": 2}]
     assert conv.decode(None) is None
     with pytest.raises(ConversionError, match="not valid JSON"):
         conv.decode(b"{nope")
@@ -59,7 +59,7 @@ def test_csv_encoder_columns_separators_enclose() -> None:
                       "columns": "id, name, tmp, score = tmp * 2", "enclose": '"'})
     assert enc.encode_row({"name": "a", "id": 1, "tmp": None}) == b"1\x01a\x01\\N"
     assert enc.encode_row({"id": 2, "name": 'x\x01"y"', "tmp": True}) == b'2\x01"x\x01""y"""\x011'
-    assert enc.body([b"r1", b"r2"]) == b"r1\nr2\n"
+    assert bytes(enc.body([b"r1", b"r2"])) == b"r1\nr2\n"
     # a StringConverter value passes through verbatim, as in the Java connector
     assert enc.encode_row(StringConverter().decode(b"1,a,3")) == b"1,a,3"
     bare = CsvEncoder({"column_separator": ","})
@@ -81,13 +81,28 @@ def test_headers_default_strip_outer_array_for_json_only() -> None:
 
 def test_labels_are_deterministic_valid_and_bounded() -> None:
     rx = re.compile(r"^[-\w]{1,128}$", re.ASCII)
-    a = batch_label("sinkapp", "test123", "orders.v1", 2, 100, 199)
-    assert a == batch_label("sinkapp", "test123", "orders.v1", 2, 100, 199)
-    assert a == "sinkapp-test123-orders_v1-2-100-199"
-    assert a != batch_label("sinkapp", "test123", "orders.v1", 2, 100, 200)
-    long = batch_label("p", "t" * 100, "é" * 80, 11, 10**15, 10**15 + 5)
+    a = member_label("sinkapp", "test123", "orders.v1", 2, 100, 199)
+    assert a == member_label("sinkapp", "test123", "orders.v1", 2, 100, 199)
+    assert a == "sinkapp-test123-orders_v1-2-100-199"              # the 0.2 format, kept
+    assert a == batch_label("sinkapp", "test123", [("orders.v1", 2, 100, 199)])
+    assert a != member_label("sinkapp", "test123", "orders.v1", 2, 100, 200)
+    long = member_label("p", "t" * 100, "é" * 80, 11, 10**15, 10**15 + 5)
     assert rx.match(long) and long.endswith("-11-1000000000000000-1000000000000005")
-    assert long != batch_label("p", "t" * 100, "è" * 80, 11, 10**15, 10**15 + 5)
+    assert long != member_label("p", "t" * 100, "è" * 80, 11, 10**15, 10**15 + 5)
+
+
+def test_a_table_batch_label_derives_from_its_table_and_every_member() -> None:
+    rx = re.compile(r"^[-\w]{1,128}$", re.ASCII)
+    members = [("orders", 0, 0, 99), ("orders", 1, 5, 80), ("refunds", 0, 7, 7)]
+    a = batch_label("sinkapp", "test123", members)
+    assert rx.match(a) and a.startswith("sinkapp-test123-x3-") and len(a) == len("sinkapp-test123-x3-") + 20
+    assert a == batch_label("sinkapp", "test123", list(members))
+    for changed in ([("orders", 0, 0, 98), *members[1:]], members[:2], [*members[:2], ("refunds", 1, 7, 7)]):
+        assert batch_label("sinkapp", "test123", changed) != a
+    assert batch_label("sinkapp", "other", members) != a and batch_label("x", "test123", members) != a
+    assert batch_label("sinkapp", "test123", members, epoch=1) != a
+    huge = batch_label("p" * 40, "t" * 120, [(f"topic{i}", i, 0, 10**12) for i in range(500)])
+    assert rx.match(huge) and len(huge) <= 128
 
 
 def test_decimal_text_is_exact_fixed_point() -> None:

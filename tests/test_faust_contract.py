@@ -1,4 +1,4 @@
-"""The private faust-streaming API sinkapp.consumer and sinkapp.app build on.
+"""The private faust-streaming and aiokafka API sinkapp.faustio builds on (and nothing else uses).
 
 Who reads this: whoever upgrades faust-streaming (pyproject.toml pins the range). Each test names
 the Faust internal and why sinkapp needs it; a failure here means the batch consumer or the
@@ -16,8 +16,8 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import ConsumerMessage, Message
 
-from sinkapp.app import SinkApp
-from sinkapp.consumer import BatchConsumer, BatchMessage, BatchTransport, to_batch
+from sinkapp.faustio.app import BatchApp as SinkApp
+from sinkapp.faustio.consumer import BatchConsumer, BatchMessage, BatchTransport, to_batch
 
 Base = faust_consumer.Consumer
 
@@ -28,7 +28,7 @@ def _src(fn: object) -> str:
 
 def test_pinned_version_range() -> None:
     major, minor, *_ = (int(x) for x in version("faust-streaming").split(".")[:3])
-    assert (major, minor) == (0, 15), "sinkapp.consumer was written against faust-streaming 0.15.x"
+    assert (major, minor) == (0, 15), "sinkapp.faustio was written against faust-streaming 0.15.x"
 
 
 def test_transport_is_chosen_by_app_new_transport() -> None:
@@ -109,3 +109,43 @@ def test_worker_consumer_is_created_before_start_with_an_isolation_level() -> No
     assert "isolation_level" in _src(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
     assert "self._isolation_level" in _src(AIOKafkaConsumer.__init__)
     assert "isolation_level=self._isolation_level" in _src(AIOKafkaConsumer.start)
+
+
+def test_position_chain_the_batch_consumer_walks() -> None:
+    """BatchConsumer._positions reads aiokafka's position after a fetch through
+    ``thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp).position``."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer import subscription_state as ss
+
+    assert "_ensure_consumer" in dir(faust_aiokafka.AIOKafkaConsumerThread)
+    assert "self._subscription" in _src(AIOKafkaConsumer.__init__)
+    assert "def subscription" in _src(ss.SubscriptionState) and "def assignment" in _src(ss.Subscription)
+    assert "def state_value" in _src(ss.Assignment) and "def position" in _src(ss.TopicPartitionState)
+
+
+def test_app_and_consumer_attributes_read_for_pages_and_drain() -> None:
+    """BatchApp reads App._consumer (is there a consumer yet) and Consumer._unacked_messages
+    (forget released events); BatchConsumer.partition_offsets reads _committed_offset."""
+    assert "_consumer" in _src(faust.App.consumer.fget)                   # type: ignore[attr-defined]
+    assert "self._unacked_messages" in _src(Base.__init__) and "self._committed_offset" in _src(Base.__init__)
+
+
+def test_no_private_faust_or_aiokafka_name_outside_faustio() -> None:
+    """The adapter package is the only user of the private API (issue 14): sinkapp/ outside
+    sinkapp/faustio and sinkapp/testing reaches Faust and aiokafka through public names only."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "sinkapp"
+    # an attribute of another object (not our own ``self._x``) with a name of Faust's or aiokafka's internals
+    private = re.compile(r"(\w+)\._(?:client|subscription|consumer|committed_offset|unacked_messages|acked|"
+                         r"isolation_level|new_transport|wait_next_records|thread|fetcher|coordinator)\b")
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("faustio/", "testing/")):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if any(m.group(1) != "self" for m in private.finditer(line)):
+                offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -312,21 +312,17 @@ def test_registry_over_https_with_a_custom_ca(kafka: Any, emulator: Any, topic_f
 def test_grafana_dashboard_queries_only_metrics_sinkapp_serves() -> None:
     """config/grafana-dashboard.json: every metric a panel queries is one /metrics serves."""
     import re as _re
+    from collections import Counter
 
     from sinkapp.metrics import make_registry, render
-    from sinkapp.routes import Route
-    from sinkapp.sink import RouteStats
+    from sinkapp.pipeline.stats import PartitionView, RouteStats, RouteView, Snapshot, TableStats, TableView
 
-    class FakeSink:                                         # the attributes the collector reads
-        route = Route("t", "db", "tbl", {}, None, None)    # type: ignore[arg-type]
-        stats = RouteStats(loads_by_status={"Success": 1}, dead_lettered={"VALUE_CONVERTER": 1},  # type: ignore[arg-type]
-                           skipped_bad={"VALUE_CONVERTER": 1}, last_load_at=1.0)  # type: ignore[arg-type]
-        halting = None
-
-        def buffered_by_partition(self) -> dict[int, tuple[int, int]]:
-            return {0: (1, 10)}
-
-    served = render(make_registry(lambda: [FakeSink()], lambda: [("t", 0, 5)])).decode()
+    stats = RouteStats(loads_by_status=Counter({"Success": 1}), dead_lettered=Counter({"VALUE_CONVERTER": 1}),
+                       skipped_bad=Counter({"VALUE_CONVERTER": 1}), last_load_at=1.0)
+    table = TableStats(loads_by_status=Counter({"Success": 1}), backoffs=Counter({"too_many_versions": 1}))
+    snap = Snapshot((RouteView("t->db.tbl", "t", "db.tbl", "RUNNING", None, stats, {0: (1, 10)}, None),),
+                    (TableView("db.tbl", table, 1, 10, False, 1.0),), (PartitionView("t", 0, 4, 5, 10),), True)
+    served = render(make_registry(lambda: snap)).decode()
     names = {m.group(1) for m in _re.finditer(r"^([a-z_]+)[{ ]", served, _re.M)}
     doc = json.loads((Path(__file__).resolve().parents[1] / "config" / "grafana-dashboard.json").read_text())
     used = {n for p in doc["panels"] for t in p["targets"] for n in _re.findall(r"\b(sinkapp_[a-z_]+)", t["expr"])}

@@ -11,11 +11,9 @@ import pytest
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
-from sinkapp.encoding import JsonEncoder
 from sinkapp.errors import ConfigError, TransformError
 from sinkapp.transforms import Meta, TransformSpec, build_chain
 from sinkapp.transforms.debezium import op_headers
-from tests.fakes import Record
 from tests.test_config import BASE
 
 META = Meta("orders", 2, 41, 1_700_000_000_123, b"k1")
@@ -196,27 +194,16 @@ async def test_a_transform_in_the_route_loop_explodes_and_dead_letters() -> None
     """In the sink: one message → several rows; a record the transform refuses is a bad record
     (stage TRANSFORMATION) that errors.tolerance decides about."""
     from sinkapp.config import ErrorSettings
-    from sinkapp.routes import Route
-    from sinkapp.sink import RouteSink
-    from sinkapp.streamload.retry import RetryPolicy
-    from tests.fakes import Batch, Event
-    from tests.test_sink import FakeClient, FakeDlq
+    from tests.pipeline_fakes import harness
 
-    route = Route("orders", "test", "t", {}, ConverterSettings("org.apache.kafka.connect.json.JsonConverter",
-                                                               False), None)
     chain = build_chain([TransformSpec("e", "Explode", {"field": "lines"})])
-    client, dlq = FakeClient(), FakeDlq()
-    sink = RouteSink(route, client, build_converter(route.value_converter), JsonEncoder(),  # type: ignore[arg-type]
-                     label_prefix="x", max_bytes=10**9, max_rows=10**6, max_age_ms=60_000, policy=RetryPolicy(),
-                     errors=ErrorSettings(tolerance="all", dlq_topic="dlq"), dlq=dlq, chain=chain,  # type: ignore[arg-type]
-                     ack=lambda ev: None)
-    recs = [Record("orders", 0, 0, b'{"id": 1, "lines": [1, 2, 3]}'), Record("orders", 0, 1, b'{"id": 2}'),
-            Record("orders", 0, 2, b'{"id": 3, "lines": []}')]
-    sink.add([Event(Batch("orders", 0, recs))])
-    await sink.flush_all()
-    assert client.attempts[0][1] == [{"id": 1, "lines": n} for n in (1, 2, 3)]
-    assert [(d.offset, d.stage) for d in dlq.sent] == [(1, "TRANSFORMATION")]
-    assert sink.chunker.dropped == 1 and not sink.stats.failed
+    h = harness(errors=ErrorSettings(tolerance="all", dlq_topic="dlq"), dlq=True, chain=chain, max_rows=10**6)
+    values = {0: b'{"id": 1, "lines": [1, 2, 3]}', 1: b'{"id": 2}', 2: b'{"id": 3, "lines": []}'}
+    await h.take(h.batch(0, range(0, 3), values=values))
+    await h.flush()
+    assert h.client.attempts[0][2] == [{"id": 1, "lines": n} for n in (1, 2, 3)]
+    assert h.dlq is not None and [(d.offset, d.stage) for d in h.dlq.sent] == [(1, "TRANSFORMATION")]
+    assert h.pipe.routes[0].chunker.dropped == 1 and not h.stats.failed
 
 
 def test_regex_router_picks_the_routes_table_as_kafka_connect_renames_the_topic() -> None:
@@ -278,41 +265,25 @@ def test_zoned_timestamps_convert_to_utc_or_sinkapp_timezone() -> None:
 
 
 async def test_table_by_field_loads_one_batch_into_several_tables_under_their_own_labels() -> None:
-    """Rows go to the table named by a field; one Stream Load per table, each labelled with its
-    table and the batch's offsets; the batch commits once every table's load succeeded."""
+    """Rows go to the table named by a field; one table batch per table, each labelled with its
+    table and its members' offsets; the partition commits once every table's load succeeded."""
     from sinkapp.errors import LoadRetriable
-    from sinkapp.routes import Route
-    from sinkapp.sink import RouteSink
-    from sinkapp.streamload.retry import RetryPolicy
-    from tests.fakes import Batch, Event
-    from tests.test_sink import FakeClient
+    from tests.pipeline_fakes import FakeClient, harness
 
-    route = Route("events", "test", "events_other", {},
-                  ConverterSettings("org.apache.kafka.connect.json.JsonConverter", False), None)
     chain = build_chain([TransformSpec("r", "TableByField", {"field": "$.kind", "format": "events_{}",
                                                               "remove": "true"})])
-    tables: list[str] = []
-
-    class Recording(FakeClient):
-        async def load(self, database: str, table: str, label: str, body: bytes, headers: Any) -> Any:
-            tables.append(table)
-            return await super().load(database, table, label, body, headers)
-
-    client = Recording(outcomes=[None, LoadRetriable("500")])     # the second table's first try fails
-    loaded: list[tuple[int, int]] = []
-    sink = RouteSink(route, client, build_converter(route.value_converter), JsonEncoder(),  # type: ignore[arg-type]
-                     label_prefix="x", max_bytes=10**9, max_rows=10**6, max_age_ms=60_000,
-                     policy=RetryPolicy(max_retries=3, base_delay_s=0.001), chain=chain,
-                     ack=lambda ev: None, on_loaded=lambda p, off: loaded.append((p, off)))
+    client = FakeClient(outcomes=[None, LoadRetriable("500")])     # the second table's first try fails
+    h = harness(topics=("events",), table="events_other", chain=chain, client=client, max_rows=10**6,
+                label_prefix="x")
     kinds = ["click", "view", "click", "view", "click"]
-    recs = [Record("events", 0, i, orjson.dumps({"id": i, "kind": k})) for i, k in enumerate(kinds)]
-    sink.add([Event(Batch("events", 0, recs))])
-    await sink.flush_all()
-    by_label = {label: rows for label, rows in client.attempts}
+    values = {i: orjson.dumps({"id": i, "kind": k}) for i, k in enumerate(kinds)}
+    await h.take(h.batch(0, range(0, 5), values=values, topic="events"))
+    await h.flush()
+    by_label = {label: rows for _, label, rows in client.attempts}
     assert by_label["x-events_click-events-0-0-4"] == [{"id": 0}, {"id": 2}, {"id": 4}]
     assert by_label["x-events_view-events-0-0-4"] == [{"id": 1}, {"id": 3}]
-    assert tables == ["events_click", "events_view", "events_view"]     # retried under the same label
-    assert loaded == [(0, 4)] and sink.stats.rows_loaded == 5 and sink.stats.loads == 2
+    assert [t for t, _, _ in client.attempts] == ["events_click", "events_view", "events_view"]   # same label
+    assert h.control.marks("events") == [(0, 4)] and h.stats.rows_loaded == 5 and h.stats.loads == 2
 
 
 def test_table_by_field_refuses_a_value_that_is_no_table_name() -> None:

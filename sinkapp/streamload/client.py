@@ -2,12 +2,14 @@
 
 Who calls: :func:`sinkapp.streamload.retry.load_with_retry`, which owns retries and backoff.
 ``StreamLoadClient.load`` returns a :class:`LoadResult` for Success, Publish Timeout and
-``Label Already Exists`` + FINISHED; it raises :class:`~sinkapp.errors.LoadRetriable` for
-transport failures, HTTP 5xx, timeouts, busy/shutting-down servers and a label still RUNNING
-(``status == "RUNNING"``), and :class:`~sinkapp.errors.LoadRejected` for everything retrying
-cannot fix (auth, unknown table, bad data with the ErrorURL lines, bad headers).
+``Label Already Exists`` + FINISHED; every other outcome is a typed error of
+:mod:`sinkapp.errors`: retriable (``Unreachable``, ``LoadTimeout``, ``LabelRunning``,
+``LoadPressure`` for "too many versions" / transaction limits / the HTTP concurrency limit,
+``UnknownAnswer``, other 5xx and busy answers) or rejected (``AuthRejected``, ``TlsRejected``,
+``DataRejected`` with the ErrorURL lines, ``NoLoadData``, other refusals).
 FEs in ``urls`` are tried in turn when one cannot be reached (failover within one attempt).
-The session is injectable so tests can pass their own.
+The body is a :class:`~sinkapp.encoding.Body` (written part by part) or bytes. The session is
+injectable so tests can pass their own.
 """
 
 from __future__ import annotations
@@ -21,10 +23,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import aiohttp.payload
 import orjson
 
 from sinkapp.config import Secret
-from sinkapp.errors import LoadRejected, LoadRetriable
+from sinkapp.encoding import Body
+from sinkapp.errors import (
+    AuthRejected,
+    DataRejected,
+    LabelRunning,
+    LoadPressure,
+    LoadRejected,
+    LoadRetriable,
+    LoadTimeout,
+    NoLoadData,
+    TlsRejected,
+    UnknownAnswer,
+    Unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +49,36 @@ SUCCESS_STATUSES = ("Success", "Publish Timeout")
 #: or no ``Status`` at all, is never taken for a load
 DOCUMENTED_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Fail")
 
-#: ``Fail`` messages that describe the server, not the data: retry with the same label
+#: ``Fail`` messages that say StarRocks cannot take loads this often (streamload-protocol.md §8a,
+#: §7.2): back off and let the table's next batch grow. Lower-cased text → reason.
+PRESSURE_MESSAGES = (
+    ("too many versions", "too_many_versions"),            # 3.x and 2.5 texts
+    ("too many tablet versions", "too_many_versions"),
+    ("txn num per be exceeds limit", "txn_limit"),
+    ("larger than limit", "txn_limit"),                    # max_running_txn_num_per_db
+    ("exceed http cuncurrent limit", "http_concurrency"),
+    ("exceed http concurrent limit", "http_concurrency"),
+)
+#: other ``Fail`` messages that describe the server, not the data: retry with the same label
 #: (streamload-protocol.md §3.2, §7.2).
 RETRIABLE_MESSAGES = (
     "Service is shutting down",
-    "exceed http cuncurrent limit",
-    "exceed http concurrent limit",
     "Transaction status unknown",
     "you can retry with same label",
     "timeout by txn manager",
     "Reached timeout",
     "current fe is not master",
-    "txn num per be exceeds limit",
     "No backend alive",
-    "too many versions",
     "please try again later",
     "please retry later",
 )
+NO_DATA_MESSAGES = ("all partitions have no load data", "no load data")
 _LABEL_USED = re.compile(r"Label \[.*\] has already been used")
 MAX_ERROR_LOG_CHARS = 3000
+
+
+class _FeUnreachable(Unreachable):
+    """Internal: this FE cannot be connected to; ``load`` tries the next one."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +105,22 @@ def _parse(text: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {"Status": "Fail", "Message": text[:500].decode("utf-8", "replace")}
     return doc if isinstance(doc, dict) else {"Status": "Fail", "Message": str(doc)[:500]}
+
+
+class _BodyPayload(aiohttp.payload.Payload):
+    """Writes a :class:`Body` part by part with its Content-Length (no joined copy)."""
+
+    def __init__(self, body: Body) -> None:
+        super().__init__(body, content_type="application/octet-stream")
+        self._size = body.size
+        self._body = body
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return bytes(self._body).decode(encoding, errors)
+
+    async def write(self, writer: Any) -> None:
+        for part in self._body.chunks():
+            await writer.write(part)
 
 
 def status_of(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -132,7 +175,7 @@ class StreamLoadClient:
         self._next_fe += 1
         return self.urls[i:] + self.urls[:i]
 
-    async def load(self, database: str, table: str, label: str, body: bytes,
+    async def load(self, database: str, table: str, label: str, body: bytes | Body,
                    headers: Mapping[str, str]) -> LoadResult:
         """One attempt, across FEs if they cannot be reached. See module docstring for outcomes."""
         hdrs = {k: str(v) for k, v in headers.items()}
@@ -142,20 +185,18 @@ class StreamLoadClient:
         for fe in self._fe_order():
             try:
                 doc = await self._put_following_redirect(fe + path, hdrs, body)
-            except LoadRetriable as exc:
-                if exc.status != "unreachable":
-                    raise
+            except _FeUnreachable as exc:
                 last_exc = exc
                 continue
             return await self._classify(doc, database, label)
-        raise LoadRetriable(f"no FE in starrocks.http.url could be reached ({last_exc})",
-                            label=label, status="unreachable")
+        raise Unreachable(f"no FE in starrocks.http.url could be reached ({last_exc})", label=label)
 
-    async def _put_following_redirect(self, url: str, hdrs: dict[str, str], body: bytes) -> dict[str, Any]:
+    async def _put_following_redirect(self, url: str, hdrs: dict[str, str], body: bytes | Body) -> dict[str, Any]:
         session = await self._get_session()
         for hop in range(3):
+            data = _BodyPayload(body) if isinstance(body, Body) else body
             try:
-                async with session.put(url, data=body, headers=hdrs, allow_redirects=False,
+                async with session.put(url, data=data, headers=hdrs, allow_redirects=False,
                                        expect100=True, timeout=self._timeout()) as resp:
                     if resp.status in (301, 302, 303, 307, 308):
                         location = resp.headers.get("Location")
@@ -167,7 +208,7 @@ class StreamLoadClient:
                     text = await resp.read()
                     if resp.status == 401:
                         _, msg = status_of(_parse(text))
-                        raise LoadRejected(
+                        raise AuthRejected(
                             f"StarRocks refused the credentials ({msg or 'HTTP 401'}): check "
                             "starrocks.username / starrocks.password and the user's INSERT privilege",
                             label=hdrs["label"], status="401")
@@ -180,22 +221,20 @@ class StreamLoadClient:
                     return _parse(text)
             except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
                 # never retried: a certificate does not become trusted by waiting
-                raise LoadRejected(
+                raise TlsRejected(
                     f"TLS to {url} failed: {exc}. Trust its CA with sinkapp.starrocks.ssl.cafile (PEM), "
-                    "or check the host name in starrocks.http.url", label=hdrs["label"], status="tls") from None
+                    "or check the host name in starrocks.http.url", label=hdrs["label"]) from None
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
                     aiohttp.ClientOSError) as exc:
-                # refused / reset before any answer: this node is unreachable (FE → failover)
-                status = "unreachable" if hop == 0 else "transport"
-                raise LoadRetriable(f"{type(exc).__name__} talking to {url}: {exc}",
-                                    label=hdrs["label"], status=status) from None
+                # refused / reset before any answer: the FE is unreachable (→ failover to the next
+                # FE); after a redirect the BE is, which the next attempt may route around
+                cls = _FeUnreachable if hop == 0 else Unreachable
+                raise cls(f"{type(exc).__name__} talking to {url}: {exc}", label=hdrs["label"]) from None
             except TimeoutError:
-                raise LoadRetriable(f"no answer from {url} within {self.request_timeout_s:g}s "
-                                    "(outcome unknown; the same label will tell)",
-                                    label=hdrs["label"], status="timeout") from None
+                raise LoadTimeout(f"no answer from {url} within {self.request_timeout_s:g}s "
+                                  "(outcome unknown; the same label will tell)", label=hdrs["label"]) from None
             except aiohttp.ClientError as exc:
-                raise LoadRetriable(f"{type(exc).__name__} talking to {url}: {exc}",
-                                    label=hdrs["label"], status="transport") from None
+                raise Unreachable(f"{type(exc).__name__} talking to {url}: {exc}", label=hdrs["label"]) from None
         raise LoadRejected(f"too many redirects starting at {url}", label=hdrs["label"], status="redirect")
 
     async def _classify(self, doc: dict[str, Any], database: str, label: str) -> LoadResult:
@@ -203,10 +242,10 @@ class StreamLoadClient:
         if doc.get("Status") not in DOCUMENTED_STATUSES and str(doc.get("status", "")).upper() != "FAILED":
             # not a Stream Load answer (a proxy, a wrong endpoint, ``{"status":"OK"}``): the
             # outcome is unknown, so retry under the same label, which tells
-            raise LoadRetriable(
+            raise UnknownAnswer(
                 f"the answer has no documented Stream Load Status (Success, Publish Timeout, Label Already "
                 f"Exists, Fail); not taken as loaded: {orjson.dumps(doc).decode()[:300]}",
-                label=label, status="unknown", response=doc)
+                label=label, response=doc)
 
         def result() -> LoadResult:
             return LoadResult(label=label, status=status,
@@ -224,18 +263,31 @@ class StreamLoadClient:
             state = await self.load_state(database, label)
             if state in ("VISIBLE", "COMMITTED"):
                 return result()
-            raise LoadRetriable(f"label {label} is {existing or state}; waiting for it to finish",
-                                label=label, status="RUNNING", response=doc)
+            raise LabelRunning(f"label {label} is {existing or state}; waiting for it to finish",
+                               label=label, status=status, response=doc)
+        return await self._refusal(doc, status, message, label)
+
+    async def _refusal(self, doc: dict[str, Any], status: str, message: str, label: str) -> LoadResult:
+        """Raise the error a ``Fail`` answer means (never returns)."""
+        low = message.lower()
+        for text, reason in PRESSURE_MESSAGES:
+            if text in low:
+                raise LoadPressure(f"StarRocks cannot take loads this often ({reason}): {message}",
+                                   reason=reason, label=label, status=status, response=doc)
         if any(m in message for m in RETRIABLE_MESSAGES):
             raise LoadRetriable(f"StarRocks is busy or failing: {message}", label=label,
                                 status=status or "Fail", response=doc)
+        if any(m in message for m in NO_DATA_MESSAGES):
+            raise NoLoadData(f"StarRocks found no data in the load: {message}", label=label,
+                             status=status, response=doc)
         detail = message or orjson.dumps(doc).decode()[:500]
         error_url = doc.get("ErrorURL")
         if error_url:
             lines = await self.error_log(str(error_url))
             detail += f"; ErrorURL {error_url} says:\n{lines}"
-        raise LoadRejected(f"StarRocks rejected the load (Status {status or '?'}): {detail}",
-                           label=label, status=status or "Fail", response=doc)
+        cls = DataRejected if error_url or "too many filtered rows" in message else LoadRejected
+        raise cls(f"StarRocks rejected the load (Status {status or '?'}): {detail}",
+                  label=label, status=status or "Fail", response=doc)
 
     async def load_state(self, database: str, label: str) -> str:
         """``GET /api/{db}/get_load_state?label=`` on the first FE that answers; ``UNKNOWN`` if none."""
@@ -249,7 +301,7 @@ class StreamLoadClient:
                     return str(doc.get("state") or "UNKNOWN")
             except (aiohttp.ClientError, TimeoutError):
                 continue
-        raise LoadRetriable(f"get_load_state for {label}: no FE answered", label=label, status="unreachable")
+        raise Unreachable(f"get_load_state for {label}: no FE answered", label=label)
 
     async def error_log(self, url: str) -> str:
         """The first lines of an ErrorURL (plain text), for the error a user reads."""

@@ -5,9 +5,10 @@ event per fetched partition batch costs Faust < 0.1 µs per row. So the aiokafka
 ``getmany`` is replaced by one that yields, per fetch, one :class:`BatchMessage` per partition
 carrying the fetched records (``records``, ``first_offset``; ``offset`` = the last record's).
 
-Who calls: Faust. :class:`SinkApp` (``sinkapp.app``) installs :class:`BatchTransport` through
+Who calls: Faust. :class:`sinkapp.faustio.app.BatchApp` installs :class:`BatchTransport` through
 ``App._new_transport`` before any agent is declared, so every route topic of the worker is read
-through :class:`BatchConsumer`. The route sink calls :meth:`BatchConsumer.mark_loaded`.
+through :class:`BatchConsumer`. The sink core reaches it through
+:class:`sinkapp.faustio.control.ConsumerControl` (``mark_loaded``, ``owns``, re-seeks).
 
 What stays stock Faust: group membership and rebalance callbacks, flow control (a batch is not
 yielded while flow is stopped, and ``getmany`` seeks back to the committed offsets then, as
@@ -29,10 +30,11 @@ What changes:
   partition before it (``None`` after a seek). The sink uses it to notice a batch Faust dropped
   on the way (its records would otherwise be committed past) and asks for a re-seek.
 
-This relies on private faust-streaming API (``Consumer._wait_next_records``, ``_new_offset``,
-``_filter_tps_with_pending_acks``, ``_add_gap``, ``_acked``, ``App._new_transport``, ...), pinned by
-the version range in pyproject.toml; ``tests/test_faust_contract.py`` fails loudly when an
-upgrade changes any of it.
+This relies on private faust-streaming and aiokafka API (``Consumer._wait_next_records``,
+``_new_offset``, ``_filter_tps_with_pending_acks``, ``_add_gap``, ``_acked``, ``_committed_offset``,
+``App._new_transport``, aiokafka's ``_subscription`` chain, ``_isolation_level``, ...), all of it in
+this package (sinkapp.faustio) and nowhere else, pinned by the version range in pyproject.toml;
+``tests/test_faust_contract.py`` fails loudly when an upgrade changes any of it.
 """
 
 from __future__ import annotations
@@ -205,6 +207,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def owns(self, tp: TP) -> bool:
         """Is ``tp`` assigned here and not being revoked?"""
         return tp not in self.revoking and tp in self.assignment()
+
+    def partition_offsets(self) -> list[tuple[TP, int | None, int | None, int | None]]:
+        """(partition, last loaded offset, committed offset, end offset) of each assigned partition."""
+        out = []
+        for tp in sorted(self.assignment()):
+            try:
+                end = self.highwater(tp)
+            except Exception:
+                end = None
+            out.append((tp, self.loaded.get(tp), self._committed_offset.get(tp), end))
+        return out
 
 
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):

@@ -1,0 +1,149 @@
+"""The batcher: one open batch per target table, across every partition and route that feeds it.
+
+Who calls: the route intake (``add``: the rows a run of a fetched partition batch gave for one
+table), the pipeline's flush (``due``, ``seal``) and the load task (``lane``: in flight, back-off).
+
+``bufferflush.maxbytes``, ``sinkapp.flush.max.rows`` and ``bufferflush.intervalms`` apply per
+table, as in the Java connector. A table's open batch is due when it reached the byte or row
+bound, or its first row is older than the interval (times the lane's back-off factor: under load
+pressure the interval grows, up to ``sinkapp.load.backoff.max.ms``, and shrinks back as loads
+succeed). A table has at most one batch loading (``TableLane.loading``); the next one grows
+meanwhile and is due as soon as the load ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sinkapp.dlq import DeadLetter
+from sinkapp.pipeline.types import BatchId, Part, TableKey, batch_id
+
+_seq = itertools.count(1)
+
+
+@dataclass(eq=False)
+class TableBatch:
+    """One table's batch: member ranges, encoded pieces (each tagged with its partition and route)."""
+
+    table: TableKey
+    seq: int = field(default_factory=lambda: next(_seq))
+    members: dict[Part, tuple[int, int]] = field(default_factory=dict)
+    pieces: list[tuple[Part, int, bytes | memoryview, int]] = field(default_factory=list)  # part, route, data, rows
+    rows: int = 0
+    nbytes: int = 0
+    started_at: float = 0.0
+    dead: list[DeadLetter] = field(default_factory=list)
+    routes: set[int] = field(default_factory=set)
+    replay: bool = False          # rebuilt from the ledger's pending batch (no new pending write)
+    dead_done: bool = False       # the ledger says its dead letters are written
+    split: bool = False           # the ledger says it loads in parts
+    fixed: BatchId | None = None  # a rebuilt batch keeps exactly the recorded identity
+
+    def identity(self) -> BatchId:
+        return self.fixed if self.fixed is not None else batch_id(self.table, self.members)
+
+    def chunks(self) -> list[bytes | memoryview]:
+        return [data for _, _, data, _ in self.pieces]
+
+    def rows_by_route(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for _, route, _, rows in self.pieces:
+            out[route] = out.get(route, 0) + rows
+        return out
+
+    def drop_parts(self, parts: set[Part]) -> None:
+        """Take ``parts`` out (their route stopped): their rows are not loaded by this batch."""
+        kept = [p for p in self.pieces if p[0] not in parts]
+        self.rows = sum(p[3] for p in kept)
+        self.nbytes = sum(len(p[2]) + 1 for p in kept)
+        self.pieces = kept
+        self.members = {p: r for p, r in self.members.items() if p not in parts}
+        self.dead = [d for d in self.dead if Part(d.topic, d.partition) not in parts]
+
+
+@dataclass
+class TableLane:
+    """A table's open batch, the batch loading now, and its back-off state."""
+
+    table: TableKey
+    headers: dict[str, str]
+    encoder: Any
+    open: TableBatch | None = None
+    loading: Any = None               # asyncio.Task of the batch in flight
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)   # held by the one load in flight
+    factor: float = 1.0               # back-off: the interval is multiplied by this
+    pressure: int = 0                 # consecutive loads that met load pressure
+
+
+class Batcher:
+    def __init__(self, *, max_bytes: int, max_rows: int, interval_s: float, max_interval_s: float,
+                 hold: Callable[[Part, int, str, int], None], clock: Callable[[], float]) -> None:
+        self.max_bytes, self.max_rows = max_bytes, max_rows
+        self.interval_s, self.max_interval_s = interval_s, max(interval_s, max_interval_s)
+        self.lanes: dict[TableKey, TableLane] = {}
+        self._hold, self._clock = hold, clock
+
+    def lane(self, table: TableKey, headers: dict[str, str], encoder: Any) -> TableLane:
+        lane = self.lanes.get(table)
+        if lane is None:
+            lane = self.lanes[table] = TableLane(table, headers, encoder)
+        return lane
+
+    def add(self, table: TableKey, part: Part, first: int, last: int, route: int,
+            data: bytes | memoryview | None, rows: int, dead: list[DeadLetter] | None = None) -> TableBatch:
+        """Rows of records ``first..last`` of ``part`` for ``table`` (or only dead letters)."""
+        lane = self.lanes[table]
+        b = lane.open
+        if b is None:
+            b = lane.open = TableBatch(table, started_at=self._clock())
+        span = b.members.get(part)
+        b.members[part] = (span[0] if span else first, last)
+        if span is None:
+            self._hold(part, b.seq, str(table), first)
+        b.routes.add(route)
+        if data is not None and rows:
+            b.pieces.append((part, route, data, rows))
+            b.rows += rows
+            b.nbytes += len(data) + 1
+        if dead:
+            b.dead.extend(dead)
+        return b
+
+    def interval(self, lane: TableLane) -> float:
+        return min(self.max_interval_s, self.interval_s * lane.factor)
+
+    def full(self, lane: TableLane) -> bool:
+        b = lane.open
+        return b is not None and (b.nbytes >= self.max_bytes or b.rows >= self.max_rows)
+
+    def is_due(self, lane: TableLane, now: float) -> bool:
+        b = lane.open
+        return b is not None and bool(b.members) and (
+            self.full(lane) or now - b.started_at >= self.interval(lane))
+
+    def due(self, now: float | None = None) -> list[TableLane]:
+        """Lanes whose open batch should load now and that have no load in flight."""
+        now = self._clock() if now is None else now
+        return [ln for ln in self.lanes.values()
+                if (ln.loading is None or ln.loading.done()) and self.is_due(ln, now)]
+
+    def seal(self, lane: TableLane) -> TableBatch | None:
+        b, lane.open = lane.open, None
+        return b if b is not None and b.members else None
+
+    def pressed(self, lane: TableLane) -> None:
+        """StarRocks refused a load for load pressure: the lane's interval doubles (bounded)."""
+        lane.pressure += 1
+        lane.factor = min(self.max_interval_s / self.interval_s, lane.factor * 2)
+
+    def relieved(self, lane: TableLane) -> None:
+        """A load went through without pressure: the interval halves back towards the setting."""
+        lane.pressure = 0
+        lane.factor = max(1.0, lane.factor / 2)
+
+    def buffered(self) -> dict[TableKey, tuple[int, int]]:
+        return {t: (ln.open.rows, ln.open.nbytes) for t, ln in self.lanes.items() if ln.open is not None}

@@ -1,0 +1,90 @@
+"""The sink core's vocabulary: source partitions, batch members, batch identities, route states.
+
+Who uses it: every part of :mod:`sinkapp.pipeline`, the ledger and the status pages. Pure data.
+
+A table batch's identity is the target table and the sorted list of its members
+``(topic, partition, first offset, last offset)``: the records of those ranges are what the batch
+holds (every row they give for that table), so anyone can rebuild the batch from Kafka, and its
+label (:mod:`sinkapp.labels`) is derived from the identity alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, NamedTuple
+
+from sinkapp.labels import batch_label
+
+
+class Part(NamedTuple):
+    """A source partition (equal to, and hashed like, Faust's ``TP``)."""
+
+    topic: str
+    partition: int
+
+
+class Member(NamedTuple):
+    """The offsets of one source partition a table batch covers (inclusive)."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+    @property
+    def part(self) -> Part:
+        return Part(self.topic, self.partition)
+
+
+class TableKey(NamedTuple):
+    database: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    @classmethod
+    def parse(cls, text: str) -> TableKey:
+        db, _, table = text.partition(".")
+        return cls(db, table)
+
+
+@dataclass(frozen=True)
+class BatchId:
+    """A table batch's identity; ``members`` sorted by (topic, partition)."""
+
+    table: TableKey
+    members: tuple[Member, ...]
+    epoch: int = 0
+
+    def label(self, prefix: str) -> str:
+        return batch_label(prefix, self.table.table, self.members, self.epoch)
+
+    def member(self, part: Part) -> Member | None:
+        for m in self.members:
+            if m.part == part:
+                return m
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"table": str(self.table), "members": [list(m) for m in self.members]}
+        if self.epoch:
+            doc["epoch"] = self.epoch
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> BatchId:
+        members = tuple(sorted(Member(str(t), int(p), int(f), int(last)) for t, p, f, last in doc["members"]))
+        return cls(TableKey.parse(str(doc["table"])), members, int(doc.get("epoch", 0)))
+
+
+def batch_id(table: TableKey, members: dict[Part, tuple[int, int]], epoch: int = 0) -> BatchId:
+    return BatchId(table, tuple(sorted(Member(p.topic, p.partition, f, last) for p, (f, last) in members.items())),
+                   epoch)
+
+
+class RouteState(Enum):
+    RUNNING = "RUNNING"
+    HALTING = "HALTING"        # errors.tolerance=none met a bad record: loading what came before it
+    STOPPED = "STOPPED"
