@@ -47,7 +47,8 @@ Figures per run (medians of the rounds in the final table):
 - ratio: rows/s end to end / the raw aiokafka ceiling's rows/s of the same round (table: medians).
 
 Every sinkapp and Java run must end with exactly N rows in the table (no loss, no duplicate); a
-run that does not, times out or whose process dies is reported and makes the exit status 1. The
+run that does not, times out or whose process dies is reported and makes the exit status 1. A PNG
+of rows visible over time for each consumer is written (``--png``, path printed at the end). The
 machine is shared and noisy: read the medians, not one run.
 """
 
@@ -65,6 +66,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench import plot  # noqa: E402
 from benchmarks.bench.baselines import raw_child, run_bare_faust, run_raw  # noqa: E402
 from benchmarks.bench.bulk import Bench, run_java, run_sinkapp  # noqa: E402
 from benchmarks.bench.data import avro_values, csv_values, json_values, produce, register_avro  # noqa: E402
@@ -122,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail a sinkapp or Java run when no new row is visible for this long (default 120 s)")
     ap.add_argument("--work", type=Path, help="work directory (default: a new one under the temp dir)")
     ap.add_argument("--json-out", type=Path, metavar="FILE", help="write every run and the medians as JSON")
+    ap.add_argument("--png", type=Path, metavar="FILE", help="picture path (default <work>/throughput.png)")
     ap.add_argument("--raw-child", nargs=4, help=argparse.SUPPRESS)
     return ap
 
@@ -168,7 +171,7 @@ def run_rounds(b: Bench, formats: list[str], rounds: int, two_workers: bool) -> 
     return results
 
 
-def report(args: argparse.Namespace, records: dict[str, int], rounds: int,
+def report(args: argparse.Namespace, work: Path, records: dict[str, int], rounds: int,
            results: list[Result]) -> int:
     table = medians(results)
     print(f"\nmedians of {rounds} round(s) (records: " + ", ".join(f"{f} {n:,}" for f, n in records.items()) + "):")
@@ -183,6 +186,11 @@ def report(args: argparse.Namespace, records: dict[str, int], rounds: int,
             "records": records, "rounds": rounds, "runs": [r.to_dict() for r in results], "medians": table,
         }, indent=2))
         print(f"raw results written to {args.json_out}")
+    title = (f"throughput: {', '.join(f'{f} {n:,}' for f, n in records.items())} rows, {args.partitions} "
+             f"partitions, intervalms 1000, maxbytes {args.maxbytes:,}")
+    png = plot.plot_bulk(results, args.png or work / "throughput.png", title)
+    if png:
+        print(f"picture written to {png}")
     failed = [r for r in results if not r.ok]
     if failed:
         print(f"\n{len(failed)} run(s) failed: " + "; ".join(f"{r.consumer} round {r.round}: {r.error}"
@@ -221,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f" java={args.java_plugin} tasks.max={args.java_tasks}" if args.java_plugin else "") + "\n",
               flush=True)
         results = run_rounds(b, formats, rounds, two_workers)
-    return report(args, records, rounds, results)
+    return report(args, work, records, rounds, results)
 
 
 if __name__ == "__main__":
