@@ -38,20 +38,20 @@ logger.reflections.level = ERROR
 """
 
 
-def plugin_dir(path: Path) -> Path:
-    """The directory holding the plugin's jars: ``path`` itself or its only subdirectory with jars
-    (a release archive unpacks into one folder)."""
+def plugin_dir(path: Path, jar_glob: str = "starrocks*kafka*.jar") -> Path:
+    """The directory holding the connector jar (``jar_glob``) and its dependencies: ``path`` itself
+    or the one directory below it that holds it (a release archive unpacks into one folder)."""
     path = path.expanduser().resolve()
     if not path.is_dir():
         raise InfraError(f"--java-plugin {path}: not a directory (get the connector from {RELEASES})")
-    if any(path.glob("*.jar")):
+    if any(path.glob(jar_glob)):
         return path
-    subdirs = [d for d in path.iterdir() if d.is_dir() and any(d.rglob("*.jar"))]
-    if len(subdirs) == 1:
-        inner = subdirs[0]
-        return inner if any(inner.glob("*.jar")) else plugin_dir(inner)
-    raise InfraError(f"--java-plugin {path}: no connector jars in it (a Kafka Connect plugin directory "
-                     f"holds the connector jar and its dependencies; get one from {RELEASES})")
+    found = sorted({jar.parent for depth in ("*/", "*/*/") for jar in path.glob(depth + jar_glob)})
+    if len(found) == 1:
+        return found[0]
+    what = f"several directories with {jar_glob}: {', '.join(map(str, found))}" if found else f"no {jar_glob} in it"
+    raise InfraError(f"--java-plugin {path}: {what} (a Kafka Connect plugin directory holds the connector jar "
+                     f"and its dependencies; get one from {RELEASES})")
 
 
 def _escape(value: str) -> str:
