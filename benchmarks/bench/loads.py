@@ -4,7 +4,8 @@ A load is one committed Stream Load: a ``_stream_load`` answered Success (or Pub
 committed), or a transaction (``/api/transaction/*``) whose prepare or BE-side commit answered OK
 (the Java connector's way; one per label, at the first such answer). Its rows are the records'
 ``rows_loaded``. The emulator's timeline (one point per committed load) counts the same loads
-independently; :func:`window_stats` reports both so a mismatch shows.
+independently; :func:`window_stats` reports both so a mismatch shows (a load at an edge of the
+window may count on one side of it and its commit on the other: a difference of one or two is that).
 """
 
 from __future__ import annotations
