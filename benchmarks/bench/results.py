@@ -35,12 +35,12 @@ class Result:
 
     def line(self, raw_rows_s: float | None) -> str:
         if not self.ok:
-            return f"round {self.round} {self.consumer:28s} N={self.n:,}  FAILED: {self.error}"
+            return f"round {self.round} {self.consumer:34s} N={self.n:,}  FAILED: {self.error}"
         steady = f"{self.steady_rows_s:>10,.0f}" if self.steady_rows_s else f"{'-':>10s}"
         emu = f"  emulator {self.emu_cpu_s / self.n * 1e6:.2f} µs/row" if self.emu_cpu_s is not None else ""
         ratio = f"  ratio {self.rows_s / raw_rows_s:.3f}" if raw_rows_s else ""
         loads = f"  loads {self.extra['loads']}" if "loads" in self.extra else ""
-        return (f"round {self.round} {self.consumer:28s} N={self.n:,}  {self.e2e_s:7.2f} s  "
+        return (f"round {self.round} {self.consumer:34s} N={self.n:,}  {self.e2e_s:7.2f} s  "
                 f"{self.rows_s:>10,.0f} rows/s  steady {steady} rows/s  CPU {self.cpu_us_row:7.2f} µs/row  "
                 f"RSS {self.rss_kb / 1024:6.0f} MiB{loads}{emu}{ratio}")
 
