@@ -1,0 +1,158 @@
+"""Steady-rate runs: R rows/s into P partitions while a consumer loads them; loads per table.
+
+Each scenario gets fresh topics, an empty table and a fresh consumer. The producer starts with the
+consumer; the warm-up starts once the consumer has caught up (rows visible within ``rate ×
+(intervalms + 1 s)`` of the rows produced: its start-up backlog is loaded), the measured window
+after the warm-up. Then the
+producer stops, every produced row must become visible (exactly once: the count must match), and
+the consumer stops. Figures come from the emulator's per-load records (:mod:`.loads`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .consumers import Flush, JavaConnector, SinkappWorkers, java_config, java_name, sinkapp_config
+from .data import SteadyProducer
+from .harness import DB, TABLE, Consumer, RunFailed, Services, check_alive, print_logs, wait_rows
+from .loads import committed_loads, window_stats
+from .procfs import cpu_s, vmhwm_kb
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    kind: str            # sinkapp | java
+    workers: int = 1     # sinkapp worker processes in one group
+    topics: int = 1      # topics mapped to the one table (each with P partitions, R / topics rows/s)
+
+    def label(self, java_tasks: int) -> str:
+        who = java_name(java_tasks) if self.kind == "java" else "sinkapp"
+        if self.workers > 1:
+            who += f" ×{self.workers} workers"
+        if self.topics > 1:
+            who += f", {self.topics} topics → 1 table"
+        return who
+
+
+SCENARIOS = {s.key: s for s in (
+    Scenario("sinkapp", "sinkapp"), Scenario("java", "java"), Scenario("sinkapp-2w", "sinkapp", workers=2),
+    Scenario("sinkapp-2t", "sinkapp", topics=2), Scenario("java-2t", "java", topics=2))}
+
+
+@dataclass
+class SteadyResult:
+    consumer: str
+    scenario: str
+    round: int
+    ok: bool = True
+    error: str = ""
+    produced: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)     # loads.window_stats for test.test123
+    cpu_s: float = 0.0                                       # in the window
+    rss_kb: int = 0
+    startup_s: float = 0.0            # consumer start → caught up with the producer (warm-up starts)
+    start_s: float = 0.0              # consumer start, seconds relative to the window's opening
+    window_s: float = 0.0
+    timeline: list[list[float]] = field(default_factory=list)      # [s since window opened, rows visible]
+    load_points: list[list[float]] = field(default_factory=list)   # [s since window opened, rows in load]
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def cpu_us_row(self) -> float:
+        rows = self.stats.get("rows") or 0
+        return self.cpu_s / rows * 1e6 if rows else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cpu_us_row": self.cpu_us_row}
+
+
+def make_consumer(s: Scenario, args: argparse.Namespace, svc: Services, topics: list[str], run_dir: Path,
+                  name: str) -> Consumer:
+    flush = Flush(args.intervalms, args.maxbytes, args.flush_rows)
+    if s.kind == "java":
+        conn = f"starrocks-steady-{uuid.uuid4().hex[:6]}"
+        cfg = java_config(conn, topics, svc.emu.fe, flush, args.java_tasks)
+        return JavaConnector(name, run_dir, args.java_plugin, svc.kafka.bootstrap_servers, cfg)
+    cfg = sinkapp_config("json", topics, svc.emu.fe, svc.kafka.bootstrap_servers,
+                         f"steady-{uuid.uuid4().hex[:6]}", flush, args.set)
+    return SinkappWorkers(name, run_dir, cfg, s.workers)
+
+
+def _sleep_until(t: float, c: Consumer, what: str) -> None:
+    while (left := t - time.time()) > 0:
+        check_alive(c, what)
+        time.sleep(min(0.2, left))
+
+
+def _caught_up(svc: Services, c: Consumer, prod: SteadyProducer, lag_rows: float, timeout: float) -> float:
+    """When rows are visible and first come within ``lag_rows`` of the rows produced (start-up
+    backlog loaded): the warm-up starts there."""
+    deadline = time.monotonic() + timeout
+    while (seen := svc.emu.count()) == 0 or seen < prod.produced - lag_rows:
+        check_alive(c, "before catching up with the producer")
+        if time.monotonic() > deadline:
+            raise RunFailed(f"{svc.emu.count():,} of {prod.produced:,} rows visible {timeout:.0f} s after the "
+                            f"start: not caught up with the producer", c.logs)
+        time.sleep(0.1)
+    return time.time()
+
+
+def _drive(args: argparse.Namespace, svc: Services, c: Consumer, topics: list[str],
+           res: SteadyResult) -> tuple[float, float, float]:
+    """Start consumer and producer, run warm-up and window, drain; returns (t0, ws, we)."""
+    prod = SteadyProducer(svc.kafka.bootstrap_servers, topics, args.partitions, args.rate)
+    t0 = time.time()
+    c.start()
+    prod.start()
+    try:
+        lag_rows = args.rate * (args.intervalms / 1000 + 1.0)
+        res.startup_s = _caught_up(svc, c, prod, lag_rows, args.start_timeout) - t0
+        ws = t0 + res.startup_s + args.warmup
+        _sleep_until(ws, c, "in the warm-up")
+        cpu0 = sum(cpu_s(p.pid) for p in c.procs)
+        we = ws + args.duration
+        _sleep_until(we, c, "in the measured window")
+        res.cpu_s = sum(cpu_s(p.pid) for p in c.procs) - cpu0
+    finally:
+        res.produced = prod.stop()
+    wait_rows(svc.emu, c, res.produced, timeout=args.drain_timeout, stall_timeout=args.drain_timeout)
+    res.rss_kb = sum(vmhwm_kb(p.pid) for p in c.procs)
+    return t0, ws, we
+
+
+def run_scenario(args: argparse.Namespace, svc: Services, s: Scenario, rnd: int) -> SteadyResult:
+    name = s.label(args.java_tasks)
+    res = SteadyResult(name, s.key, rnd, window_s=args.duration)
+    tag = uuid.uuid4().hex[:6]
+    topics = [f"steady-{s.key}-{rnd}-{tag}" + (f"-{i}" if s.topics > 1 else "") for i in range(s.topics)]
+    for t in topics:
+        svc.kafka.create_topic(t, partitions=args.partitions)
+    svc.emu.truncate()
+    c = make_consumer(s, args, svc, topics, svc.work / f"steady-r{rnd}-{s.key}-{tag}", name)
+    res.logs = [str(p) for p in c.logs]
+    try:
+        t0, ws, we = _drive(args, svc, c, topics, res)
+    except (RunFailed, RuntimeError) as exc:
+        c.stop()
+        res.ok, res.error = False, str(exc)
+        print_logs(getattr(exc, "logs", c.logs))
+        return res
+    finally:
+        c.stop()
+    res.logs = [str(p) for p in c.logs]
+    timeline = svc.emu.timeline()
+    loads = [ld for ld in committed_loads(svc.emu.loads()) if ld["time"] >= t0]
+    res.stats = window_stats(loads, timeline, ws, we, f"{DB}.{TABLE}")
+    res.start_s = t0 - ws
+    res.timeline = [[round(t - ws, 3), n] for t, n in timeline]
+    res.load_points = [[round(ld["time"] - ws, 3), ld["rows"]] for ld in loads]
+    final = svc.emu.count()
+    if final != res.produced:
+        res.ok, res.error = False, f"{final:,} rows in the table, {res.produced:,} produced"
+    return res

@@ -1,0 +1,132 @@
+"""Steady-rate benchmark: how many Stream Loads per second a table receives, and how big they are.
+
+    .venv/bin/python benchmarks/loadrate.py                          # 12 partitions, 3,000 rows/s, 40 s
+    .venv/bin/python benchmarks/loadrate.py --java-plugin ../shared/peers/starrocks-kafka-connector
+    .venv/bin/python benchmarks/loadrate.py --duration 20 --warmup 5 --scenarios sinkapp --json-out r.json
+
+Every load adds a data version to each tablet it touches, and StarRocks refuses writes past
+``tablet_max_versions``: loads per second into a table is what an operator compares. Starts the
+local broker and the Stream Load emulator (count-only), then runs each scenario in turn (and
+``--rounds`` times, interleaved): fresh topic(s) of ``--partitions`` partitions, an empty
+test.test123, a producer sending ``--rate`` JSON Datagen orders per second round-robin over every
+partition, the consumer started with it. Once the consumer has caught up (rows visible within
+``rate × (intervalms + 1 s)`` of the rows produced: its start-up backlog is loaded), ``--warmup``
+seconds pass, then the window of ``--duration`` seconds is measured; the producer stops, every
+produced row must become visible (the count must match exactly) and the consumer stops.
+
+Scenarios (``--scenarios``, default all; the Java ones only with ``--java-plugin``):
+
+- sinkapp: one worker, config/connector-json.json, bufferflush.intervalms=``--intervalms``;
+- java: the Java starrocks-kafka-connector in Kafka Connect standalone (tasks.max=``--java-tasks``),
+  same keys, topic, endpoint and flush settings (benchmarks/connect/ fetches the runtime);
+- sinkapp-2w: two sinkapp workers in one consumer group;
+- sinkapp-2t / java-2t: two topics (each ``--partitions`` partitions, half the rate) mapped to the
+  one table by starrocks.topic2table.map.
+
+Printed per consumer, from the emulator's per-load records of test.test123 answered inside the
+window: loads per second, rows per load (mean, min, max), loads and rows, CPU µs per row of the
+consumer's processes over the window (/proc) and peak RSS (VmHWM). A PNG shows rows visible over
+time and every load's size for each consumer (``--png``, path printed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench import plot, steady_report  # noqa: E402
+from benchmarks.bench.harness import Services  # noqa: E402
+from benchmarks.bench.steady import SCENARIOS, SteadyResult, run_scenario  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]))
+    ap.add_argument("--partitions", type=int, default=12, help="partitions per topic (default 12)")
+    ap.add_argument("--rate", type=float, default=3000, help="rows produced per second in all (default 3000)")
+    ap.add_argument("--duration", type=float, default=40, help="measured window, seconds (default 40)")
+    ap.add_argument("--warmup", type=float, default=10, help="seconds from catching up with the producer to the "
+                                                             "window (default 10)")
+    ap.add_argument("--intervalms", type=int, default=1000, help="bufferflush.intervalms (default 1000)")
+    ap.add_argument("--maxbytes", type=int, default=64 * 1024 * 1024, help="bufferflush.maxbytes (default 64 MiB)")
+    ap.add_argument("--flush-rows", type=int, default=10_000_000, help="sinkapp.flush.max.rows (default 10000000)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help=f"comma list of {', '.join(SCENARIOS)} (default all; java ones need --java-plugin)")
+    ap.add_argument("--java-plugin", type=Path, metavar="DIR",
+                    help="Kafka Connect plugin directory of the Java starrocks-kafka-connector")
+    ap.add_argument("--java-tasks", type=int, default=1, help="tasks.max of the Java connector (default 1)")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds, medians printed (default 1)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra sinkapp worker setting (repeatable)")
+    ap.add_argument("--start-timeout", type=float, default=180, help="seconds from the start to catching up "
+                                                                               "with the producer (180)")
+    ap.add_argument("--drain-timeout", type=float, default=120,
+                    help="seconds for the last rows after the producer stops (120)")
+    ap.add_argument("--work", type=Path, help="work directory (default: a new one under the temp dir)")
+    ap.add_argument("--json-out", type=Path, metavar="FILE", help="write every run and the medians as JSON")
+    ap.add_argument("--png", type=Path, metavar="FILE", help="picture path (default <work>/loadrate.png)")
+    return ap
+
+
+def choose(args: argparse.Namespace) -> list[str]:
+    keys = [k.strip() for k in args.scenarios.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in SCENARIOS]
+    if unknown or not keys:
+        raise SystemExit(f"--scenarios: choose from {', '.join(SCENARIOS)}")
+    if args.java_plugin is None:
+        skipped = [k for k in keys if SCENARIOS[k].kind == "java"]
+        if skipped and args.scenarios != build_parser().get_default("scenarios"):
+            raise SystemExit(f"--scenarios {','.join(skipped)} need --java-plugin DIR")
+        keys = [k for k in keys if SCENARIOS[k].kind != "java"]
+    return keys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    keys = choose(args)
+    if args.java_plugin is not None:
+        from benchmarks.connect.standalone import plugin_dir
+        args.java_plugin = plugin_dir(args.java_plugin)        # fail now, not after the broker started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # clean up broker and emulator on kill
+    work = args.work or Path(tempfile.mkdtemp(prefix="sinkapp-loadrate-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work dir {work}\npartitions={args.partitions} rate={args.rate:g} rows/s duration={args.duration:g} s "
+          f"warmup={args.warmup:g} s intervalms={args.intervalms} maxbytes={args.maxbytes} "
+          f"scenarios={','.join(keys)} rounds={args.rounds}\n", flush=True)
+    results: list[SteadyResult] = []
+    with Services(work) as svc:
+        for rnd in range(1, args.rounds + 1):
+            for key in keys:
+                results.append(run_scenario(args, svc, SCENARIOS[key], rnd))
+                print(steady_report.line(results[-1]), flush=True)
+    table = steady_report.medians(results)
+    print(f"\nmedians of {args.rounds} round(s), loads into test.test123 answered in the {args.duration:g} s window:")
+    steady_report.print_table(table)
+    runs = [r.to_dict() for r in results]
+    if args.json_out:
+        args.json_out.write_text(json.dumps({
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "runs": runs, "medians": table}, indent=2))
+        print(f"raw results written to {args.json_out}")
+    title = (f"loadrate: {args.partitions} partitions, {args.rate:,.0f} rows/s, intervalms {args.intervalms}, "
+             f"{args.duration:g} s window")
+    png = plot.plot_steady(runs, args.png or work / "loadrate.png", title)
+    if png:
+        print(f"picture written to {png}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"\n{len(failed)} run(s) failed: " + "; ".join(f"{r.consumer} round {r.round}: {r.error}"
+                                                            for r in failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
