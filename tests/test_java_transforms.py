@@ -121,8 +121,8 @@ def test_rewrite_marks_every_row() -> None:
     assert apply(UNWRAP, rewrite, event("d", {"id": 1}, None)) == [{"id": 1, "__deleted": "true"}]
     assert apply(UNWRAP, {}, event("c", None, {"id": 1})) == [{"id": 1}]            # drop mode: no marker
     assert apply(UNWRAP, {}, event("d", {"id": 1}, None)) == []
-    assert apply("Debezium", {"delete.handling": "rewrite"}, event("u", None, {"id": 2})) == [
-        {"id": 2, "__deleted": "false", "__op": 0}]
+    assert apply("Debezium", {"delete.handling": "rewrite", "add.fields": "table"}, event("u", None, {"id": 2})) \
+        == [{"id": 2, "__deleted": "false", "__table": "customers", "__op": 0}]
 
 
 def test_add_fields_names_as_debezium_does() -> None:

@@ -255,3 +255,5 @@ def test_text_input_is_parsed_with_the_format_then_iso() -> None:
     assert run(opts, {"d": "2024-03-05T19:08:00Z"}) == {"d": 1709665680000}
     with pytest.raises(TransformError, match="matches neither format 'dd.MM.yyyy HH:mm' nor ISO-8601"):
         run(opts, {"d": "yesterday"})
+    with pytest.raises(ConfigError, match="transforms.ts: option 'field' is required"):
+        run({"target.type": "unix"}, {})
