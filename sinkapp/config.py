@@ -487,11 +487,20 @@ def _build_settings(raw: Mapping[str, str]) -> Settings:
         registry_user_info=(Secret(v["schema.registry.basic.auth.user.info"])
                             if v["schema.registry.basic.auth.user.info"] else None),
         errors=_errors(v),
-        transforms=_transforms(raw),
+        transforms=_transforms(raw, _value_schemas(_converter(raw, "value"))),
     )
 
 
-def _transforms(raw: Mapping[str, str]) -> tuple[TransformSpec, ...]:
+def _value_schemas(cs: ConverterSettings | None) -> bool:
+    """Whether values reach the transforms with a Connect schema (no: plain JSON, String, ByteArray;
+    without value.converter the route reads plain JSON)."""
+    if cs is None or cs.class_name in ("org.apache.kafka.connect.storage.StringConverter",
+                                       "org.apache.kafka.connect.converters.ByteArrayConverter"):
+        return False
+    return cs.schemas_enable or cs.class_name != "org.apache.kafka.connect.json.JsonConverter"
+
+
+def _transforms(raw: Mapping[str, str], value_schemas: bool = True) -> tuple[TransformSpec, ...]:
     """``transforms=a,b`` with ``transforms.a.type`` and ``transforms.a.*`` options, Connect style."""
     names = [n.strip() for n in (raw.get("transforms") or "").split(",") if n.strip()]
     if len(set(names)) != len(names):
@@ -504,7 +513,7 @@ def _transforms(raw: Mapping[str, str]) -> tuple[TransformSpec, ...]:
             raise ConfigError(f"transforms.{name}.type is required (a built-in such as Debezium, Flatten, "
                               "Explode, a Kafka Connect SMT class name, or package.module:function)")
         opts = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix) and k != prefix + "type"}
-        specs.append(TransformSpec(name, ttype, opts))
+        specs.append(TransformSpec(name, ttype, opts, value_schemas))
     for key in raw:
         if key.startswith("transforms.") and key.split(".")[1] not in names:
             raise ConfigError(f"{key} belongs to a transform not listed in transforms={raw.get('transforms', '')!r}")

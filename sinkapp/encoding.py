@@ -11,6 +11,12 @@ the format cannot carry (the caller adds topic, partition, offset). JSON bodies 
 Java connector's shape: users set ``strip_outer_array=true``, and sinkapp sets it when the
 user did not say otherwise, since the body is always an array). CSV bodies join rows with
 ``row_delimiter`` and end with one.
+
+Logical values (what the converters hand transforms, see :mod:`sinkapp.converters.simple`)
+become text here, in JSON and CSV alike (:func:`logical_text`): ``Decimal`` → exact fixed-point
+text (``1.56``, never ``1.56E+3``), ``date`` → ``YYYY-MM-DD``, ``time`` → ``HH:MM:SS.fff``
+(six digits for a :class:`~sinkapp.converters.simple.MicrosTime` or a time with microseconds),
+``datetime`` → ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC.
 """
 
 from __future__ import annotations
@@ -23,18 +29,31 @@ from typing import Any
 
 import orjson
 
+from sinkapp.converters.simple import MicrosTime
 from sinkapp.errors import ConfigError, EncodingError
 
+LOGICAL = (Decimal, dt.date, dt.time)            # dt.datetime is a dt.date
 
-def _default(obj: Any) -> Any:
+
+def logical_text(obj: Decimal | dt.date | dt.time) -> str:
+    """The StarRocks text of a logical value (see the module doc)."""
     if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(obj)).decode("ascii")
+        return format(obj, "f")
     if isinstance(obj, dt.datetime):
         if obj.tzinfo is not None:
             obj = obj.astimezone(dt.UTC).replace(tzinfo=None)
         return obj.isoformat(sep=" ")
+    if isinstance(obj, dt.date):
+        return obj.isoformat()
+    micros = isinstance(obj, MicrosTime) or obj.microsecond % 1000
+    return obj.replace(tzinfo=None).isoformat(timespec="microseconds" if micros else "milliseconds")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, LOGICAL):
+        return logical_text(obj)
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     raise TypeError(f"cannot encode {type(obj).__name__}")
@@ -89,10 +108,22 @@ class Body:
         return b"".join(self.chunks())
 
 
+def source_columns(props: Mapping[str, str]) -> list[str] | None:
+    """``sink.properties.columns`` without the expression columns (``a, b, tmp, c = tmp * 2`` →
+    a, b, tmp), or None when it is not set."""
+    cols = props.get("columns")
+    return [c.strip().strip("`") for c in cols.split(",") if "=" not in c] if cols else None
+
+
 class JsonEncoder:
-    """Rows (dicts, or JSON object text) → JSON array body."""
+    """Rows (dicts, or JSON object text) → JSON array body. ``columns``: the route's
+    ``sink.properties.columns`` source columns (a top-level primitive value becomes a row when
+    there is exactly one)."""
 
     content_headers = {"format": "json"}
+
+    def __init__(self, props: Mapping[str, str] | None = None) -> None:
+        self.columns = source_columns(props or {})
 
     def encode_row(self, row: Any) -> bytes:
         if isinstance(row, str | bytes):
@@ -140,9 +171,7 @@ class CsvEncoder:
         esc = props.get("escape", "")
         self.enclose = enc.encode()[:1] if enc else b""
         self.escape = esc.encode()[:1] if esc else b""
-        cols = props.get("columns")
-        # source columns: names without an expression (``a, b, tmp, c = tmp * 2`` → a, b, tmp)
-        self.columns = [c.strip().strip("`") for c in cols.split(",") if "=" not in c] if cols else None
+        self.columns = source_columns(props)
 
     def _field(self, v: Any) -> bytes:
         if v is None:
@@ -153,8 +182,8 @@ class CsvEncoder:
             b = v
         elif isinstance(v, dict | list):
             b = orjson.dumps(v, default=_default, option=_OPTS)
-        elif isinstance(v, dt.datetime):
-            b = _default(v).encode()
+        elif isinstance(v, LOGICAL):
+            b = logical_text(v).encode()
         else:
             b = str(v).encode("utf-8")
         if self.sep in b or self.delim in b or (self.enclose and self.enclose in b):
@@ -192,7 +221,7 @@ class CsvEncoder:
 
 def build_encoder(props: Mapping[str, str]) -> JsonEncoder | CsvEncoder:
     fmt = props.get("format", "json").lower()
-    return CsvEncoder(props) if fmt == "csv" else JsonEncoder()
+    return CsvEncoder(props) if fmt == "csv" else JsonEncoder(props)
 
 
 def load_headers(props: Mapping[str, str]) -> dict[str, str]:

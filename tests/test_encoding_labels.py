@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -38,8 +40,29 @@ def test_connect_envelope_logical_types() -> None:
                     "at": 1700000000123, "t": 3723004, "n": 7},
     }
     value = JsonConverter(schemas_enable=True).decode(orjson.dumps(doc))
-    assert value == {"price": "123.45", "day": "2022-01-08", "at": "2023-11-14 22:13:20.123000",
-                     "t": "01:02:03.004", "n": 7}
+    # transforms see the logical values, as in Kafka Connect ...
+    assert value == {"price": Decimal("123.45"), "day": dt.date(2022, 1, 8),
+                     "at": dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=dt.UTC),
+                     "t": dt.time(1, 2, 3, 4000), "n": 7}
+    # ... and the body carries the same text as when the converter wrote text itself
+    assert orjson.loads(JsonEncoder().encode_row(value)) == {
+        "price": "123.45", "day": "2022-01-08", "at": "2023-11-14 22:13:20.123000", "t": "01:02:03.004", "n": 7}
+    csv = CsvEncoder({"format": "csv", "column_separator": ",", "columns": "price,day,at,t,n"})
+    assert csv.encode_row(value) == b"123.45,2022-01-08,2023-11-14 22:13:20.123000,01:02:03.004,7"
+
+
+def test_logical_values_encode_as_starrocks_text() -> None:
+    from sinkapp.converters.simple import MicrosTime
+
+    csv = CsvEncoder({"format": "csv", "column_separator": ","})
+    cases = [(Decimal("1E-10"), "0.0000000001"), (Decimal("1.2E+3"), "1200"), (Decimal("-0.50"), "-0.50"),
+             (dt.time(18, 2, 37), "18:02:37.000"), (dt.time(18, 2, 37, 123456), "18:02:37.123456"),
+             (MicrosTime(13, 4, 5, 123000), "13:04:05.123000"), (dt.date(2024, 2, 29), "2024-02-29"),
+             (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2))), "2024-01-02 01:04:05"),
+             (dt.datetime(2024, 1, 2, 3, 4, 5, 6), "2024-01-02 03:04:05.000006")]
+    for value, text in cases:
+        assert orjson.loads(JsonEncoder().encode_row({"v": value})) == {"v": text}, value
+        assert csv.encode_row({"v": value}) == text.encode(), value
 
 
 def test_envelope_missing_is_a_clear_error() -> None:

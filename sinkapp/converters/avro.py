@@ -12,7 +12,9 @@ documented hook for custom logical types; fastavro's own readers stay untouched)
 =====================================  =============================================
 decimal (bytes / fixed)                ``"-123.45"`` exact, fixed-point text
 date                                   ``"YYYY-MM-DD"``
-time-millis / time-micros              ``"HH:MM:SS.ffffff"``
+time-millis                            :class:`~sinkapp.converters.simple.MicrosTime` (Connect's
+                                       Time, as transforms expect); encoded ``"HH:MM:SS.ffffff"``
+time-micros                            ``"HH:MM:SS.ffffff"``
 timestamp-millis / -micros (UTC)       ``"YYYY-MM-DD HH:MM:SS[.ffffff]"`` in UTC
 local-timestamp-millis / -micros       the same text, wall-clock as written
 uuid (string / fixed)                  ``str``
@@ -38,6 +40,7 @@ from sinkapp.config import ConverterSettings
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
 from sinkapp.converters.simple import (
     DEBEZIUM_TYPES,
+    MicrosTime,
     days_to_date,
     decimal_text,
     epoch_ms_to_datetime,
@@ -57,6 +60,11 @@ def _decimal_text(data: bytes, writer_schema: dict, _reader: Any = None) -> str:
 _time_text = time_of_day
 
 
+def _time_millis(ms: int, *_: Any) -> MicrosTime:
+    s, ms = divmod(int(ms) % 86_400_000, 1000)
+    return MicrosTime(s // 3600, s // 60 % 60, s % 60, ms * 1000)
+
+
 def _timestamp_us_text(us: int) -> str:
     return format_datetime(_EPOCH + dt.timedelta(microseconds=us))
 
@@ -66,7 +74,7 @@ _READERS: dict[str, Any] = {
     "bytes-decimal": _decimal_text,
     "fixed-decimal": _decimal_text,
     "int-date": lambda d, *_: days_to_date(d),
-    "int-time-millis": lambda d, *_: _time_text(d * 1000),
+    "int-time-millis": _time_millis,
     "long-time-micros": lambda d, *_: _time_text(d),
     "long-timestamp-millis": lambda d, *_: epoch_ms_to_datetime(d),
     "long-timestamp-micros": lambda d, *_: _timestamp_us_text(d),

@@ -1,9 +1,13 @@
 """JSON (plain or Connect envelope), String and ByteArray converters.
 
-Who calls: the route's sink (``sinkapp.sink``) once per record. ``JsonConverter`` with
+Who calls: the decode loop (``sinkapp.pipeline.encode``) once per record. ``JsonConverter`` with
 ``schemas_enable=True`` unwraps ``{"schema":…,"payload":…}`` and turns the Connect logical
-types (Decimal, Date, Time, Timestamp) into values StarRocks loads correctly: decimal strings,
-``YYYY-MM-DD``, ``HH:MM:SS.fff`` and ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC), not epoch numbers.
+types into their logical values, as Kafka Connect hands them to transforms: Decimal →
+:class:`decimal.Decimal`, Date → :class:`datetime.date`, Time → :class:`datetime.time`,
+Timestamp → an aware UTC :class:`datetime.datetime`. They become text only when the row is
+encoded (:mod:`sinkapp.encoding`): exact decimal text, ``YYYY-MM-DD``, ``HH:MM:SS.fff`` and
+``YYYY-MM-DD HH:MM:SS[.ffffff]`` (UTC), never epoch numbers. Debezium's semantic types
+(``io.debezium.*``) become their StarRocks text here.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -41,11 +45,6 @@ def days_to_date(days: int) -> str:
     return (_DATE0 + dt.timedelta(days=days)).isoformat()
 
 
-def ms_to_time(ms: int) -> str:
-    t = (dt.datetime.min + dt.timedelta(milliseconds=ms)).time()
-    return t.isoformat(timespec="milliseconds")
-
-
 def decimal_text(unscaled: int, scale: int) -> str:
     """Exact fixed-point text of ``unscaled × 10^-scale`` (no exponent form), for DECIMAL columns.
 
@@ -60,16 +59,39 @@ def decimal_text(unscaled: int, scale: int) -> str:
     return "-" + digits if unscaled < 0 else digits
 
 
-def _decimal(value: Any, params: dict) -> str:
+def _decimal(value: Any, params: dict) -> Decimal:
     if isinstance(value, str):          # decimal.format=BASE64 (Connect's default): big-endian unscaled
         try:
             unscaled = int.from_bytes(base64.b64decode(value, validate=True), "big", signed=True)
         except ValueError:
             raise ConversionError(f"Decimal value {value!r} is not base64") from None
-        return decimal_text(unscaled, int(params.get("scale", 0)))
-    if isinstance(value, int | float):  # decimal.format=NUMERIC
-        return str(Decimal(str(value)))
+        return Decimal(f"{unscaled}E{-int(params.get('scale', 0))}")  # exact: no context rounding
+    if isinstance(value, int | float) and not isinstance(value, bool):  # decimal.format=NUMERIC
+        return Decimal(str(value))
     raise ConversionError(f"Decimal value {value!r} is neither base64 text nor a number")
+
+
+def connect_date(days: int) -> dt.date:
+    """Connect's Date (days since the epoch) as its logical value."""
+    return _DATE0 + dt.timedelta(days=days)
+
+
+def connect_time(ms: int) -> dt.time:
+    """Connect's Time (milliseconds since midnight) as its logical value."""
+    return (dt.datetime.min + dt.timedelta(milliseconds=ms % 86_400_000)).time()
+
+
+def connect_timestamp(ms: int) -> dt.datetime:
+    """Connect's Timestamp (milliseconds since the epoch) as its logical value, in UTC."""
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+class MicrosTime(dt.time):
+    """A time of day written with six fraction digits when encoded (Avro ``time-millis``, as
+    sinkapp has always written it); a plain :class:`datetime.time` from Connect's Time is
+    written with three (``HH:MM:SS.fff``)."""
+
+    __slots__ = ()
 
 
 def time_of_day(us: int) -> str:
@@ -162,11 +184,11 @@ def apply_schema(schema: dict | None, value: Any) -> Any:
     if name == DECIMAL:
         return _decimal(value, schema.get("parameters") or {})
     if name == DATE and isinstance(value, int):
-        return days_to_date(value)
+        return connect_date(value)
     if name == TIME and isinstance(value, int):
-        return ms_to_time(value)
+        return connect_time(value)
     if name == TIMESTAMP and isinstance(value, int):
-        return epoch_ms_to_datetime(value)
+        return connect_timestamp(value)
     kind = schema.get("type")
     if kind == "struct" and isinstance(value, dict):
         fields = {f.get("field"): f for f in schema.get("fields") or []}
@@ -182,8 +204,26 @@ def apply_schema(schema: dict | None, value: Any) -> Any:
     return value
 
 
+class Primitive(NamedTuple):
+    """A top-level value whose Connect schema is not a struct or map (JsonConverter with schemas):
+    its logical value and what the schema said (``bytes (org.apache.kafka.connect.data.Decimal)``).
+    The decode loop makes it a one-column row where the route can take one
+    (:meth:`sinkapp.pipeline.encode.Chunker._primitive`)."""
+
+    value: Any
+    schema_type: str
+
+
+def _primitive(schema: Any, value: Any) -> Any:
+    if value is None or not isinstance(schema, dict) or schema.get("type") in ("struct", "map"):
+        return value
+    name = schema.get("name")
+    return Primitive(value, f"{schema.get('type')} ({name})" if name else str(schema.get("type")))
+
+
 class JsonConverter:
-    """``org.apache.kafka.connect.json.JsonConverter``."""
+    """``org.apache.kafka.connect.json.JsonConverter``; with schemas, a value whose schema is not a
+    struct or map comes back as a :class:`Primitive`."""
 
     def __init__(self, schemas_enable: bool) -> None:
         self.schemas_enable = schemas_enable
@@ -201,7 +241,7 @@ class JsonConverter:
             raise ConversionError(
                 "JsonConverter with schemas.enable=true expects {\"schema\":…,\"payload\":…}; "
                 "got a value without that envelope (set value.converter.schemas.enable=false for plain JSON)")
-        return apply_schema(doc["schema"], doc["payload"])
+        return _primitive(doc["schema"], apply_schema(doc["schema"], doc["payload"]))
 
 
 class StringConverter:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from sinkapp.converters import Converter
-from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringConverter
+from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, Primitive, StringConverter
 from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
@@ -176,10 +176,11 @@ class Chunker:
                 tombs += 1
                 continue
             if json_values and type(value) is not dict:
-                self._bad(bad, k, ConversionError(
-                    f"the value's payload is JSON but not an object ({type(value).__name__}); each value "
-                    "must hold one JSON object"))
-                continue
+                try:
+                    value = self._primitive(value)
+                except ConversionError as exc:
+                    self._bad(bad, k, exc)
+                    continue
             if chain is not None:
                 r = records[k]
                 try:
@@ -211,6 +212,26 @@ class Chunker:
                       for t, (vs, ks) in by_table.items()}
         bad.sort(key=lambda b: b.index)
         return Chunk(chunk, n, tombs, bad, {t: r for t, r in routed.items() if r.rows})
+
+    def _primitive(self, value: Any) -> Any:
+        """A top-level Connect primitive (:class:`Primitive`, e.g. a Decimal) → a one-column row:
+        for CSV routes, and JSON routes whose ``sink.properties.columns`` names one column;
+        anything else is a ConversionError saying what the value is."""
+        if not isinstance(value, Primitive):
+            kind = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array"}.get(
+                type(value), type(value).__name__)
+            raise ConversionError(f"the value is JSON but not an object ({kind}); each value must hold one JSON "
+                                  "object")
+        what = f"the value is a Connect {value.schema_type}, not a struct"
+        if self.chain is not None:
+            raise ConversionError(f"{what}; transforms take a struct")
+        if isinstance(self.encoder, CsvEncoder):
+            return [value.value]
+        cols = self.encoder.columns
+        if cols is not None and len(cols) == 1:
+            return {cols[0]: value.value}
+        raise ConversionError(f"{what}; with sink.properties.format=json name its one column in "
+                              "sink.properties.columns (or use format=csv)")
 
     @staticmethod
     def _without(values: list[Any], idx: list[int], failed: set[int]) -> tuple[list[Any], list[int]]:

@@ -42,11 +42,16 @@ class Meta(NamedTuple):
 
 @dataclass(frozen=True)
 class TransformSpec:
-    """``transforms.<name>.type`` and the other ``transforms.<name>.*`` options."""
+    """``transforms.<name>.type`` and the other ``transforms.<name>.*`` options.
+
+    ``value_schemas``: whether the route's values carry a Connect schema (False for JsonConverter
+    with ``schemas.enable=false`` and the String/ByteArray converters); a schema-only transform
+    (TimeMillisToStringTransform) passes schemaless values through, as in Kafka Connect."""
 
     name: str
     type: str
     options: Mapping[str, str] = field(default_factory=dict)
+    value_schemas: bool = True
 
 
 Transform = Callable[[dict[str, Any], Meta], Any]
@@ -105,14 +110,24 @@ TABLE_KEY = "__sinkapp_table__"
 
 #: short names and Kafka Connect class names → factory(options) -> Transform (filled by the modules)
 REGISTRY: dict[str, Callable[[Mapping[str, str]], Transform]] = {}
+#: names of transforms that change only values with a Connect schema (schemaless ones pass through)
+SCHEMA_ONLY: set[str] = set()
+#: the modules that fill REGISTRY (imported by build_transform)
+_MODULES = ("builtin", "debezium", "rows", "timemillis", "timestamp")
 
 
-def register(*names: str) -> Callable[[Any], Any]:
+def register(*names: str, schema_only: bool = False) -> Callable[[Any], Any]:
     def deco(factory: Any) -> Any:
         for n in names:
             REGISTRY[n] = factory
+            if schema_only:
+                SCHEMA_ONLY.add(n)
         return factory
     return deco
+
+
+def _pass_through(value: dict[str, Any], meta: Meta) -> dict[str, Any]:
+    return value
 
 
 def _user(spec: TransformSpec) -> Transform:
@@ -134,8 +149,8 @@ def _user(spec: TransformSpec) -> Transform:
 
 
 def build_transform(spec: TransformSpec) -> Transform:
-    from sinkapp.transforms import builtin, debezium  # noqa: F401  (fill REGISTRY)
-
+    for mod in _MODULES:
+        importlib.import_module(f"sinkapp.transforms.{mod}")
     if ":" in spec.type:
         return _user(spec)
     factory = REGISTRY.get(spec.type)
@@ -145,11 +160,12 @@ def build_transform(spec: TransformSpec) -> Transform:
                           f"built-ins: {', '.join(known)} (or the matching Kafka Connect class names), or "
                           "user Python as package.module:function")
     try:
-        return factory(spec.options)
-    except ConfigError:
-        raise
+        built = factory(spec.options)
+    except ConfigError as exc:
+        raise ConfigError(f"transforms.{spec.name}: {exc}") from None
     except Exception as exc:
         raise ConfigError(f"transforms.{spec.name}: {exc}") from None
+    return _pass_through if spec.type in SCHEMA_ONLY and not spec.value_schemas else built
 
 
 def build_chain(specs: Sequence[TransformSpec]) -> Chain | None:

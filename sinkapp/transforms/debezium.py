@@ -8,8 +8,13 @@ registry): ``{"before", "after", "op", "source", ...}``. Output, per ``op``:
   (upsert) — the Java connector leaves snapshot reads without ``__op``;
 - ``d`` (delete): the ``before`` image with ``__op = 1`` (delete; the primary key is what a
   PRIMARY KEY table needs); ``delete.handling=drop`` drops deletes (for tables that are not
-  primary-key tables, where a delete row would be inserted), ``rewrite`` also sets
-  ``__deleted = "true"`` (Debezium's ``ExtractNewRecordState`` rewrite mode);
+  primary-key tables, where a delete row would be inserted);
+- ``rewrite`` (Debezium's ``ExtractNewRecordState`` rewrite mode) adds ``__deleted`` to every
+  row: ``"true"`` for deletes, ``"false"`` for the others (Debezium 1.8's ``ExtractNewRecordState``,
+  the version the Java connector's plugin ships, inserts ``__deleted=false`` into inserts and
+  updates too, so a soft-delete column is never NULL);
+- ``add.fields`` (``table,lsn,source.ts_ms``) copies change-event metadata into every row as
+  Debezium does (:mod:`sinkapp.transforms.debezium_fields`);
 - ``t`` (truncate) and ``m`` (message): logged and skipped; the tombstone Debezium writes after a
   delete has a null value and is skipped before any transform.
 
@@ -34,6 +39,7 @@ from typing import Any
 from sinkapp.converters.simple import apply_schema
 from sinkapp.errors import ConfigError, TransformError
 from sinkapp.transforms import Meta, Transform, TransformSpec, register
+from sinkapp.transforms.debezium_fields import MetaField, add_fields, parse_add_fields, unwrap_options
 
 log = logging.getLogger(__name__)
 
@@ -60,27 +66,28 @@ def _image(env: dict[str, Any], which: str, meta: Meta) -> dict[str, Any]:
     return dict(img)
 
 
-def _make(delete_handling: str, add_op: bool, op_field: str) -> Transform:
+def _make(delete_handling: str, add_op: bool, op_field: str, extra: tuple[MetaField, ...] = ()) -> Transform:
     if delete_handling not in ("op", "drop", "rewrite"):
         raise ConfigError(f"delete.handling={delete_handling!r}: use op (delete rows), drop or rewrite")
+    rewrite = delete_handling == "rewrite"
+
+    def row_of(env: dict[str, Any], which: str, meta: Meta, deleted: bool) -> dict[str, Any]:
+        row = _image(env, which, meta)
+        if rewrite:
+            row["__deleted"] = "true" if deleted else "false"
+        if extra:
+            add_fields(row, env, extra)
+        if add_op:
+            row[op_field] = 1 if deleted else 0
+        return row
 
     def t(value: dict[str, Any], meta: Meta) -> Any:
         env = _envelope(value)
         op = env["op"]
         if op in ("c", "u", "r"):
-            row = _image(env, "after", meta)
-            if add_op:
-                row[op_field] = 0
-            return row
+            return row_of(env, "after", meta, False)
         if op == "d":
-            if delete_handling == "drop":
-                return None
-            row = _image(env, "before", meta)
-            if delete_handling == "rewrite":
-                row["__deleted"] = "true"
-            if add_op:
-                row[op_field] = 1
-            return row
+            return None if delete_handling == "drop" else row_of(env, "before", meta, True)
         if op in ("t", "m"):
             log.info("Debezium %s event at %s[%d]@%d skipped", "truncate" if op == "t" else "message",
                      meta.topic, meta.partition, meta.offset)
@@ -91,16 +98,17 @@ def _make(delete_handling: str, add_op: bool, op_field: str) -> Transform:
 
 @register("Debezium", "sinkapp.transforms.Debezium")
 def debezium(options: Mapping[str, str]) -> Transform:
+    extra = parse_add_fields(options.get("add.fields") or "", options.get("add.fields.prefix", "__"))
     return _make(options.get("delete.handling", "op").lower(), options.get("add.op", "true").lower() == "true",
-                 options.get("op.field", OP))
+                 options.get("op.field", OP), extra)
 
 
 @register(UNWRAP_CLASS)
 def extract_new_record_state(options: Mapping[str, str]) -> Transform:
     """Debezium's unwrap alone: no ``__op``; ``delete.handling.mode`` drop (its default), rewrite,
-    or none (deletes give no row either: a null value)."""
-    mode = options.get("delete.handling.mode", "drop").lower()
-    return _make({"drop": "drop", "none": "drop", "rewrite": "rewrite"}.get(mode, "drop"), False, OP)
+    or none (deletes give no row either: a null value); ``add.fields``."""
+    mode, extra = unwrap_options(options)
+    return _make("rewrite" if mode == "rewrite" else "drop", False, OP, extra)
 
 
 @register(ADD_OP_CLASS)
@@ -120,10 +128,10 @@ def merge_java_pair(add_op: TransformSpec, nxt: TransformSpec) -> tuple[Transfor
     """``AddOpFieldForDebeziumRecord`` + ``ExtractNewRecordState`` → the built-in Debezium step."""
     if nxt.type != UNWRAP_CLASS:
         return None
-    mode = nxt.options.get("delete.handling.mode", "drop").lower()
+    mode, extra = unwrap_options(nxt.options)
     handling = "rewrite" if mode == "rewrite" else "op"
     spec = TransformSpec(f"{add_op.name}+{nxt.name}", "Debezium", {"delete.handling": handling})
-    return spec, _make(handling, True, OP)
+    return spec, _make(handling, True, OP, extra)
 
 
 def op_headers(headers: Mapping[str, str]) -> dict[str, str]:
