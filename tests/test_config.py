@@ -210,3 +210,25 @@ def test_topics_regex_never_matches_internal_ledger_or_dead_letter_topics() -> N
 def test_check_catches_what_used_to_fail_only_at_worker_start(over: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         settings(**over)
+
+
+def test_merge_commit_needs_at_least_once_and_says_why() -> None:
+    """StarRocks ignores labels with Merge Commit (streamload-protocol.md §1.6): refused under the
+    exactly-once default, accepted when the user says they take at-least-once."""
+    with pytest.raises(ConfigError, match="ignore load labels.*sinkapp.delivery.guarantee=at_least_once"):
+        settings(**{"sink.properties.enable_merge_commit": "true"})
+    s = settings(**{"sink.properties.enable_merge_commit": "true", "sinkapp.delivery.guarantee": "at_least_once"})
+    assert s.delivery_guarantee == "at_least_once"
+    with pytest.raises(ConfigError, match="sinkapp.delivery.guarantee"):
+        settings(**{"sinkapp.delivery.guarantee": "maybe_once"})
+
+
+def test_one_ledger_topic_per_consumer_group_and_per_table_flush_bounds() -> None:
+    s = settings(**{"group.id": "orders-sink"})
+    assert (s.ledger_topic, s.ledger_partitions, s.ledger_replication_factor) == ("orders-sink-sinkapp-ledger", 25, 3)
+    assert settings(**{"sinkapp.ledger.topic": "shared.ledger"}).ledger_topic == "shared.ledger"
+    with pytest.raises(ConfigError, match="sinkapp.ledger.topic='bad topic!'"):
+        settings(**{"sinkapp.ledger.topic": "bad topic!"})
+    assert settings().backoff_max_ms == 60000
+    with pytest.raises(ConfigError, match=r"sinkapp.load.backoff.max.ms=10 is out of range"):
+        settings(**{"sinkapp.load.backoff.max.ms": "10"})

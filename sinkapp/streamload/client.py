@@ -14,9 +14,7 @@ injectable so tests can pass their own.
 
 from __future__ import annotations
 
-import base64
 import logging
-import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,40 +39,22 @@ from sinkapp.errors import (
     UnknownAnswer,
     Unreachable,
 )
+from sinkapp.streamload.wire import (
+    DOCUMENTED_STATUSES,
+    LABEL_USED,
+    MAX_ERROR_LOG_CHARS,
+    NO_DATA_MESSAGES,
+    PRESSURE_MESSAGES,
+    RETRIABLE_MESSAGES,
+    SUCCESS_STATUSES,
+    BodyPayload,
+    auth_header,
+    parse_answer,
+    status_of,
+)
 
 log = logging.getLogger(__name__)
 
-SUCCESS_STATUSES = ("Success", "Publish Timeout")
-#: every ``Status`` a Stream Load answer can carry (streamload-protocol.md §3.1); anything else,
-#: or no ``Status`` at all, is never taken for a load
-DOCUMENTED_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Fail")
-
-#: ``Fail`` messages that say StarRocks cannot take loads this often (streamload-protocol.md §8a,
-#: §7.2): back off and let the table's next batch grow. Lower-cased text → reason.
-PRESSURE_MESSAGES = (
-    ("too many versions", "too_many_versions"),            # 3.x and 2.5 texts
-    ("too many tablet versions", "too_many_versions"),
-    ("txn num per be exceeds limit", "txn_limit"),
-    ("larger than limit", "txn_limit"),                    # max_running_txn_num_per_db
-    ("exceed http cuncurrent limit", "http_concurrency"),
-    ("exceed http concurrent limit", "http_concurrency"),
-)
-#: other ``Fail`` messages that describe the server, not the data: retry with the same label
-#: (streamload-protocol.md §3.2, §7.2).
-RETRIABLE_MESSAGES = (
-    "Service is shutting down",
-    "Transaction status unknown",
-    "you can retry with same label",
-    "timeout by txn manager",
-    "Reached timeout",
-    "current fe is not master",
-    "No backend alive",
-    "please try again later",
-    "please retry later",
-)
-NO_DATA_MESSAGES = ("all partitions have no load data", "no load data")
-_LABEL_USED = re.compile(r"Label \[.*\] has already been used")
-MAX_ERROR_LOG_CHARS = 3000
 
 
 class _FeUnreachable(Unreachable):
@@ -94,42 +74,6 @@ class LoadResult:
     response: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _auth_header(user: str, password: Secret) -> str:
-    token = base64.b64encode(f"{user}:{password.get()}".encode()).decode("ascii")
-    return "Basic " + token
-
-
-def _parse(text: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(text) if text else {}
-    except orjson.JSONDecodeError:
-        return {"Status": "Fail", "Message": text[:500].decode("utf-8", "replace")}
-    return doc if isinstance(doc, dict) else {"Status": "Fail", "Message": str(doc)[:500]}
-
-
-class _BodyPayload(aiohttp.payload.Payload):
-    """Writes a :class:`Body` part by part with its Content-Length (no joined copy)."""
-
-    def __init__(self, body: Body) -> None:
-        super().__init__(body, content_type="application/octet-stream")
-        self._size = body.size
-        self._body = body
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return bytes(self._body).decode(encoding, errors)
-
-    async def write(self, writer: Any) -> None:
-        for part in self._body.chunks():
-            await writer.write(part)
-
-
-def status_of(doc: Mapping[str, Any]) -> tuple[str, str]:
-    """Status and message from either body shape (BE ``Status``/``Message``, FE ``status``/``msg``)."""
-    status = str(doc.get("Status") or doc.get("status") or "")
-    message = str(doc.get("Message") or doc.get("message") or doc.get("msg") or "")
-    return status, message
-
-
 class StreamLoadClient:
     """Sends one body to ``/api/{db}/{table}/_stream_load`` with the given label and headers."""
 
@@ -139,7 +83,7 @@ class StreamLoadClient:
         if not urls:
             raise ValueError("at least one FE url is needed")
         self.urls = list(urls)
-        self._auth = _auth_header(user, password)
+        self._auth = auth_header(user, password)
         self.user = user
         self.connect_timeout_s = connect_timeout_s
         self.request_timeout_s = request_timeout_s
@@ -194,7 +138,7 @@ class StreamLoadClient:
     async def _put_following_redirect(self, url: str, hdrs: dict[str, str], body: bytes | Body) -> dict[str, Any]:
         session = await self._get_session()
         for hop in range(3):
-            data = _BodyPayload(body) if isinstance(body, Body) else body
+            data = BodyPayload(body) if isinstance(body, Body) else body
             try:
                 async with session.put(url, data=data, headers=hdrs, allow_redirects=False,
                                        expect100=True, timeout=self._timeout()) as resp:
@@ -207,7 +151,7 @@ class StreamLoadClient:
                         continue
                     text = await resp.read()
                     if resp.status == 401:
-                        _, msg = status_of(_parse(text))
+                        _, msg = status_of(parse_answer(text))
                         raise AuthRejected(
                             f"StarRocks refused the credentials ({msg or 'HTTP 401'}): check "
                             "starrocks.username / starrocks.password and the user's INSERT privilege",
@@ -218,7 +162,7 @@ class StreamLoadClient:
                     if resp.status != 200:
                         raise LoadRejected(f"HTTP {resp.status} from {url}: {text[:300]!r}",
                                            label=hdrs["label"], status=str(resp.status))
-                    return _parse(text)
+                    return parse_answer(text)
             except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
                 # never retried: a certificate does not become trusted by waiting
                 raise TlsRejected(
@@ -256,7 +200,7 @@ class StreamLoadClient:
 
         if status in SUCCESS_STATUSES:
             return result()
-        if status in ("Label Already Exists", "LABEL_ALREADY_EXISTS") or _LABEL_USED.search(message):
+        if status in ("Label Already Exists", "LABEL_ALREADY_EXISTS") or LABEL_USED.search(message):
             existing = str(doc.get("ExistingJobStatus", ""))
             if existing == "FINISHED":
                 return result()
@@ -297,7 +241,7 @@ class StreamLoadClient:
                 async with session.get(f"{fe}/api/{database}/get_load_state", params={"label": label},
                                        headers={"Authorization": self._auth},
                                        timeout=self._timeout()) as resp:
-                    doc = _parse(await resp.read())
+                    doc = parse_answer(await resp.read())
                     return str(doc.get("state") or "UNKNOWN")
             except (aiohttp.ClientError, TimeoutError):
                 continue
