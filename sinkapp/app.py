@@ -57,6 +57,14 @@ class SinkApp(BatchApp):
 
     sinkapp_name: str = "starrocks-sink"
     stall_after_s: float = 60.0
+    progress: Progress | None = None
+
+    async def on_stop(self) -> None:
+        """The last progress lines, whatever moved since the last ones, then close the clients."""
+        if self.progress is not None and self.pipeline is not None:
+            for line in self.progress.lines(self.snapshot(), final=True):
+                log.info("%s", line)
+        await super().on_stop()
 
     def snapshot(self) -> Snapshot:
         """What the status pages and metrics show, taken now."""
@@ -205,7 +213,7 @@ def _add_timers(app: SinkApp) -> None:
         except Exception:                            # a timer that raises kills the worker
             log.exception("flush timer failed")
 
-    progress = Progress(time.monotonic)
+    progress = app.progress = Progress(time.monotonic)
 
     @app.timer(PROGRESS_INTERVAL_S)
     async def progress_line() -> None:

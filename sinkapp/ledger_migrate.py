@@ -86,6 +86,6 @@ async def migrate(ledger: KafkaLedger, settings: Settings, routes: list[Route], 
             if rec is not None:
                 batches.append(rec)
         await ledger.write(lambda entries=entries: entries, batches=batches, marks=[name])    # type: ignore[misc]
-        log.info("ledger: read the 0.2 ledger topic %s into %s (%d partition(s), %d pending batch(es)); it is "
+        log.warning("ledger: read the 0.2 ledger topic %s into %s (%d partition(s), %d pending batch(es)); it is "
                  "not read again and can be deleted once every worker runs this version", name,
                  ledger.topic, len(entries), len(batches))

@@ -25,7 +25,8 @@ class Progress:
         self._seen: Any = None
         self._logged_at = 0.0
 
-    def lines(self, snap: Snapshot) -> list[str]:
+    def lines(self, snap: Snapshot, final: bool = False) -> list[str]:
+        """The lines to log now (none while idle, unless ``final``: the worker is stopping)."""
         now = self._clock()
         dt = max(1e-9, now - self._t)
         rows = sum(r.stats.rows_loaded for r in snap.routes)
@@ -36,14 +37,14 @@ class Progress:
         loads = {t.table: t.stats.loads for t in snap.tables}
         per_s = {t: (n - self._loads.get(t, 0)) / dt for t, n in loads.items()}
         self._t, self._rows, self._seen, self._loads = now, rows, seen, loads
-        if idle and now - self._logged_at < IDLE_INTERVAL_S:
+        if idle and not final and now - self._logged_at < IDLE_INTERVAL_S:
             return []
         self._logged_at = now
         out = []
         for r in snap.routes:
             st = r.stats
             out.append(
-                f"progress route={r.name} records_in={st.records_in} rows_loaded={st.rows_loaded} loads={st.loads} "
+                f"progress{' (final)' if final else ''} route={r.name} records_in={st.records_in} rows_loaded={st.rows_loaded} loads={st.loads} "
                 f"buffered={sum(n for n, _ in r.buffered.values())} retries={st.load_retries} "
                 f"tombstones={st.tombstones} skipped_loaded={st.skipped_loaded} redelivered={st.redelivered} "
                 f"stale={st.dropped_stale} dead_lettered={sum(st.dead_lettered.values())} "
@@ -53,7 +54,7 @@ class Progress:
             ts = t.stats
             backoffs = ",".join(f"{k}:{v}" for k, v in sorted(ts.backoffs.items())) or "0"
             out.append(
-                f"progress table={t.table} loads={ts.loads} loads_per_s={per_s.get(t.table, 0.0):.2f} "
+                f"progress{' (final)' if final else ''} table={t.table} loads={ts.loads} loads_per_s={per_s.get(t.table, 0.0):.2f} "
                 f"rows_loaded={ts.rows_loaded} rows_per_load={ts.rows_loaded / max(1, ts.loads):.0f} "
                 f"buffered={t.buffered_rows} interval_s={t.interval_s:g} backoffs={backoffs} retries={ts.load_retries}")
         return out
