@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from sinkapp import redact
+from sinkapp import memtrace, redact
 from sinkapp.config import Settings, load_settings, starrocks_ssl_context
 from sinkapp.converters import build_converter
 from sinkapp.converters.simple import set_zone
@@ -214,10 +214,11 @@ def _add_timers(app: SinkApp) -> None:
             log.exception("flush timer failed")
 
     progress = app.progress = Progress(time.monotonic)
+    tracing = memtrace.start_from_env()
 
     @app.timer(PROGRESS_INTERVAL_S)
     async def progress_line() -> None:
-        for line in progress.lines(app.snapshot()):
+        for line in progress.lines(app.snapshot()) + (memtrace.report() if tracing else []):
             log.info("%s", line)
 
 
