@@ -26,8 +26,8 @@ class Converter(Protocol):
 
 def build_converter(cs: ConverterSettings, **deps: Any) -> Converter:
     """The converter named by ``cs.class_name``; ``deps`` carries shared clients (registry)."""
-    import sinkapp.converters.registered  # noqa: F401  (registers Avro/Protobuf/JSON Schema converters)
     from sinkapp.converters import simple
+    from sinkapp.converters.registered import REGISTRY_CONVERTERS
 
     name = cs.class_name
     if name == "org.apache.kafka.connect.json.JsonConverter":
@@ -36,11 +36,7 @@ def build_converter(cs: ConverterSettings, **deps: Any) -> Converter:
         return simple.StringConverter(encoding=cs.options.get("encoding", "utf-8"))
     if name == "org.apache.kafka.connect.converters.ByteArrayConverter":
         return simple.ByteArrayConverter()
-    factory = _REGISTRY_CONVERTERS.get(name)
+    factory = REGISTRY_CONVERTERS.get(name)
     if factory is None:
         raise ConfigError(f"converter {name} is not available in this build of sinkapp")
     return factory(cs, **deps)
-
-
-#: Schema Registry converters register themselves here (class name → factory).
-_REGISTRY_CONVERTERS: dict[str, Any] = {}

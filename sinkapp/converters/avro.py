@@ -145,5 +145,5 @@ class AvroConverter(RegistryConverter[Any]):
 
 
 def make_avro_converter(cs: ConverterSettings, **deps: Any) -> AvroConverter:
-    """Factory for ``_REGISTRY_CONVERTERS``."""
+    """Factory for ``REGISTRY_CONVERTERS``."""
     return AvroConverter(registry_from_settings(cs, **deps))

@@ -38,5 +38,5 @@ class JsonSchemaConverter(RegistryConverter[bool]):
 
 
 def make_json_schema_converter(cs: ConverterSettings, **deps: Any) -> JsonSchemaConverter:
-    """Factory for ``_REGISTRY_CONVERTERS``."""
+    """Factory for ``REGISTRY_CONVERTERS``."""
     return JsonSchemaConverter(registry_from_settings(cs, **deps))

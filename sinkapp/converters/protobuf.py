@@ -227,5 +227,5 @@ class ProtobufConverter(RegistryConverter[_Schema]):
 
 
 def make_protobuf_converter(cs: ConverterSettings, **deps: Any) -> ProtobufConverter:
-    """Factory for ``_REGISTRY_CONVERTERS``."""
+    """Factory for ``REGISTRY_CONVERTERS``."""
     return ProtobufConverter(registry_from_settings(cs, **deps))

@@ -28,7 +28,7 @@ from typing import Any
 
 from sinkapp.converters.simple import connect_timestamp
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import Meta, Transform, register
+from sinkapp.transforms.base import Meta, Transform, register
 from sinkapp.transforms.paths import names, need
 
 _CONNECT = "org.apache.kafka.connect.transforms."

@@ -38,7 +38,7 @@ from typing import Any
 
 from sinkapp.converters.simple import apply_schema
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import Meta, Transform, TransformSpec, register
+from sinkapp.transforms.base import Meta, Transform, TransformSpec, register
 from sinkapp.transforms.debezium_fields import MetaField, add_fields, parse_add_fields, unwrap_options
 
 log = logging.getLogger(__name__)

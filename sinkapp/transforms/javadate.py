@@ -39,24 +39,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import NamedTuple
 
 from sinkapp.errors import ConfigError
+from sinkapp.transforms.javadate_fields import DAYS, MONTHS, Field
+from sinkapp.transforms.javadate_parse import compile_regex, resolve
 
 _UTC = dt.UTC
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"]
-_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_MONTHS, _DAYS = MONTHS, DAYS
 _SUPPORTED = set("GyMLdDEuaHkKhmsSzZX")
 #: letters SimpleDateFormat knows that are not supported here
 _JAVA_ONLY = {"Y": "week year", "w": "week in year", "W": "week in month", "F": "day of week in month"}
-_NUMERIC = set("yMLdDuHkKhmsS")
-
-
-class Field(NamedTuple):
-    letter: str          # "" for literal text
-    width: int
-    text: str = ""
 
 
 def tokenize(pattern: str) -> list[Field]:
@@ -156,19 +148,9 @@ class JavaDateFormat:
     def parse(self, text: str) -> dt.datetime | None:
         """The aware UTC instant ``text`` names, or None when it does not match the pattern.
         Fields the pattern lacks default as in Java (1970-01-01 00:00:00.000 UTC)."""
-        from sinkapp.transforms.javadate_parse import compile_regex, resolve
-
         if self._regex is None:
             self._regex = compile_regex(self.fields)
         m = self._regex.fullmatch(text.strip())
         if m is None:
             return None
         return resolve(self.fields, m)
-
-
-def is_numeric(f: Field) -> bool:
-    return bool(f.letter) and f.letter in _NUMERIC and not (f.letter in "ML" and f.width >= 3)
-
-
-MONTHS = _MONTHS
-DAYS = _DAYS

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sinkapp.transforms.javadate import DAYS, MONTHS, Field, is_numeric
+from sinkapp.transforms.javadate_fields import DAYS, MONTHS, Field, is_numeric
 
 
 def _names(names: list[str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import TABLE_KEY, Meta, Transform, register
+from sinkapp.transforms.base import TABLE_KEY, Meta, Transform, register
 from sinkapp.transforms.paths import KeyPath, names, need, path
 
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import Meta, Transform, register
+from sinkapp.transforms.base import Meta, Transform, register
 
 CLASS = "com.starrocks.connector.kafka.transforms.TimeMillisToStringTransform"
 _FORMATS = ("HH:mm:ss", "HH:mm:ss.SSS")

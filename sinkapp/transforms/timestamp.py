@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import Meta, Transform, register
+from sinkapp.transforms.base import Meta, Transform, register
 from sinkapp.transforms.javadate import JavaDateFormat
 from sinkapp.transforms.paths import need
 

@@ -1,0 +1,58 @@
+"""What every transform module shares: the record's Meta, a transform's spec, the registry.
+
+Who imports it: the transform modules (they register their factories here) and
+:mod:`sinkapp.transforms.chain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class Meta(NamedTuple):
+    """What a transform knows of the record besides its value (a NamedTuple: built per record)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None            # ms since the epoch, as Kafka stores it
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """``transforms.<name>.type`` and the other ``transforms.<name>.*`` options.
+
+    ``value_schemas``: whether the route's values carry a Connect schema (False for JsonConverter
+    with ``schemas.enable=false`` and the String/ByteArray converters); a schema-only transform
+    (TimeMillisToStringTransform) passes schemaless values through, as in Kafka Connect."""
+
+    name: str
+    type: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    value_schemas: bool = True
+
+
+Transform = Callable[[dict[str, Any], Meta], Any]
+
+
+#: a row carrying this key goes to the named table of the route's database instead of the route's
+#: table (set by the TableByField transform; removed before the row is encoded)
+TABLE_KEY = "__sinkapp_table__"
+
+
+#: short names and Kafka Connect class names → factory(options) -> Transform (filled by the modules)
+REGISTRY: dict[str, Callable[[Mapping[str, str]], Transform]] = {}
+#: names of transforms that change only values with a Connect schema (schemaless ones pass through)
+SCHEMA_ONLY: set[str] = set()
+def register(*names: str, schema_only: bool = False) -> Callable[[Any], Any]:
+    def deco(factory: Any) -> Any:
+        for n in names:
+            REGISTRY[n] = factory
+            if schema_only:
+                SCHEMA_ONLY.add(n)
+        return factory
+    return deco
