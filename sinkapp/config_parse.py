@@ -13,10 +13,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sinkapp.config_types import ConverterSettings, ErrorSettings, KafkaSettings, Secret, Settings
+from sinkapp.config_types import (
+    ConverterSettings,
+    ErrorSettings,
+    KafkaSettings,
+    Secret,
+    Settings,
+    TransformSpec,
+)
 from sinkapp.errors import ConfigError
 from sinkapp.settings_keys import CONVERTER_ALIASES, IGNORED_CONNECT_KEYS, KEYS, KeySpec
-from sinkapp.transforms import TransformSpec
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sinkapp.transforms import TransformSpec
-
 
 class Secret:
     """A string that never shows itself in repr, str, logs or error messages."""
@@ -125,3 +123,17 @@ class Settings:
     @property
     def body_format(self) -> str:
         return self.sink_properties.get("format", "json").lower()
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """``transforms.<name>.type`` and the other ``transforms.<name>.*`` options.
+
+    ``value_schemas``: whether the route's values carry a Connect schema (False for JsonConverter
+    with ``schemas.enable=false`` and the String/ByteArray converters); a schema-only transform
+    (TimeMillisToStringTransform) passes schemaless values through, as in Kafka Connect."""
+
+    name: str
+    type: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    value_schemas: bool = True

@@ -16,7 +16,7 @@ from typing import Any
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sinkapp.config import KafkaSettings
+from sinkapp.config_types import KafkaSettings
 
 log = logging.getLogger(__name__)
 BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1048588

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sinkapp.config import ConverterSettings, Settings
+from sinkapp.config_types import ConverterSettings, Settings
 
 DEFAULT_VALUE_CONVERTER = ConverterSettings(
     class_name="org.apache.kafka.connect.json.JsonConverter", schemas_enable=False)

@@ -41,6 +41,10 @@ def _edges(mods: dict[str, Path]) -> dict[str, set[str]]:
                 targets |= {f"{node.module}.{a.name}" for a in node.names}
             elif isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names if a.name.startswith("sinkapp")}
+        # importing a.b.c runs the __init__ of a.b first: a parent package is an edge too, unless it
+        # is the importing module's own (being imported already when its submodules are)
+        parents = {t.rsplit(".", k)[0] for t in targets for k in range(1, t.count("."))}
+        targets |= {p for p in parents if p != "sinkapp" and not name.startswith(p + ".")}
         graph[name] = {t for t in map(known, targets) if t and t != name}
     return graph
 

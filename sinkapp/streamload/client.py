@@ -24,7 +24,7 @@ import aiohttp
 import aiohttp.payload
 import orjson
 
-from sinkapp.config import Secret
+from sinkapp.config_types import Secret
 from sinkapp.encoding import Body
 from sinkapp.errors import (
     AuthRejected,

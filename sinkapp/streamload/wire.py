@@ -15,7 +15,7 @@ import aiohttp
 import aiohttp.payload
 import orjson
 
-from sinkapp.config import Secret
+from sinkapp.config_types import Secret
 from sinkapp.encoding import Body
 
 SUCCESS_STATUSES = ("Success", "Publish Timeout")

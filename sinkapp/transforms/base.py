@@ -7,8 +7,11 @@ Who imports it: the transform modules (they register their factories here) and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from sinkapp.config_types import TransformSpec
+
+__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Meta", "Transform", "TransformSpec", "register"]
 
 
 class Meta(NamedTuple):
@@ -20,20 +23,6 @@ class Meta(NamedTuple):
     timestamp: int | None            # ms since the epoch, as Kafka stores it
     key: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True)
-class TransformSpec:
-    """``transforms.<name>.type`` and the other ``transforms.<name>.*`` options.
-
-    ``value_schemas``: whether the route's values carry a Connect schema (False for JsonConverter
-    with ``schemas.enable=false`` and the String/ByteArray converters); a schema-only transform
-    (TimeMillisToStringTransform) passes schemaless values through, as in Kafka Connect."""
-
-    name: str
-    type: str
-    options: Mapping[str, str] = field(default_factory=dict)
-    value_schemas: bool = True
 
 
 Transform = Callable[[dict[str, Any], Meta], Any]
