@@ -19,6 +19,7 @@ commands:
   worker     run a sink worker (same as: faust -A sinkapp.app worker)
   check      validate a connector config and print the routes it defines
   demo       run the product walkthrough locally (Kafka, registry, Stream Load emulator)
+  offsets    show or reset a config's committed offsets and ledger (reprocessing, --reload)
   kafka      fetch/start/stop/status of the local Apache Kafka broker (tests, demo, benchmarks)
   emulator   run the StarRocks Stream Load emulator
   registry   run the Schema Registry emulator
@@ -105,6 +106,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "worker": _worker,
     "check": _check,
     "demo": _delegate("sinkapp.demo"),
+    "offsets": _delegate("sinkapp.offsets_cli"),
     "kafka": _delegate("sinkapp.testing.kafka"),
     "emulator": _delegate("sinkapp.testing.streamload.cli"),
     "registry": _delegate("sinkapp.testing.registry"),

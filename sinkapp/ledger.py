@@ -8,7 +8,8 @@ newly assigned partitions). One compacted topic per consumer group
 - ``p/<topic>/<partition>`` → :class:`Entry`: ``loaded`` (every record at or below it is in
   StarRocks, for every table, or needed no load), ``done`` (per table, where that table is ahead
   of ``loaded``: TableByField spreads a partition over tables), ``pending`` (labels of batches
-  being loaded that hold records of the partition);
+  being loaded that hold records of the partition), ``epoch`` (the partition's label epoch: a
+  reload advances it, so reloaded batches carry labels StarRocks has not seen);
 - ``b/<label>`` → :class:`BatchRecord`: the batch's identity (table and members), and whether its
   dead letters are written (``dead``) and whether it is being loaded in halves (``split``);
 - ``m/<old topic>``: a 0.2 per-route ledger topic was migrated (:mod:`sinkapp.ledger_migrate`).
@@ -43,9 +44,12 @@ class Entry:
     loaded: int = -1
     done: Mapping[str, int] = field(default_factory=dict)     # "db.table" → offset (> loaded)
     pending: tuple[str, ...] = ()
+    epoch: int = 0            # label epoch: advanced by ``sinkapp offsets reset --reload``
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"loaded": self.loaded}
+        if self.epoch:
+            doc["epoch"] = self.epoch
         if self.done:
             doc["done"] = dict(self.done)
         if self.pending:
@@ -57,7 +61,7 @@ class Entry:
         if not isinstance(doc, dict):
             return cls()
         return cls(int(doc.get("loaded", -1)), {str(k): int(v) for k, v in (doc.get("done") or {}).items()},
-                   tuple(str(x) for x in doc.get("pending") or ()))
+                   tuple(str(x) for x in doc.get("pending") or ()), int(doc.get("epoch", 0)))
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,10 @@ class KafkaLedger:
 
     def marked(self, name: str) -> bool:
         return name in self._state.marks
+
+    def entries(self) -> dict[Part, Entry]:
+        """Every partition entry read so far (the whole topic after ``catch_up``)."""
+        return dict(self._state.entries)
 
     async def write(self, entries: Callable[[], Mapping[Part, Entry]], batches: Sequence[BatchRecord] = (),
                     drop: Sequence[str] = (), marks: Sequence[str] = ()) -> None:

@@ -21,6 +21,8 @@ name                                                   type       labels
 ``sinkapp_consumer_lag``                               gauge      topic, partition (end offset − loaded)
 ``sinkapp_last_load_timestamp_seconds``                gauge      route
 ``sinkapp_route_up``                                   gauge      route (0 when stopped or halting)
+``sinkapp_records_already_loaded_total``               counter    route (skipped: the ledger says they loaded)
+``sinkapp_partitions_behind_ledger_total``             counter    route (assignments whose commit was behind)
 ``sinkapp_table_loads_total``                          counter    table, status (one Stream Load per batch)
 ``sinkapp_table_rows_loaded_total``                    counter    table
 ``sinkapp_load_backoffs_total``                        counter    table, reason (too_many_versions, txn_limit,
@@ -80,6 +82,10 @@ class SinkCollector(Collector):
         up = GaugeMetricFamily("sinkapp_route_up", "1 while the route loads, 0 when stopped", labels=["route"])
         hist = HistogramMetricFamily("sinkapp_load_duration_seconds", "Stream Load duration incl. retries",
                                      labels=["route"])
+        already = counter("sinkapp_records_already_loaded", "records skipped because the ledger says they are in "
+                          "StarRocks", ["route"])
+        behind = counter("sinkapp_partitions_behind_ledger", "assigned partitions whose committed offset was "
+                         "behind the ledger (warned once each)", ["route"])
         for rv in snap.routes:
             r, st = rv.name, rv.stats
             consumed.add_metric([r], st.records_in)
@@ -100,7 +106,10 @@ class SinkCollector(Collector):
                 last.add_metric([r], st.last_load_at)
             up.add_metric([r], 1 if rv.state == "RUNNING" else 0)
             hist.add_metric([r], st.load_times.buckets(), st.load_times.total_s)
-        yield from (consumed, rows, nbytes, loads, retries, dead, skipped, filtered, brows, bbytes, hist, last, up)
+            already.add_metric([r], st.skipped_loaded)
+            behind.add_metric([r], st.behind_ledger)
+        yield from (consumed, rows, nbytes, loads, retries, dead, skipped, filtered, brows, bbytes, hist, last, up,
+                    already, behind)
 
     @staticmethod
     def _tables(snap: Snapshot) -> Iterator[Any]:

@@ -33,15 +33,15 @@ def resolve_routes(settings: Settings) -> tuple[list[Route], dict[str, int]]:
     """Routes for ``topics`` (or ``topics.regex``) and each topic's partition count.
 
     A configured topic that does not exist is a ConfigError: sinkapp never creates source topics."""
+    return asyncio.run(resolve_routes_async(settings))
+
+
+async def resolve_routes_async(settings: Settings) -> tuple[list[Route], dict[str, int]]:
     k = settings.kafka
     assert k is not None
-
-    async def read() -> dict[str, int]:
-        async with admin_client(k) as admin:
-            return await topic_partitions(admin)
-
     try:
-        partitions = asyncio.run(read())
+        async with admin_client(k) as admin:
+            partitions = await topic_partitions(admin)
     except Exception as exc:
         raise InfraError(f"cannot reach Kafka at bootstrap.servers={k.bootstrap_servers}: {exc!r}") from None
     routes = build_routes(settings, partitions)

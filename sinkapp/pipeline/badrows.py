@@ -45,7 +45,7 @@ class Search:
 LoadPart = Callable[[BatchId, list[bytes | memoryview], dict[int, int]], Awaitable[Any]]
 
 
-def _part_of(items: list[tuple[int, int]], members: list[MemberRecords], table: TableKey
+def _part_of(items: list[tuple[int, int]], members: list[MemberRecords], table: TableKey, epoch: int
              ) -> tuple[BatchId, list[bytes | memoryview], dict[int, int]]:
     """The identity, body pieces and rows per route of a part (``items``: (member, record) indexes)."""
     runs: dict[int, list[int]] = {}
@@ -62,11 +62,11 @@ def _part_of(items: list[tuple[int, int]], members: list[MemberRecords], table: 
         if n:
             pieces.append(data)
             by_route[mr.route.id] = by_route.get(mr.route.id, 0) + n
-    return BatchId(table, tuple(sorted(subs))), pieces, by_route
+    return BatchId(table, tuple(sorted(subs)), epoch), pieces, by_route
 
 
 async def search(members: list[MemberRecords], table: TableKey, first_error: DataRejected,
-                 load_part: LoadPart, tolerant: bool) -> Search:
+                 load_part: LoadPart, tolerant: bool, epoch: int = 0) -> Search:
     """Load ``members``' rows for ``table`` in halves around the records StarRocks refuses."""
     found = Search()
     items = [(mi, ri) for mi, mr in enumerate(members) for ri in range(len(mr.records))]
@@ -78,7 +78,7 @@ async def search(members: list[MemberRecords], table: TableKey, first_error: Dat
             continue
         error = known
         if error is None:
-            ident, pieces, by_route = _part_of(part, members, table)
+            ident, pieces, by_route = _part_of(part, members, table, epoch)
             if not by_route:
                 continue
             try:

@@ -42,9 +42,10 @@ class TableBatch:
     dead_done: bool = False       # the ledger says its dead letters are written
     split: bool = False           # the ledger says it loads in parts
     fixed: BatchId | None = None  # a rebuilt batch keeps exactly the recorded identity
+    epoch: int = 0                # the highest label epoch of its member partitions
 
     def identity(self) -> BatchId:
-        return self.fixed if self.fixed is not None else batch_id(self.table, self.members)
+        return self.fixed if self.fixed is not None else batch_id(self.table, self.members, self.epoch)
 
     def chunks(self) -> list[bytes | memoryview]:
         return [data for _, _, data, _ in self.pieces]
@@ -94,7 +95,8 @@ class Batcher:
         return lane
 
     def add(self, table: TableKey, part: Part, first: int, last: int, route: int,
-            data: bytes | memoryview | None, rows: int, dead: list[DeadLetter] | None = None) -> TableBatch:
+            data: bytes | memoryview | None, rows: int, dead: list[DeadLetter] | None = None,
+            epoch: int = 0) -> TableBatch:
         """Rows of records ``first..last`` of ``part`` for ``table`` (or only dead letters)."""
         lane = self.lanes[table]
         b = lane.open
@@ -105,6 +107,7 @@ class Batcher:
         if span is None:
             self._hold(part, b.seq, str(table), first)
         b.routes.add(route)
+        b.epoch = max(b.epoch, epoch)
         if data is not None and rows:
             b.pieces.append((part, route, data, rows))
             b.rows += rows

@@ -41,6 +41,7 @@ class PartState:
     events: deque[tuple[int, Any]] = field(default_factory=deque)
     stop_at: int | None = None
     reported: int = -1
+    epoch: int = 0                                          # label epoch (ledger)
 
 
 class Committer:
@@ -53,10 +54,13 @@ class Committer:
         """Start tracking a newly assigned partition from its ledger entry (pending batches settled:
         ``done`` says how far each table's rows are loaded)."""
         self.parts[part] = PartState(floor=entry.loaded, taken=entry.loaded, done=dict(done),
-                                     tables=set(done), reported=entry.loaded)
+                                     tables=set(done), reported=-1, epoch=entry.epoch)
 
     def known(self, part: Part) -> bool:
         return part in self.parts
+
+    def epoch(self, part: Part) -> int:
+        return self.parts[part].epoch
 
     def replay_skips(self, part: Part) -> dict[str, int]:
         """Tables whose rows are loaded further than the partition's watermark (from the ledger and
@@ -109,7 +113,7 @@ class Committer:
         loaded = self.watermark(part)
         st = self.parts[part]
         done = {t: d for t in sorted(st.tables) if (d := self.done_for(part, t)) > loaded}
-        return Entry(loaded, done, tuple(sorted(set(st.pending.values()))))
+        return Entry(loaded, done, tuple(sorted(set(st.pending.values()))), st.epoch)
 
     def entries(self, parts: list[Part]) -> dict[Part, Entry]:
         return {p: self.entry(p) for p in parts if p in self.parts}

@@ -229,7 +229,8 @@ class Loader:
                                             f"be read again to find the bad rows: {err}")
         first = exc or DataRejected("the batch is being loaded in parts (ledger)", label=label)
         try:
-            found = await badrows.search(members, lane.table, first, self._part_loader(lane), self.d.tolerant)
+            found = await badrows.search(members, lane.table, first, self._part_loader(lane), self.d.tolerant,
+                                         record.batch.epoch)
         except LoadAborted:
             return Outcome("abandoned")
         except LoadError as err:

@@ -16,6 +16,7 @@ confirmed before that batch loads), or is skipped and counted without a dead-let
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +149,8 @@ class RouteIntake:
             self._gap(part, view, floor, len(records))
             return
         view.seeking = False
+        if view.high < 0 and plan.start:
+            self._behind_ledger(part, records[0].offset, floor)
         st.skipped_loaded += plan.start
         st.redelivered += plan.new - plan.start
         last = records[-1].offset
@@ -156,6 +159,18 @@ class RouteIntake:
         view.high = max(view.high, last)
         self.s.committer.took(part, ev, last, max(last, getattr(msg, "next_offset", last + 1) - 1))
         msg.records = []                            # the rows are encoded; Kafka keeps the records
+
+    def _behind_ledger(self, part: Part, first: int, loaded: int) -> None:
+        """The partition's committed offset is behind what the ledger says is loaded: say so once
+        per assignment, with the command that would load those records again."""
+        self.stats.behind_ledger += 1
+        config = os.environ.get("SINKAPP_CONFIG") or "<connector.json>"
+        log.warning(
+            "route=%s partition=%d: the committed offset %d is behind the ledger, which says records up to %d "
+            "are in StarRocks: %d record(s) are skipped, not loaded again. After a crash this is what loaded "
+            "since the last commit; after an offset reset made with other tools, load them again with: "
+            "sinkapp offsets reset --config %s --route %s --partition %d --to-offset %d --reload",
+            self.name, part.partition, first, loaded, loaded - first + 1, config, part.topic, part.partition, first)
 
     def _gap(self, part: Part, view: PartitionView, floor: int, n: int) -> None:
         self.stats.dropped_stale += n
@@ -186,6 +201,7 @@ class RouteIntake:
         self.stats.tombstones += chunk.tombstones
         first, last = records[lo].offset, records[hi - 1].offset
         own = str(self.table) not in skip
+        epoch = self.s.committer.epoch(part)
         letters = [d for b in chunk.bad if (d := self.letter(records[b.index], b)) is not None] if own else []
         carried = False
         for name, piece in chunk.pieces(self.table.table).items():
@@ -195,10 +211,10 @@ class RouteIntake:
             self.s.lane(table, self)
             mine = letters if table == self.table else None
             carried = carried or bool(mine)
-            self.s.batcher.add(table, part, first, last, self.id, piece.data, piece.rows, mine)
+            self.s.batcher.add(table, part, first, last, self.id, piece.data, piece.rows, mine, epoch)
         if letters and not carried:
             self.s.lane(self.table, self)
-            self.s.batcher.add(self.table, part, first, last, self.id, None, 0, letters)
+            self.s.batcher.add(self.table, part, first, last, self.id, None, 0, letters, epoch)
 
     def _halt(self, part: Part, record: Any, bad: BadRecord) -> None:
         r = record

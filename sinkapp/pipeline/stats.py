@@ -41,7 +41,8 @@ class RouteStats:
     rows_loaded: int = 0
     rows_filtered: int = 0
     tombstones: int = 0
-    skipped_loaded: int = 0
+    skipped_loaded: int = 0                                       # at or below the ledger's loaded mark
+    behind_ledger: int = 0                                        # assignments that found the commit behind it
     redelivered: int = 0
     dropped_stale: int = 0
     replayed_batches: int = 0
