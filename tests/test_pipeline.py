@@ -474,3 +474,25 @@ async def test_rows_filtered_under_max_filter_ratio_are_counted_and_reported(cap
         await h.flush()
     assert h.stats.rows_filtered == 2 and h.stats.rows_loaded == 1 and h.control.marks() == [(0, 2)]
     assert "filtered 2 row(s)" in caplog.text and "file=e1" in caplog.text and "Value count" in caplog.text
+
+
+async def test_an_unexpected_error_in_intake_stops_the_route_with_the_reason_not_the_worker() -> None:
+    h = harness()
+
+    class Broken:
+        async def prepare(self, records: Any, tolerant: bool = False) -> None:
+            raise RuntimeError("registry client bug")
+
+    h.pipe.routes[0].converter = Broken()            # type: ignore[assignment]
+    ev = h.batch(0, range(0, 3))
+    await h.take(ev)                                  # returns: the agent lives on
+    assert "internal error" in (h.stats.failed or "") and "registry client bug" in (h.stats.failed or "")
+    assert not ev.acked and h.control.loaded == [] and h.client.attempts == []
+
+
+async def test_a_pending_batch_that_cannot_be_settled_stops_the_route_saying_why() -> None:
+    h = harness()
+    previous_owner(h, [("orders", 0, 0, 4), ("gone", 0, 0, 4)], {})   # a member of a topic no route reads
+    await h.take(h.batch(0, range(0, 5)))
+    assert "which no route of this config reads" in (h.stats.failed or "") and "gone" in (h.stats.failed or "")
+    assert h.client.attempts == [] and h.control.acked == []

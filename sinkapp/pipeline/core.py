@@ -66,7 +66,8 @@ class Pipeline:
             aborting=lambda: self.aborting, dlq=dlq, tolerant=cfg.tolerant, log_messages=cfg.log_messages))
         self.settler = Settler(ledger=ledger, client=client, loader=self.loader, reader=reader,
                                database=cfg.database, route_of=self.route_of, lane_of=self._lane,
-                               aborting=lambda: self.aborting, retry_delay=policy.delay)
+                               aborting=lambda: self.aborting, retry_delay=policy.delay,
+                               has_route=lambda topic: topic in self.by_topic)
         self.shared = Shared(self.committer, self.batcher, self.settler, ledger, control, lane=self._lane,
                              halt=self._halt, stop=self.stop_routes, confirm=self.loader.until_confirmed, clock=clock,
                              dlq=dlq is not None, log_enable=cfg.log_enable, log_messages=cfg.log_messages)
@@ -98,9 +99,16 @@ class Pipeline:
         route = self.routes[rid]
         if route.state is not RouteState.RUNNING or self.aborting:
             return
-        if not await route.prepare(events):
+        try:
+            if not await route.prepare(events):
+                return
+            route.take(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:                     # a bug must not kill the agent: stop the route, say why
+            log.exception("route %s: intake failed", route.name)
+            self.stop_routes([rid], f"internal error taking records of {route.name}: {exc!r}")
             return
-        route.take(events)
         self.flush_due()
         for lane in list(self.batcher.lanes.values()):
             task = lane.loading

@@ -46,10 +46,12 @@ class Settled:
 class Settler:
     def __init__(self, *, ledger: Ledger, client: StreamLoader, loader: Loader, reader: SourceReader | None,
                  database: str, route_of: Callable[[str], Any], lane_of: Callable[[TableKey, Any], TableLane],
-                 aborting: Callable[[], bool], retry_delay: Callable[[int], float]) -> None:
+                 aborting: Callable[[], bool], retry_delay: Callable[[int], float],
+                 has_route: Callable[[str], bool] = lambda topic: True) -> None:
         self.ledger, self.client, self.loader, self.reader = ledger, client, loader, reader
         self.database = database
         self.route_of, self.lane_of, self.aborting, self.retry_delay = route_of, lane_of, aborting, retry_delay
+        self.has_route = has_route
         self._running: dict[str, asyncio.Task[Settled]] = {}
 
     async def settle(self, label: str) -> Settled:
@@ -77,6 +79,16 @@ class Settler:
         return None
 
     async def _settle(self, label: str) -> Settled:
+        try:
+            return await self._settle_once(label)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:                     # never crash the agent: the routes stop, saying why
+            log.exception("settling pending batch %s failed", label)
+            return Settled(label, self.ledger.batch(label),
+                           Outcome("failed", reason=f"the pending batch {label} could not be settled: {exc!r}"))
+
+    async def _settle_once(self, label: str) -> Settled:
         rec = self.ledger.batch(label)
         if rec is None:
             log.info("pending batch %s: never attempted (its ledger record is missing); loading anew", label)
@@ -100,6 +112,11 @@ class Settler:
         ident, table = rec.batch, rec.batch.table
         if self.reader is None:
             return Outcome("failed", reason=f"pending batch {rec.label} cannot be read again (no Kafka reader)")
+        unknown = sorted({m.topic for m in ident.members if not self.has_route(m.topic)})
+        if unknown:
+            return Outcome("failed", reason=f"pending batch {rec.label} of {table} has members in {', '.join(unknown)}, "
+                                            "which no route of this config reads (topics or topics.regex changed?): "
+                                            "route them again until the batch is settled")
         try:
             members = await read_members(self.reader, ident.members, self.route_of)
         except Exception as exc:
