@@ -6,15 +6,10 @@ anything; :func:`fetch` does the same on the first ``--java-plugin`` run.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from sinkapp.errors import InfraError
-from sinkapp.testing.kafka.jars import kafka_home, kafka_version
+from sinkapp.testing.kafka.jars import kafka_home, kafka_version, maven_fetch
 
 POM = Path(__file__).with_name("connect-pom.xml")
 MAIN = "org.apache.kafka.connect.cli.ConnectStandalone"
@@ -37,40 +32,14 @@ def jars_present(libs: Path | None = None) -> bool:
 
 def fetch(libs: Path | None = None, *, force: bool = False) -> Path:
     """Download connect-runtime, connect-json, connect-api, connect-transforms (the broker's
-    version) and log4j2's slf4j binding unless present; return the directory.
-
-    Like the broker's jars (sinkapp/testing/kafka/jars.py): into a staging sibling first, renamed
-    into place only when Maven succeeded.
-    """
+    version) and log4j2's slf4j binding unless present; return the directory (fetched as the
+    broker's jars are, see sinkapp/testing/kafka/jars.py ``maven_fetch``)."""
     libs = libs or libs_dir()
     if jars_present(libs) and not force:
         return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise InfraError("Maven (mvn) not found on PATH: it is needed to fetch the Kafka Connect jars; "
-                         "install it, e.g. apt-get install maven")
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    staging = libs.with_name(f"{libs.name}.fetch-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
     version = kafka_version()
-    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM), f"-Dkafka.version={version}",
-           "dependency:copy-dependencies", f"-DoutputDirectory={staging}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0 or not any(staging.glob("connect-runtime-*.jar")):
-        shutil.rmtree(staging, ignore_errors=True)
-        out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-        raise InfraError(f"Maven could not fetch Kafka Connect {version} (exit {proc.returncode}): "
-                         f"{' '.join(cmd)}\n--- last lines of mvn output ---\n"
-                         + "\n".join(out.splitlines()[-40:]))
-    _marker(staging).write_text(version + "\n")
-    shutil.rmtree(libs, ignore_errors=True)
-    try:
-        staging.rename(libs)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not jars_present(libs):  # a concurrent fetch that finished first is fine
-            raise
-    return libs
+    return maven_fetch(POM, libs, _marker(libs).name, "connect-runtime-*.jar", f"Kafka Connect {version}",
+                       f"-Dkafka.version={version}")
 
 
 if __name__ == "__main__":

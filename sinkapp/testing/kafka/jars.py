@@ -69,37 +69,42 @@ def jars_present(libs: Path | None = None) -> bool:
 
 
 def fetch(libs: Path | None = None, *, force: bool = False) -> Path:
-    """Download the broker jars with Maven unless they are already there; return the directory.
-
-    Jars land in a temporary sibling directory first and replace ``libs`` only when Maven
-    succeeded, so an interrupted fetch never leaves a half-filled cache behind.
-    """
+    """Download the broker jars with Maven unless they are already there; return the directory."""
     libs = libs or libs_dir()
     if jars_present(libs) and not force:
         return libs
+    return maven_fetch(POM, libs, _marker(libs).name, "kafka_2.13-*.jar", f"Kafka {kafka_version()}")
+
+
+def maven_fetch(pom: Path, libs: Path, marker: str, expect: str, what: str, *args: str) -> Path:
+    """``mvn dependency:copy-dependencies`` of ``pom`` into ``libs`` (also the Kafka Connect jars of
+    the benchmarks). Jars land in a temporary sibling directory first and replace ``libs`` only when
+    Maven succeeded and a jar matching ``expect`` is there, so an interrupted fetch never leaves a
+    half-filled cache behind; ``marker`` (a file in ``libs``) then holds the broker's version."""
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise InfraError("Maven (mvn) not found on PATH: it is needed to fetch the Kafka jars; "
+        raise InfraError(f"Maven (mvn) not found on PATH: it is needed to fetch the {what} jars; "
                          "install it, e.g. apt-get install maven")
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = libs.with_name(f"{libs.name}.fetch-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM),
+    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), *args,
            "dependency:copy-dependencies", f"-DoutputDirectory={staging}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+    if proc.returncode != 0 or not any(staging.glob(expect)):
         shutil.rmtree(staging, ignore_errors=True)
         tail = tail_text(re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr), LOG_TAIL_LINES)
-        raise InfraError(f"Maven could not fetch Kafka {kafka_version()} (exit {proc.returncode}): "
+        raise InfraError(f"Maven could not fetch {what} (exit {proc.returncode}): "
                          f"{' '.join(cmd)}\n--- last lines of mvn output ---\n{tail}")
-    _marker(staging).write_text(kafka_version() + "\n")
+    (staging / marker).write_text(kafka_version() + "\n")
     shutil.rmtree(libs, ignore_errors=True)
     try:
         staging.rename(libs)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
-        if not jars_present(libs):  # a concurrent fetch that finished first is fine
-            raise
+        marked = libs / marker
+        if not (marked.exists() and marked.read_text().strip() == kafka_version()):
+            raise                            # a concurrent fetch that finished first is fine
     return libs
 
 
