@@ -32,7 +32,6 @@ time and every load's size for each consumer (``--png``, path printed at the end
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import tempfile
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench import plot, steady_report  # noqa: E402
+from benchmarks.bench import results as bench_results  # noqa: E402
 from benchmarks.bench.harness import Services  # noqa: E402
 from benchmarks.bench.steady import SCENARIOS, SteadyResult, run_scenario  # noqa: E402
 
@@ -112,20 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     steady_report.print_table(table)
     runs = [r.to_dict() for r in results]
     if args.json_out:
-        args.json_out.write_text(json.dumps({
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "runs": runs, "medians": table}, indent=2))
-        print(f"raw results written to {args.json_out}")
+        bench_results.write_json(args.json_out, args, runs=runs, medians=table)
     title = (f"loadrate: {args.partitions} partitions, {args.rate:,.0f} rows/s, intervalms {args.intervalms}, "
              f"{args.duration:g} s window")
     png = plot.plot_steady(runs, args.png or work / "loadrate.png", title)
     if png:
         print(f"picture written to {png}")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        print(f"\n{len(failed)} run(s) failed: " + "; ".join(f"{r.consumer} round {r.round}: {r.error}"
-                                                            for r in failed))
-    return 1 if failed else 0
+    return bench_results.failures(results)
 
 
 if __name__ == "__main__":

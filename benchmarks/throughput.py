@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import tempfile
@@ -67,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench import plot  # noqa: E402
+from benchmarks.bench import results as bench_results  # noqa: E402
 from benchmarks.bench.baselines import raw_child, run_bare_faust, run_raw  # noqa: E402
 from benchmarks.bench.bulk import Bench, run_java, run_sinkapp  # noqa: E402
 from benchmarks.bench.data import avro_values, csv_values, json_values, produce, register_avro  # noqa: E402
@@ -181,21 +181,14 @@ def report(args: argparse.Namespace, work: Path, records: dict[str, int], rounds
           f"{MIN_STEADY_S:g} s apart: N too small); CPU: the consumer process's user+system / N; two workers: "
           "CPU and RSS summed; loads: committed loads into the table.")
     if args.json_out:
-        args.json_out.write_text(json.dumps({
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "records": records, "rounds": rounds, "runs": [r.to_dict() for r in results], "medians": table,
-        }, indent=2))
-        print(f"raw results written to {args.json_out}")
+        bench_results.write_json(args.json_out, args, records=records, rounds=rounds,
+                                 runs=[r.to_dict() for r in results], medians=table)
     title = (f"throughput: {', '.join(f'{f} {n:,}' for f, n in records.items())} rows, {args.partitions} "
              f"partitions, intervalms 1000, maxbytes {args.maxbytes:,}")
     png = plot.plot_bulk(results, args.png or work / "throughput.png", title)
     if png:
         print(f"picture written to {png}")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        print(f"\n{len(failed)} run(s) failed: " + "; ".join(f"{r.consumer} round {r.round}: {r.error}"
-                                                            for r in failed))
-    return 1 if failed else 0
+    return bench_results.failures(results)
 
 
 def main(argv: list[str] | None = None) -> int:

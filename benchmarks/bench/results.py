@@ -99,3 +99,22 @@ def print_table(table: list[dict[str, Any]]) -> None:
         runs = f"{t['ok']}" if t["ok"] == t["runs"] else f"{t['ok']}/{t['runs']}"
         print(f"{t['consumer']:34s} {runs:>5s} {t['rows_s']:>18,.0f} {steady:>14s} {t['cpu_us_row']:>11.2f} "
               f"{t['peak_rss_mib']:>13.0f} {loads:>6s} {ratio:>21s}")
+
+
+def write_json(path: Any, args: Any, **doc: Any) -> None:
+    """Every figure of a run as JSON (``--json-out``), with the options it ran with."""
+    import json
+    from pathlib import Path
+
+    path.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                                **doc}, indent=2))
+    print(f"raw results written to {path}")
+
+
+def failures(results: list[Any]) -> int:
+    """Say which runs failed; the exit status (1 when any did)."""
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"\n{len(failed)} run(s) failed: " + "; ".join(f"{r.consumer} round {r.round}: {r.error}"
+                                                            for r in failed))
+    return 1 if failed else 0
