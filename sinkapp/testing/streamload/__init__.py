@@ -79,10 +79,11 @@ Emulator-specific messages (unsupported features) start with ``emulator:``.
 """
 
 from .cluster import LoadRecord
-from .emulator import EmulatorThread, StreamLoadEmulator
+from .emulator import StreamLoadEmulator
 from .errors import DdlError, EmulatorError
 from .faults import COMMIT_UNKNOWN, CONCURRENCY_LIMIT, SHUTTING_DOWN, TXN_NUM_PER_BE, TXN_TIMEOUT, Faults
 from .schema import Column, TableSchema, parse_ddl
+from .thread import EmulatorThread
 from .versions import TOO_MANY_TABLET_VERSIONS, TOO_MANY_VERSIONS, TOO_MANY_VERSIONS_25
 
 __all__ = [
