@@ -2,7 +2,10 @@
 
 Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on every FE port.
 
-    GET    /_emulator/info                       {"fe_urls": [...], "be_urls": [...], "admin_url": ...}
+    GET    /_emulator/info                       {"fe_urls": [...], "be_urls": [...], "admin_url": ...,
+                                                 "mysql_port": n | null, "jdbc_url": "jdbc:mysql://..." | null}
+    GET    /_emulator/statements                 [ {"time", "sql", "user", "database", "connection_id",
+                                                 "error"}, ... ] every statement of the MySQL front, in order
     GET    /_emulator/rows?db=&table=            [ {col: value, ...}, ... ]  (DDL column order)
     GET    /_emulator/count?db=&table=           {"count": n}
     GET    /_emulator/timeline?db=&table=[&since=]  [[time.time(), count], ...] one point per committed load
@@ -52,7 +55,11 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         return value
 
     async def info(request: web.Request) -> web.Response:
-        return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url})
+        return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url,
+                      "mysql_port": emu.mysql_port, "jdbc_url": emu.jdbc_url})
+
+    async def statements(request: web.Request) -> web.Response:
+        return _json([s.to_dict() for s in emu.statements()])
 
     async def rows(request: web.Request) -> web.Response:
         try:
@@ -121,6 +128,7 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
 
     r = app.router
     r.add_get("/_emulator/info", info)
+    r.add_get("/_emulator/statements", statements)
     r.add_get("/_emulator/rows", rows)
     r.add_get("/_emulator/count", count)
     r.add_get("/_emulator/timeline", timeline)

@@ -98,6 +98,13 @@ class SqlCatalog:
         from .sqlddl import TableMeta
         return self.meta.setdefault((db, table), TableMeta())
 
+    def learn_ddl(self, db: str, text: str) -> None:
+        """PROPERTIES, DISTRIBUTED BY and comments of tables added as DDL text (``emu.add_table``)."""
+        from .sqlddl import metas_of
+        with self.cluster.lock:
+            for tdb, name, meta in metas_of(text):
+                self.meta[(tdb or db, name)] = meta
+
     def rows(self, db: str, table: str, limit: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
         schema = self.schema(db, table)
         with self.cluster.lock:

@@ -66,7 +66,8 @@ def create_table(tree: exp.Create) -> tuple[TableRef, TableSchema, TableMeta]:
     ref = table_ref(schema_node.this)
     meta = TableMeta()
     columns: list[Column] = []
-    keys_type, keys = "DUPLICATE", tuple[str, ...]()
+    keys_type = "DUPLICATE"
+    keys: tuple[str, ...] = ()
     for item in schema_node.expressions:
         if isinstance(item, exp.ColumnDef):
             col, comment = column_def(item, ref.name)
@@ -84,19 +85,36 @@ def create_table(tree: exp.Create) -> tuple[TableRef, TableSchema, TableMeta]:
     return ref, _schema(ref, columns, keys_type, keys), meta
 
 
+def metas_of(text: str) -> list[tuple[str | None, str, TableMeta]]:
+    """``(db, table, meta)`` of each CREATE TABLE in DDL text that sqlglot reads (others skipped)."""
+    try:
+        trees = sqlglot.parse(text, read=DIALECT)
+    except (ParseError, TokenError):
+        return []
+    out = []
+    for tree in trees:
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":
+            try:
+                ref, _schema_, meta = create_table(tree)
+            except SqlError:
+                continue
+            out.append((ref.db, ref.name, meta))
+    return out
+
+
 def _table_property(prop: exp.Expression, meta: TableMeta) -> tuple[str, tuple[str, ...]] | None:
     if type(prop) in _KEYS:
         return _KEYS[type(prop)], tuple(e.name for e in prop.expressions)
     if isinstance(prop, exp.AggregateKeyProperty):
         raise unsupported("AGGREGATE KEY tables")
     if isinstance(prop, exp.DistributedByProperty):
-        meta.distribution = prop.sql(DIALECT)
+        meta.distribution = prop.sql(DIALECT, identify=True)
     elif isinstance(prop, exp.SchemaCommentProperty):
         meta.comment = prop.this.name
     elif isinstance(prop, exp.Property) and isinstance(prop.this, exp.Literal):
         meta.properties[prop.this.name] = prop.text("value")
     elif not isinstance(prop, exp.EngineProperty):
-        meta.clauses.append(prop.sql(DIALECT))
+        meta.clauses.append(prop.sql(DIALECT, identify=True))
     return None
 
 
