@@ -33,7 +33,7 @@ from sqlglot.tokens import Token, TokenType
 
 from . import sqlexec
 from .sqlcatalog import SqlCatalog
-from .sqlddl import DIALECT, syntax_error
+from .sqlddl import DIALECT, is_add_columns_multi, syntax_error
 from .sqlnames import SqlError, check_db_name
 
 SERVER_VERSION = "5.1.0"      # what StarRocks' FE reports as the MySQL server version
@@ -141,7 +141,8 @@ class _Session(Session):
         self.front.catalog.jobs.advance()
         try:
             tokens: list[Token] = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text)
-            tree = sqlglot.parse_one(text, read=DIALECT)
+            tree = (exp.Command(this="ALTER") if is_add_columns_multi(tokens)
+                    else sqlglot.parse_one(text, read=DIALECT))
         except (ParseError, TokenError) as exc:
             raise syntax_error(text, exc) from None
         if isinstance(tree, exp.Use):

@@ -46,7 +46,20 @@ class TableRef:
 
 
 def syntax_error(sql: str, exc: Exception) -> SqlError:
-    return SqlError(ERR_PARSE, f"Getting syntax error. Detail message: {exc}.")
+    """StarRocks' wording: ``Getting syntax error at line L, column C. Detail message: ...``."""
+    errors = getattr(exc, "errors", None) or [{}]
+    first = errors[0]
+    where = f" at line {first['line']}, column {first['col']}" if first.get("line") else ""
+    detail = first.get("description") or str(exc).split("\n")[0]
+    return SqlError(ERR_PARSE, f"Getting syntax error{where}. Detail message: {detail}.")
+
+
+def is_add_columns_multi(tokens: list[Token]) -> bool:
+    """``ALTER TABLE ... ADD COLUMN (`` (sqlglot cannot parse the parenthesised form)."""
+    for i in range(len(tokens) - 2):
+        if _word(tokens[i], "ADD") and tokens[i + 1].token_type == TokenType.COLUMN:
+            return tokens[0].token_type == TokenType.ALTER and tokens[i + 2].token_type == TokenType.L_PAREN
+    return False
 
 
 def table_ref(node: exp.Expression) -> TableRef:
