@@ -15,7 +15,6 @@ import pytest
 
 from sinkapp.testing.streamload import StreamLoadEmulator
 from sinkapp.testing.streamload.probe import stream_load
-from sinkapp.testing.streamload.sqlnames import quote
 
 JSON = {"format": "json", "strip_outer_array": "true", "max_filter_ratio": "1"}
 ORDERS = ("CREATE TABLE IF NOT EXISTS shop.orders (id BIGINT NOT NULL COMMENT 'order id', amount DECIMAL(5,2), "

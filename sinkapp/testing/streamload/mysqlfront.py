@@ -124,16 +124,18 @@ class _Session(Session):
         except SqlError as exc:
             cat.record(sql, self.username or "", self.database, self.connection.connection_id).error = exc.message
             raise MysqlError(exc.message, cast(ErrorCode, exc.code)) from None
+        recs = [cat.record(text, self.username or "", self.database, self.connection.connection_id)
+                for text in statements]        # all logged first: an injected statement shows even unrun
         result = None
-        for text in statements:
-            rec = cat.record(text, self.username or "", self.database, self.connection.connection_id)
+        for i, (text, rec) in enumerate(zip(statements, recs, strict=True)):
             try:
                 result = await self._one(text, attrs)
-            except SqlError as exc:
-                rec.error = exc.message
-                raise MysqlError(exc.message, cast(ErrorCode, exc.code)) from None
-            except MysqlError as exc:
-                rec.error = exc.msg
+            except (SqlError, MysqlError) as exc:
+                rec.error = exc.message if isinstance(exc, SqlError) else exc.msg
+                for later in recs[i + 1:]:
+                    later.error = "emulator: not run, an earlier statement of the same query failed"
+                if isinstance(exc, SqlError):
+                    raise MysqlError(exc.message, cast(ErrorCode, exc.code)) from None
                 raise
         return result
 
