@@ -133,3 +133,18 @@ async def test_add_column_with_fast_schema_evolution_is_done_at_once(http) -> No
         star = await q_dicts(conn, "SELECT * FROM orders LIMIT 1")
         assert len(star) == 1 and list(star[0]) == ["id", "amount", "day", "code", "note", "qty", "price", "src"]
         conn.close()
+
+
+async def test_tables_given_as_ddl_text_are_altered_over_mysql_with_their_properties(http) -> None:
+    ddl = {"shop": [ORDERS.format(extra=FAST).replace("shop.orders", "orders"),
+                    "CREATE TABLE slow (k INT) DUPLICATE KEY(k) PROPERTIES ('replication_num' = '1')"]}
+    async with StreamLoadEmulator(password="pw", mysql_port=0, ddl=ddl, schema_change_s=30) as emu:
+        conn = await connect(emu, db="shop")
+        await q(conn, "ALTER TABLE orders ADD COLUMN note STRING")
+        await q(conn, "ALTER TABLE slow ADD COLUMN v STRING")
+        states = {j["TableName"]: j["State"] for j in await q_dicts(conn, "SHOW ALTER TABLE COLUMN")}
+        assert states == {"orders": "FINISHED", "slow": "PENDING"}
+        assert [d[0] for d in await q(conn, "DESC orders")][-1] == "note"
+        assert [d[0] for d in await q(conn, "DESC slow")] == ["k"]
+        assert "DUPLICATE KEY(`k`)" in (await q(conn, "SHOW CREATE TABLE slow"))[0][1]
+        conn.close()
