@@ -58,9 +58,6 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url,
                       "mysql_port": emu.mysql_port, "jdbc_url": emu.jdbc_url})
 
-    async def statements(request: web.Request) -> web.Response:
-        return _json([s.to_dict() for s in emu.statements()])
-
     async def rows(request: web.Request) -> web.Response:
         try:
             return _json(emu.rows(q(request, "db"), q(request, "table")))
@@ -128,7 +125,6 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
 
     r = app.router
     r.add_get("/_emulator/info", info)
-    r.add_get("/_emulator/statements", statements)
     r.add_get("/_emulator/rows", rows)
     r.add_get("/_emulator/count", count)
     r.add_get("/_emulator/timeline", timeline)
@@ -140,6 +136,16 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
     r.add_post("/_emulator/tables", tables)
     r.add_post("/_emulator/truncate", truncate)
     _add_versions_routes(app, emu)
+    _add_statements_route(app, emu)
+
+
+def _add_statements_route(app: web.Application, emu: StreamLoadEmulator) -> None:
+    """``GET /_emulator/statements``: the MySQL front's statement log, in order (MYSQL.md §2)."""
+
+    async def statements(request: web.Request) -> web.Response:
+        return _json([s.to_dict() for s in emu.statements()])
+
+    app.router.add_get("/_emulator/statements", statements)
 
 
 def _add_versions_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
