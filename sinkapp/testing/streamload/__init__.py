@@ -30,6 +30,17 @@ Python API (asyncio)::
     emu.set_versions(max_versions=5, compaction_per_s=0.0, style="2.5")   # any subset; returns settings
     await emu.stop()
 
+MySQL front (the FE's query port; spec ``MYSQL.md`` beside this file): ``mysql_port=0`` (a free
+port; None = off, the default) and ``schema_change_s=5.0`` serve, with the emulator's user and
+password (mysql_native_password), CREATE DATABASE/TABLE [IF NOT EXISTS], ALTER TABLE ... ADD COLUMN
+(one or several; a job PENDING → WAITING_TXN → RUNNING → FINISHED over ``schema_change_s`` unless
+the table has ``fast_schema_evolution``), DESC, SHOW CREATE TABLE / TABLES / DATABASES / ALTER TABLE
+COLUMN, information_schema.COLUMNS, SELECT COUNT(*) and SELECT * ... LIMIT, USE::
+
+    emu.mysql_port               # int once started, None when off
+    emu.jdbc_url                 # "jdbc:mysql://127.0.0.1:PORT"
+    emu.statements()             # list[StatementRecord]: time, sql, user, database, connection_id, error
+
 Sync / other processes::
 
     with EmulatorThread(user="root", password="", ddl={...}) as emu:   # same attributes and methods
@@ -54,7 +65,8 @@ Faults (``emu.faults``; thread-safe; ``table="tbl"`` or ``"db.tbl"`` scopes any 
 Admin HTTP (on ``emu.admin_url`` and every FE): see :mod:`.admin` — ``GET /_emulator/rows?db=&table=``,
 ``/_emulator/count``, ``/_emulator/timeline``, ``/_emulator/loads``, ``/_emulator/label_state``, ``POST /_emulator/faults``
 ``{"fault": "hang_next", "seconds": 3}``, ``DELETE /_emulator/faults``, ``POST /_emulator/tables``,
-``GET /_emulator/versions[?db=&table=]``, ``POST /_emulator/versions`` ``{"max_versions": 5}``.
+``GET /_emulator/versions[?db=&table=]``, ``POST /_emulator/versions`` ``{"max_versions": 5}``,
+``GET /_emulator/statements`` (the MySQL front's statement log).
 
 Load pressure (spec §8a, :mod:`.versions`): every committed load that wrote rows adds one version to
 its table (one counter per ``db.table``: a table is modelled as one tablet set); compaction removes
@@ -64,7 +76,8 @@ tablet <id>, because of too many versions, current/limit: <n>/<limit>. You can r
 2.5 / short forms, ``versions_style``), rolled back, label reusable. Also in count-only/no-store modes.
 
 CLI: ``python -m sinkapp.testing.streamload --fe-port 8030 --database test --ddl test123.sql``
-(``--max-versions N --compaction-per-s X --versions-style current|2.5|short``).
+(``--max-versions N --compaction-per-s X --versions-style current|2.5|short``,
+``--mysql-port PORT --schema-change-s X``).
 
 Benchmark modes: ``store_rows=False`` (``--no-store``) parses and validates every row but keeps only
 counts (~15 µs CPU per row); ``count_only=True`` (``--count-only``) counts the rows of a body without
@@ -79,14 +92,16 @@ Emulator-specific messages (unsupported features) start with ``emulator:``.
 """
 
 from .cluster import LoadRecord
-from .emulator import EmulatorThread, StreamLoadEmulator
+from .emulator import StreamLoadEmulator
 from .errors import DdlError, EmulatorError
 from .faults import COMMIT_UNKNOWN, CONCURRENCY_LIMIT, SHUTTING_DOWN, TXN_NUM_PER_BE, TXN_TIMEOUT, Faults
 from .schema import Column, TableSchema, parse_ddl
+from .sqlcatalog import StatementRecord
+from .thread import EmulatorThread
 from .versions import TOO_MANY_TABLET_VERSIONS, TOO_MANY_VERSIONS, TOO_MANY_VERSIONS_25
 
 __all__ = [
     "COMMIT_UNKNOWN", "CONCURRENCY_LIMIT", "SHUTTING_DOWN", "TOO_MANY_TABLET_VERSIONS", "TOO_MANY_VERSIONS",
     "TOO_MANY_VERSIONS_25", "TXN_NUM_PER_BE", "TXN_TIMEOUT", "Column", "DdlError", "EmulatorError",
-    "EmulatorThread", "Faults", "LoadRecord", "StreamLoadEmulator", "TableSchema", "parse_ddl",
+    "EmulatorThread", "Faults", "LoadRecord", "StatementRecord", "StreamLoadEmulator", "TableSchema", "parse_ddl",
 ]

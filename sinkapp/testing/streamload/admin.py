@@ -2,7 +2,10 @@
 
 Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on every FE port.
 
-    GET    /_emulator/info                       {"fe_urls": [...], "be_urls": [...], "admin_url": ...}
+    GET    /_emulator/info                       {"fe_urls": [...], "be_urls": [...], "admin_url": ...,
+                                                 "mysql_port": n | null, "jdbc_url": "jdbc:mysql://..." | null}
+    GET    /_emulator/statements                 [ {"time", "sql", "user", "database", "connection_id",
+                                                 "error"}, ... ] every statement of the MySQL front, in order
     GET    /_emulator/rows?db=&table=            [ {col: value, ...}, ... ]  (DDL column order)
     GET    /_emulator/count?db=&table=           {"count": n}
     GET    /_emulator/timeline?db=&table=[&since=]  [[time.time(), count], ...] one point per committed load
@@ -52,7 +55,8 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         return value
 
     async def info(request: web.Request) -> web.Response:
-        return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url})
+        return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url,
+                      "mysql_port": emu.mysql_port, "jdbc_url": emu.jdbc_url})
 
     async def rows(request: web.Request) -> web.Response:
         try:
@@ -132,6 +136,16 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
     r.add_post("/_emulator/tables", tables)
     r.add_post("/_emulator/truncate", truncate)
     _add_versions_routes(app, emu)
+    _add_statements_route(app, emu)
+
+
+def _add_statements_route(app: web.Application, emu: StreamLoadEmulator) -> None:
+    """``GET /_emulator/statements``: the MySQL front's statement log, in order (MYSQL.md §2)."""
+
+    async def statements(request: web.Request) -> web.Response:
+        return _json([s.to_dict() for s in emu.statements()])
+
+    app.router.add_get("/_emulator/statements", statements)
 
 
 def _add_versions_routes(app: web.Application, emu: StreamLoadEmulator) -> None:

@@ -11,6 +11,7 @@ import sys
 from sinkapp.errors import SinkError
 
 from .emulator import StreamLoadEmulator
+from .sqlcatalog import SCHEMA_CHANGE_S
 from .versions import COMPACTION_PER_S, MESSAGE_STYLES, TABLET_MAX_VERSIONS
 
 
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
                         f"tablet_max_versions, default {TABLET_MAX_VERSIONS})")
     p.add_argument("--compaction-per-s", type=float, default=COMPACTION_PER_S, metavar="X",
                    help=f"versions compaction removes per second and table, 0 = none (default {COMPACTION_PER_S:g})")
+    p.add_argument("--mysql-port", type=int, default=None, metavar="PORT",
+                   help="serve DDL and queries over the MySQL protocol (the FE's 9030) on PORT, 0 = a free "
+                        "port (default: off); see sinkapp/testing/streamload/MYSQL.md")
+    p.add_argument("--schema-change-s", type=float, default=SCHEMA_CHANGE_S, metavar="X",
+                   help="seconds an ADD COLUMN job takes on a table without fast_schema_evolution "
+                        f"(default {SCHEMA_CHANGE_S:g})")
     p.add_argument("--versions-style", choices=sorted(MESSAGE_STYLES), default="current",
                    help="text of the 'too many versions' message: current BEs, 2.5, or 'too many tablet versions'")
     return p
@@ -46,11 +53,13 @@ async def _serve(args: argparse.Namespace) -> None:
                              n_be=args.bes, host=args.host, fe_ports=args.fe_port, be_ports=args.be_port,
                              admin_port=args.admin_port, store_rows=not (args.no_store or args.count_only),
                              count_only=args.count_only, max_versions=args.max_versions,
-                             compaction_per_s=args.compaction_per_s, versions_style=args.versions_style)
+                             compaction_per_s=args.compaction_per_s, versions_style=args.versions_style,
+                             mysql_port=args.mysql_port, schema_change_s=args.schema_change_s)
     await emu.start()
     print(emu.fe_url, flush=True)
     print(f"FE {' '.join(emu.fe_urls)}  BE {' '.join(emu.be_urls)}  admin {emu.admin_url}  "
-          f"database {args.database}{'  count-only' if args.count_only else ''}", file=sys.stderr, flush=True)
+          f"database {args.database}{'  count-only' if args.count_only else ''}"
+          f"{f'  mysql {emu.jdbc_url}' if emu.jdbc_url else ''}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

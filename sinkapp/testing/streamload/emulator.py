@@ -1,14 +1,13 @@
-"""Public entry points: :class:`StreamLoadEmulator` (asyncio) and :class:`EmulatorThread` (sync)."""
+"""Public entry point: :class:`StreamLoadEmulator` (asyncio); the sync wrapper is :mod:`.thread`."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import itertools
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -19,7 +18,11 @@ from .faults import Faults
 from .labels import LABEL_KEEP_MAX_S
 from .schema import parse_ddl
 from .server import Node, build_be_app, build_fe_app
+from .sqlcatalog import SCHEMA_CHANGE_S, SqlCatalog, StatementRecord
 from .versions import COMPACTION_PER_S, TABLET_MAX_VERSIONS, Versions
+
+if TYPE_CHECKING:
+    from .mysqlfront import MysqlFront
 
 T = TypeVar("T")
 DdlSource = str | Path
@@ -54,19 +57,25 @@ class StreamLoadEmulator:
                  label_keep_max_s: float = LABEL_KEEP_MAX_S, streaming_load_max_mb: int = 102400,
                  json_max_mb: int = 100, empty_load_as_error: bool = True, count_only: bool = False,
                  ssl_context: Any = None, max_versions: int = TABLET_MAX_VERSIONS,
-                 compaction_per_s: float = COMPACTION_PER_S, versions_style: str = "current") -> None:
+                 compaction_per_s: float = COMPACTION_PER_S, versions_style: str = "current",
+                 mysql_port: int | None = None, schema_change_s: float = SCHEMA_CHANGE_S) -> None:
         if n_fe < 1 or n_be < 0:
             raise EmulatorError("an emulator needs at least one FE")
         try:
             versions = Versions(max_versions, compaction_per_s, versions_style)   # §8a
         except ValueError as exc:
             raise EmulatorError(str(exc)) from None
+        if schema_change_s < 0:
+            raise EmulatorError(f"schema_change_s must be >= 0, got {schema_change_s}")
         self.cluster = Cluster(user=user, password=password, store_rows=store_rows, count_only=count_only,
                                label_keep_max_s=label_keep_max_s,
                                max_body_bytes=streaming_load_max_mb * 1024 * 1024,
                                json_max_bytes=json_max_mb * 1024 * 1024,
                                empty_load_as_error=empty_load_as_error, versions=versions)
         self.cluster.faults._node_control = self._node_control
+        self.sql = SqlCatalog(self.cluster, schema_change_s)    # MySQL front state (MYSQL.md)
+        self._mysql_port = mysql_port
+        self._mysql_front: MysqlFront | None = None
         for db in databases:
             self.cluster.catalog.add_database(db)
         for db, srcs in (ddl or {}).items():
@@ -86,6 +95,7 @@ class StreamLoadEmulator:
         admin_app = web.Application()
         add_admin_routes(admin_app, self)
         self.admin = Node("admin", admin_app, host, admin_port, advertise)
+        self._host, self._advertise = host, advertise
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
 
@@ -93,6 +103,8 @@ class StreamLoadEmulator:
 
     async def start(self) -> StreamLoadEmulator:
         self._loop = asyncio.get_running_loop()
+        if self._mysql_port is not None:
+            await self._start_mysql(self._mysql_port)
         nodes = [*self.bes, *self.fes, self.admin]
         socks = []
         try:
@@ -101,6 +113,7 @@ class StreamLoadEmulator:
         except OSError as exc:
             for s in socks:
                 s.close()
+            await self._stop_mysql()
             raise EmulatorError(f"cannot listen on {nodes[len(socks)].host}:{nodes[len(socks)].port}: {exc}") from exc
         for node, sock in zip(nodes, socks, strict=True):
             await node.start(sock)
@@ -110,7 +123,23 @@ class StreamLoadEmulator:
     async def stop(self) -> None:
         for node in [*self.fes, *self.bes, self.admin]:
             await node.stop()
+        await self._stop_mysql()
         self._started = False
+
+    async def _start_mysql(self, port: int) -> None:
+        from .mysqlfront import MysqlFront  # mysql-mimic only when the front is on
+        front = MysqlFront(self.sql, user=self.cluster.user, password=self.cluster.password,
+                           host=self._host, port=port)
+        try:
+            await front.start()
+        except OSError as exc:
+            raise EmulatorError(f"cannot listen on {self._host}:{port} (MySQL): {exc}") from exc
+        self._mysql_front = front
+
+    async def _stop_mysql(self) -> None:
+        front, self._mysql_front = self._mysql_front, None
+        if front is not None:
+            await front.stop()
 
     async def __aenter__(self) -> StreamLoadEmulator:
         return await self.start()
@@ -135,6 +164,20 @@ class StreamLoadEmulator:
     @property
     def admin_url(self) -> str:
         return self.admin.url
+
+    @property
+    def mysql_port(self) -> int | None:
+        """The MySQL front's port once started (``mysql_port=0`` picks one), None when off."""
+        return self._mysql_front.port if self._mysql_front is not None else None
+
+    @property
+    def jdbc_url(self) -> str | None:
+        port = self.mysql_port
+        return None if port is None else f"jdbc:mysql://{self._advertise}:{port}"
+
+    def statements(self) -> list[StatementRecord]:
+        """Every statement the MySQL front received, in order (sql, user, database, error, ...)."""
+        return self.sql.statements()
 
     def _be_url_getter(self, i: int) -> Callable[[], str]:
         return lambda: self.bes[i].url
@@ -183,13 +226,15 @@ class StreamLoadEmulator:
 
     def add_table(self, db: str, ddl: DdlSource) -> list[str]:
         """Create the tables of ``ddl`` (text or file path) in ``db`` (a ``db.table`` name wins)."""
-        schemas = parse_ddl(_read_ddl(ddl))
+        text = _read_ddl(ddl)
+        schemas = parse_ddl(text)
         if not schemas:
             raise DdlError(f"no CREATE TABLE statement in {ddl if isinstance(ddl, Path) else 'the DDL'}")
         with self.cluster.lock:
             for s in schemas:
                 self.cluster.catalog.add_table(s.database or db, s)
                 self.cluster.versions.reset(s.database or db, s.name)    # new tablets (§8a)
+        self.sql.learn_ddl(db, text)      # PROPERTIES etc. for SHOW CREATE TABLE / ALTER
         return [s.name for s in schemas]
 
     def rows(self, db: str, table: str) -> list[dict[str, Any]]:
@@ -235,65 +280,3 @@ class StreamLoadEmulator:
         with self.cluster.lock:
             return self.cluster.versions.configure(max_versions=max_versions, compaction_per_s=compaction_per_s,
                                                    style=style)
-
-
-class EmulatorThread:
-    """Runs a :class:`StreamLoadEmulator` in a background thread with its own event loop.
-
-    ``with EmulatorThread(**kwargs) as emu:`` — ``emu`` exposes the same addresses, queries and
-    ``faults`` as the emulator itself (all thread-safe).
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.emulator = StreamLoadEmulator(**kwargs)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> EmulatorThread:
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            try:
-                self._loop.run_until_complete(self.emulator.start())
-            except BaseException as exc:  # noqa: BLE001
-                ready.set_exception(exc)
-                return
-            ready.set_result(None)
-            self._loop.run_forever()
-            self._loop.run_until_complete(self.emulator.stop())
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-
-        self._thread = threading.Thread(target=run, name="streamload-emulator", daemon=True)
-        self._thread.start()
-        try:
-            ready.result(timeout=30)
-        except BaseException:
-            self._thread.join()
-            self._loop.close()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> EmulatorThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def __getattr__(self, name: str) -> Any:
-        # fe_url, fe_urls, be_urls, admin_url, faults, rows, count, loads, add_table, ... of the emulator
-        return getattr(self.emulator, name)

@@ -115,12 +115,15 @@ def _split_top(text: str, sep: str, start: int = 0) -> list[tuple[int, str]]:
 
 
 def _ident(name: str) -> str:
-    return name.strip().strip("`\"")
+    name = name.strip()
+    if len(name) > 1 and name[0] == name[-1] == "`":
+        return name[1:-1].replace("``", "`")      # a backquote inside a name is doubled
+    return name.strip("`\"")
 
 
 _CREATE = re.compile(r"\s*CREATE\s+(?:EXTERNAL\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-                     r"((?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?)\s*\(", re.I)
-_COLTYPE = re.compile(r"\s*(`[^`]+`|[\w$]+)\s+([A-Za-z_][\w]*)\s*(?:\(([^)]*)\))?(.*)\Z", re.I | re.S)
+                     r"((?:`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[\w$]+))?)\s*\(", re.I)
+_COLTYPE = re.compile(r"\s*(`(?:[^`]|``)+`|[\w$]+)\s+([A-Za-z_][\w]*)\s*(?:\(([^)]*)\))?(.*)\Z", re.I | re.S)
 _KEYS = re.compile(r"\b(DUPLICATE|PRIMARY|UNIQUE|AGGREGATE)\s+KEY\s*\(([^)]*)\)", re.I)
 _DEFAULT = re.compile(r"\bDEFAULT\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,]+)", re.I)
 _COMMENT = re.compile(r"\bCOMMENT\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")", re.I | re.S)
@@ -205,26 +208,13 @@ def _parse_column(item: str, line: int, table: str) -> Column:
     m = _COLTYPE.match(item)
     if m is None:
         raise DdlError(f"line {line}: cannot parse column definition {item.strip()!r} of table {table}")
-    name, raw_type, args, rest = _ident(m.group(1)), m.group(2).upper(), m.group(3), m.group(4)
-    ctype = _ALIASES.get(raw_type, raw_type)
-    if ctype not in TYPES:
-        raise DdlError(f"line {line}: unsupported column type {m.group(2)!r} for column {name!r} of {table}")
+    name, raw_type, args, rest = _ident(m.group(1)), m.group(2), m.group(3), m.group(4)
     nums: list[int] = []
     if args is not None and args.strip():
         try:
             nums = [int(a) for a in args.split(",")]
         except ValueError:
             raise DdlError(f"line {line}: bad type arguments ({args}) for column {name!r}") from None
-    length = precision = scale = 0
-    if ctype in ("CHAR", "VARCHAR"):
-        length = nums[0] if nums else 1   # StarRocks: VARCHAR/CHAR without length = 1
-    elif ctype == "STRING":
-        length = STRING_MAX_BYTES
-    elif ctype == "DECIMAL":
-        precision = nums[0] if nums else 10
-        scale = nums[1] if len(nums) > 1 else 0
-        if not (1 <= precision <= 38 and 0 <= scale <= precision):
-            raise DdlError(f"line {line}: invalid DECIMAL({precision},{scale}) for column {name!r}")
     rest_wo_comment = _COMMENT.sub(" ", rest)
     nullable = not re.search(r"\bNOT\s+NULL\b", rest_wo_comment, re.I)
     dm = _DEFAULT.search(rest_wo_comment)
@@ -235,4 +225,24 @@ def _parse_column(item: str, line: int, table: str) -> Column:
             default = default[1:-1]
         elif default.upper() == "NULL":
             default = None
+    return build_column(name, raw_type, nums, nullable, default, where=f"line {line}: ", table=table)
+
+
+def build_column(name: str, raw_type: str, nums: list[int], nullable: bool, default: str | None, *,
+                 where: str = "", table: str = "") -> Column:
+    """A :class:`Column` from its parts (type name as written, integer type arguments); also used by
+    the MySQL front (:mod:`.sqlddl`). Raises :class:`DdlError` prefixed with ``where``."""
+    ctype = _ALIASES.get(raw_type.upper(), raw_type.upper())
+    if ctype not in TYPES:
+        raise DdlError(f"{where}unsupported column type {raw_type!r} for column {name!r} of {table}")
+    length = precision = scale = 0
+    if ctype in ("CHAR", "VARCHAR"):
+        length = nums[0] if nums else 1   # StarRocks: VARCHAR/CHAR without length = 1
+    elif ctype == "STRING":
+        length = STRING_MAX_BYTES
+    elif ctype == "DECIMAL":
+        precision = nums[0] if nums else 10
+        scale = nums[1] if len(nums) > 1 else 0
+        if not (1 <= precision <= 38 and 0 <= scale <= precision):
+            raise DdlError(f"{where}invalid DECIMAL({precision},{scale}) for column {name!r}")
     return Column(name, ctype, length, precision, scale, nullable, default)

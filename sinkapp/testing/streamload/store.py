@@ -25,18 +25,35 @@ class TableData:
         self._list: list[tuple[Any, ...]] = []
         self._by_key: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
         self._appended = 0
+        self._fill: tuple[Any, ...] = (None,) * len(schema.columns)   # values of columns added later
+
+    def add_columns(self, schema: TableSchema, fill: tuple[Any, ...]) -> None:
+        """The schema gains columns at its end (``ALTER TABLE ... ADD COLUMN``, :mod:`.schemachange`):
+        stored rows read ``fill`` (the new columns' defaults, NULL without one), and so do rows of
+        loads planned against the old schema that commit later."""
+        old = len(self.schema.columns)
+        if len(schema.columns) != old + len(fill):
+            raise EmulatorError(f"{len(fill)} fill values for {len(schema.columns) - old} new columns")
+        self.schema = schema
+        self._fill = self._fill + fill
+        self._list = [r + fill for r in self._list]
+        self._by_key = {k: (None if r is None else r + fill) for k, r in self._by_key.items()}
+
+    def _pad(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return row + self._fill[len(row):] if len(row) < len(self._fill) else row
 
     def apply(self, ops: Iterable[Op], *, partial: frozenset[int] | None = None,
               merge_index: int | None = None) -> None:
         """Apply committed rows (spec §2 ``__op``: 0 upsert, 1 delete; partial_update; merge_condition)."""
         if not self._keys:
             if self.store_rows:
-                self._list.extend(row for _op, row in ops)
+                self._list.extend(self._pad(row) for _op, row in ops)
             else:
                 self._appended += sum(1 for _ in ops)
             return
         keys, table = self._keys, self._by_key
         for op, row in ops:
+            row = self._pad(row)
             key = tuple(row[i] for i in keys)
             if op == 1:  # DELETE (merge_condition is ignored for deletes, §2)
                 table.pop(key, None)
