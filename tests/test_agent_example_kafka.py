@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.test_formats_kafka import connector, wait_for
-from tests.workers import ROOT, Worker, produce_sync, wait_committed
+from tests.workers import ROOT, Worker, offsets_sync, produce_sync, wait_committed, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -46,7 +46,10 @@ def test_enrichment_agent_feeds_a_sinkapp_route(kafka: Any, emulator: Any, tmp_p
         while b"Worker ready" not in (tmp_path / "agent.log").read_bytes():
             assert agent.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()[-3000:]
             time.sleep(0.2)
-        time.sleep(5.0)                                   # the table has the customers
+        # the agent has processed (and so holds in its table) every customer: Faust commits an
+        # offset only after the agent's event is acknowledged
+        wait_until(lambda: sum(offsets_sync(kafka.bootstrap_servers, f"{prefix}enrich", prefix + "customers")[0]
+                               .values()) >= len(customers), 90, "the agent to consume every customer")
         orders = [{"order_id": i, "customer_id": f"c{i % 20}", "amount": i * 1.5} for i in range(200)]
         produce_sync(kafka.bootstrap_servers, prefix + "orders", [orjson.dumps(o) for o in orders],
                      keys=[o["customer_id"].encode() for o in orders])
