@@ -292,6 +292,44 @@ async def test_new_owner_resends_a_pending_batch_across_partitions_under_its_lab
     assert h.ledger.entry(P0) == Entry(20)
 
 
+class PreparedOnly:
+    """A registry-like converter: it decodes only values a ``prepare`` call has seen (schemas fetched)."""
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+
+    async def prepare(self, records: list[Any], tolerant: bool = False) -> None:
+        self.seen.update(r.value for r in records if r.value is not None)
+
+    def decode(self, raw: bytes | None) -> Any:
+        from sinkapp.errors import ConversionError
+
+        if raw not in self.seen:
+            raise ConversionError("schema id 1 was not fetched: prepare() must see the batch before decode()")
+        return orjson.loads(raw) if raw is not None else None
+
+
+async def test_a_pending_batch_of_a_registry_converter_is_decoded_again_after_its_schemas_are_fetched() -> None:
+    """A new owner settles a batch whose records it never took: the converter must fetch their
+    schemas (prepare) before the records are decoded again, or the batch could never be resent."""
+    from sinkapp.encoding import JsonEncoder
+    from sinkapp.pipeline.encode import Chunker
+
+    h = harness(max_rows=1000)
+    ri = h.pipe.routes[0]
+    ri.converter = conv = PreparedOnly()
+    ri.chunker = Chunker(conv, JsonEncoder())       # type: ignore[arg-type]
+    label = previous_owner(h, [("orders", 0, 0, 2), ("orders", 1, 0, 1)], {})
+    for o in range(0, 2):
+        h.batch(1, [o], value=b'{"v": %d}' % (100 + o))   # p1 is owned elsewhere now: never taken here
+    h.control.not_owned.add(P1)
+    await h.take(h.batch(0, range(0, 3)))
+    await h.flush()
+    assert h.client.labels() == [label]
+    assert sorted(r["v"] for r in h.client.attempts[0][2]) == [1, 1, 1, 100, 101]
+    assert h.pipe.routes[0].state.name == "RUNNING"
+
+
 async def test_a_pending_batch_that_loaded_is_not_sent_again() -> None:
     h = harness()
     label = previous_owner(h, [("orders", 0, 0, 4), ("orders", 1, 0, 4)], {})

@@ -26,6 +26,8 @@ class RouteLike(Protocol):
 
     def letter(self, record: Any, bad: BadRecord) -> DeadLetter | None: ...
 
+    async def ready(self, records: list[Any]) -> None: ...
+
 
 @dataclass
 class MemberRecords:
@@ -40,7 +42,9 @@ async def read_members(reader: SourceReader, members: Sequence[Member],
     out = []
     for m in members:
         records = await reader.read(m.part, m.first, m.last)
-        out.append(MemberRecords(m, route_of(m.topic), records))
+        route = route_of(m.topic)
+        await route.ready(records)              # registry schemas of records this worker never saw
+        out.append(MemberRecords(m, route, records))
     return out
 
 

@@ -95,10 +95,15 @@ class RouteIntake:
             for part in new:
                 if self.s.control.accepts(part) and not await self._assign(part):
                     return False
+        await self.ready([r for ev in events for r in ev.message.records])
+        return True
+
+    async def ready(self, records: list[Any]) -> None:
+        """What decoding ``records`` needs: the converter fetches registry schemas it has not seen
+        (intake, and records read again from Kafka to settle or split a batch)."""
         prep = getattr(self.converter, "prepare", None)
         if prep is not None:
-            await prep([r for ev in events for r in ev.message.records], tolerant=True)
-        return True
+            await prep(records, tolerant=True)
 
     async def _assign(self, part: Part) -> bool:
         entry = self.s.ledger.entry(part)
