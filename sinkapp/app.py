@@ -28,6 +28,7 @@ from sinkapp.pipeline.encode import Chunker
 from sinkapp.pipeline.stats import PartitionView, Snapshot
 from sinkapp.progress import Progress
 from sinkapp.refetch import SourceReader
+from sinkapp.tableshape.wiring import route_shape, table_shapes
 from sinkapp.routes import Route
 from sinkapp.startup import (
     check_at_start,
@@ -71,7 +72,8 @@ class SinkApp(BatchApp):
         base = self.pipeline.snapshot() if self.pipeline is not None else Snapshot()
         parts = tuple(PartitionView(tp.topic, tp.partition, loaded, committed, end)
                       for tp, loaded, committed, end in self.partition_offsets())
-        return Snapshot(base.routes, base.tables, parts, self.assigned_once, bool(self.rebalancing))
+        return Snapshot(base.routes, base.tables, parts, self.assigned_once, bool(self.rebalancing),
+                        base.schema_changes, base.schemas_refused)
 
 
 class _TransientCoordinatorError(logging.Filter):
@@ -171,12 +173,18 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
     policy = RetryPolicy(max_retries=settings.sink_maxretries, pressure_max_delay_s=settings.backoff_max_ms / 1000)
     pipeline = Pipeline(cfg, client=client, ledger=ledger, control=ConsumerControl(lambda: app.batch_consumer),
                         policy=policy, dlq=dlq, reader=reader)
+    shapes = pipeline.shapes = table_shapes(settings)
+    if shapes is not None:
+        app.closers.append(shapes.client)
     for route in routes:
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
         encoder = build_encoder(route.headers)
-        pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=e.tolerant, chain=chain),
-                           encoder, load_headers(route.headers))
+        ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=e.tolerant, chain=chain),
+                                encoder, load_headers(route.headers))
+        if shapes is not None:
+            ri.shape = route_shape(shapes, settings, ri.table, converter)
+            ri.chunker.gate = ri.shape.gate
     return pipeline
 
 

@@ -129,7 +129,10 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
                     out.append(Check(False, what, str(exc).split("\n", 1)[0]))
                 except LoadRejected as exc:
                     msg = str(exc)
-                    if _tables_per_row(settings) and "unknown table" in msg.lower():
+                    if settings.tables.auto_create and "unknown table" in msg.lower():
+                        out.append(Check(True, what, "credentials accepted; the table is missing and auto.create "
+                                                     "creates it"))
+                    elif _tables_per_row(settings) and "unknown table" in msg.lower():
                         out.append(Check(True, f"StarRocks {fe} user {settings.username}",
                                          "credentials accepted; tables are chosen per row (TableByField)"))
                     else:
@@ -163,4 +166,8 @@ async def run_checks(settings: Settings, routes: list[Route] | None = None,
     present = [r for r in routes if partitions.get(r.topic)]
     checks += await _registry(settings, present)
     checks += await _starrocks(settings, present)
+    if settings.tables.enabled:
+        from sinkapp.tableshape.report import table_report
+
+        checks += [Check(*line) for line in await table_report(settings, present)]
     return checks

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sinkapp.config_tables import check_tables
 from sinkapp.config_types import ConverterSettings, Secret, Settings
 from sinkapp.errors import ConfigError
 
@@ -80,6 +81,7 @@ def cross_checks(s: Settings) -> None:
     from sinkapp.encoding import build_encoder
     build_encoder(s.sink_properties)             # bad separators / delimiters fail here, not at start
     starrocks_ssl_context(s)                     # unreadable CA / certificate files too
+    check_tables(s)
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
     if s.timezone.upper() != "UTC":
         try:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sinkapp.config_tables import PROPS_PREFIX, table_settings
 from sinkapp.config_types import (
     ConverterSettings,
     ErrorSettings,
@@ -34,7 +35,7 @@ def _check_known(raw: Mapping[str, str]) -> None:
             continue
         if re.match(r"^(key|value)\.converter\.", key):
             continue
-        if key == "transforms" or key.startswith("transforms."):
+        if key == "transforms" or key.startswith(("transforms.", PROPS_PREFIX)):
             continue                                 # parsed by _transforms
         if key in IGNORED_CONNECT_KEYS or key.startswith(("errors.", "consumer.override.")):
             # errors.* keys sinkapp honours are in KEYS; others (errors.retry.*) do not apply
@@ -249,6 +250,7 @@ def _settings(raw: Mapping[str, str], v: Mapping[str, Any], topics: tuple[str, .
                             if v["schema.registry.basic.auth.user.info"] else None),
         errors=_errors(v),
         transforms=_transforms(raw, _value_schemas(_converter(raw, "value"))),
+        tables=table_settings(raw, v),
     )
 
 

@@ -79,6 +79,24 @@ class ErrorSettings:
 
 
 @dataclass(frozen=True)
+class TableSettings:
+    """``auto.create`` / ``auto.evolve`` and the DDL connection (:mod:`sinkapp.config_tables`)."""
+
+    auto_create: bool = False
+    auto_evolve: bool = False
+    jdbc_url: str | None = None                       # as written, a password=... in it masked
+    jdbc_hosts: tuple[tuple[str, int], ...] = ()
+    jdbc_password: Secret | None = None               # a password=... written into the URL
+    create_properties: Mapping[str, str] = field(default_factory=dict)
+    create_buckets: int | None = None
+    change_timeout_ms: int = 300000
+
+    @property
+    def enabled(self) -> bool:
+        return self.auto_create or self.auto_evolve
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a worker needs; built by :func:`load_settings`, never mutated."""
 
@@ -119,6 +137,7 @@ class Settings:
     registry_user_info: Secret | None = None
     errors: ErrorSettings = field(default_factory=ErrorSettings)
     transforms: tuple[TransformSpec, ...] = ()
+    tables: TableSettings = field(default_factory=TableSettings)
 
     @property
     def body_format(self) -> str:

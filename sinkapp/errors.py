@@ -121,5 +121,21 @@ class NoLoadData(LoadRejected):
     """A load of zero rows: StarRocks took user, password, database and table, and found no data."""
 
 
+class DdlError(SinkError):
+    """A statement on the FE's MySQL port failed; ``code`` is the MySQL error number (None: no answer)."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DdlUnreachable(DdlError):
+    """No FE of ``starrocks.jdbc.url`` answered (retried with backoff)."""
+
+
+class SchemaChangeFailed(DdlError):
+    """A table cannot be made to take a schema's records (a job CANCELLED or timed out, DDL refused)."""
+
+
 class InfraError(SinkError):
     """A local service used by tests, the demo or benchmarks could not be started."""

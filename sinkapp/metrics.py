@@ -29,6 +29,8 @@ name                                                   type       labels
                                                                   http_concurrency)
 ``sinkapp_table_buffered_rows``                        gauge      table (the open batch)
 ``sinkapp_table_flush_interval_seconds``               gauge      table (grows under load pressure)
+``sinkapp_schema_changes_total``                       counter    table, kind (create, add_column)
+``sinkapp_schemas_refused_total``                      counter    table (schemas whose records are bad records)
 =====================================================  =========  =========================================
 """
 
@@ -121,6 +123,15 @@ class SinkCollector(Collector):
         buffered = GaugeMetricFamily("sinkapp_table_buffered_rows", "rows in the table's open batch", labels=["table"])
         interval = GaugeMetricFamily("sinkapp_table_flush_interval_seconds", "the table's flush interval now "
                                      "(bufferflush.intervalms, longer under load pressure)", labels=["table"])
+        changes = CounterMetricFamily("sinkapp_schema_changes", "tables created and columns added by auto.create / "
+                                      "auto.evolve", labels=["table", "kind"])
+        refused = CounterMetricFamily("sinkapp_schemas_refused", "record schemas the table cannot take (their "
+                                      "records are bad records)", labels=["table"])
+        for table, kind, n in snap.schema_changes:
+            changes.add_metric([table, kind], n)
+        for table, n in snap.schemas_refused:
+            refused.add_metric([table], n)
+        yield from (changes, refused)
         for t in snap.tables:
             for status, n in sorted(t.stats.loads_by_status.items()):
                 loads.add_metric([t.table, status], n)

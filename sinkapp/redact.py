@@ -55,7 +55,7 @@ def register(values: Iterable[str | None]) -> None:
 def register_settings(settings: Any) -> None:
     """Register every secret of a :class:`sinkapp.config.Settings`."""
     vals: list[str | None] = []
-    for secret in (settings.password, settings.registry_user_info,
+    for secret in (settings.password, settings.registry_user_info, getattr(settings.tables, "jdbc_password", None),
                    getattr(settings.kafka, "sasl_password", None),
                    getattr(settings.key_converter, "registry_user_info", None),
                    getattr(settings.value_converter, "registry_user_info", None)):

@@ -106,6 +106,17 @@ _SPECS: list[KeySpec] = [
     _int("sinkapp.ledger.topic.partitions", 25, 1, 1000, "partitions of the ledger topic when sinkapp creates it"),
     _int("sinkapp.ledger.topic.replication.factor", 3, 1, 32767,
          "replication factor of the ledger topic when sinkapp creates it (capped at the broker count)"),
+    # tables that follow the data (Confluent JDBC sink semantics; sinkapp.config_tables)
+    KeySpec("auto.create", "false", "true: create a missing target table from the record schema",
+            choices=("true", "false")),
+    KeySpec("auto.evolve", "false", "true: add the record schema's new fields as nullable columns "
+            "(never drops a column or changes a type)", choices=("true", "false")),
+    KeySpec("starrocks.jdbc.url", None, "the FE's MySQL port, jdbc:mysql://fe-host:9030 (needed by auto.create "
+            "and auto.evolve)"),
+    KeySpec("sinkapp.table.create.buckets", None, "BUCKETS of a table auto.create makes (default: StarRocks "
+            "picks)", kind="int", lo=1, hi=1024),
+    _int("sinkapp.schema.change.timeout.ms", 300000, 1000, 86400000,
+         "how long auto.evolve waits for a schema change job (SHOW ALTER TABLE COLUMN) to finish"),
     _int("sinkapp.drain.timeout.ms", 20000, 100, 600000,
          "on rebalance or shutdown, how long in-flight batches may take before they are left to the next owner"),
     # Kafka client settings (Kafka Connect keeps these in the worker config)

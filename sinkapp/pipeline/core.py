@@ -52,6 +52,7 @@ class Pipeline:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.control, self.ledger = cfg, control, ledger
         self.aborting = False
+        self.shapes: Any = None                      # auto.create/evolve: sinkapp.tableshape TableShapes
         self.routes: list[RouteIntake] = []
         self.by_topic: dict[str, RouteIntake] = {}
         self.table_stats: dict[str, TableStats] = {}
@@ -278,4 +279,7 @@ class Pipeline:
             rows, nbytes = (lane.open.rows, lane.open.nbytes) if lane.open is not None else (0, 0)
             tables.append(TableView(str(t), self._table_stats(str(t)), rows, nbytes,
                                     lane.loading is not None and not lane.loading.done(), self.batcher.interval(lane)))
-        return Snapshot(tuple(routes), tuple(tables))
+        shapes = self.shapes
+        changes = tuple((t, k, n) for (t, k), n in sorted(shapes.changes.items())) if shapes else ()
+        refused = tuple(sorted(shapes.refused.items())) if shapes else ()
+        return Snapshot(tuple(routes), tuple(tables), schema_changes=changes, schemas_refused=refused)

@@ -87,6 +87,7 @@ class Chunker:
         self.tolerant = tolerant
         self.chain = chain
         self.dropped = 0                 # records a transform turned into no row
+        self.gate: Any = None            # auto.create/evolve: raw value -> raises ConversionError if refused
         self.json_values = isinstance(converter, JsonConverter)
         if chain is not None:
             self.mode = "decode"         # transforms need the decoded value
@@ -161,13 +162,15 @@ class Chunker:
         conv, values, idx, tombs = self.converter.decode, [], [], 0
         bad: list[BadRecord] = []
         by_table: dict[str, tuple[list[Any], list[int]]] = {}
-        json_values, chain = self.json_values, self.chain
+        json_values, chain, gate = self.json_values, self.chain, self.gate
         for k in range(i, end):
             v = records[k].value
             if v is None or (json_values and not v):
                 tombs += 1
                 continue
             try:
+                if gate is not None:
+                    gate(v)                  # a schema the table cannot take (sinkapp.tableshape)
                 value = conv(v)
             except ConversionError as exc:
                 self._bad(bad, k, exc)

@@ -23,6 +23,7 @@ from typing import Any
 
 from sinkapp.converters import Converter
 from sinkapp.dlq import DeadLetter, letter
+from sinkapp.errors import DdlError, SchemaChangeFailed
 from sinkapp.ledger import Ledger
 from sinkapp.pipeline.batcher import Batcher, TableLane
 from sinkapp.pipeline.committer import Committer
@@ -66,6 +67,7 @@ class RouteIntake:
         self.reason: str | None = None
         self.stats = RouteStats()
         self.views: dict[int, PartitionView] = {}
+        self.shape: Any = None                      # auto.create/evolve: a sinkapp.tableshape RouteShape
 
     @property
     def name(self) -> str:
@@ -95,7 +97,11 @@ class RouteIntake:
             for part in new:
                 if self.s.control.accepts(part) and not await self._assign(part):
                     return False
-        await self.ready([r for ev in events for r in ev.message.records])
+        try:
+            await self.ready([r for ev in events for r in ev.message.records])
+        except (DdlError, SchemaChangeFailed) as exc:   # the table cannot be made to take the records
+            self.s.stop([self.id], f"{exc}")
+            return False
         return True
 
     async def ready(self, records: list[Any]) -> None:
@@ -104,6 +110,8 @@ class RouteIntake:
         prep = getattr(self.converter, "prepare", None)
         if prep is not None:
             await prep(records, tolerant=True)
+        if self.shape is not None:
+            await self.shape.prepare(records)       # create the table / add columns before encoding
 
     async def _assign(self, part: Part) -> bool:
         entry = self.s.ledger.entry(part)

@@ -1,0 +1,1 @@
+"""Tables that follow the data: record schema → StarRocks columns, DDL, schema evolution."""

@@ -1,0 +1,222 @@
+"""Tables that follow the data: create the target table, add the columns a schema brings.
+
+Who calls: a route's intake (:meth:`RouteShape.prepare`, before the records of a fetched batch are
+encoded, and before records read again from Kafka are encoded again) and the route's Chunker
+(:meth:`RouteShape.gate`, per record: a record of a refused schema is a bad record).
+
+Per table (:class:`TableShapes`, shared by every route loading it, one lock each):
+- columns are read from ``information_schema.COLUMNS`` the first time a schema is checked, and again
+  after a failed statement (a column another worker added counts as done);
+- a missing table with ``auto.create``: ``CREATE TABLE IF NOT EXISTS`` from the first schema (a
+  PRIMARY KEY table on the record key's fields when the key has a schema, else DUPLICATE KEY);
+- a field the table lacks with ``auto.evolve``: one ``ALTER TABLE ... ADD COLUMN`` (nullable, last)
+  for all of a schema's new fields, then ``SHOW ALTER TABLE COLUMN`` until FINISHED, within
+  ``sinkapp.schema.change.timeout.ms``; CANCELLED or the timeout stops the route.
+
+Per schema (:class:`RouteShape`), a verdict, kept for the worker's life: fine, or refused with the
+reason (a field whose type differs from its column's, a new required field without a default, a
+name StarRocks cannot take). Refused records are bad records: dead-lettered with
+``errors.tolerance=all``, else they stop the route. Nothing is ever dropped, renamed or retyped.
+
+Exactly-once: the DDL happens before the batch that needs it is sealed, and is idempotent (columns
+re-read), so a crash between an ALTER and the load replays the same batch under the same label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sinkapp.config_types import TableSettings
+from sinkapp.errors import ConversionError, DdlError, DdlUnreachable, SchemaChangeFailed
+from sinkapp.pipeline.types import TableKey
+from sinkapp.tableshape import mapping
+from sinkapp.tableshape.client import DUP_COLUMN, DdlClient, TableColumn, schema_change_running
+from sinkapp.tableshape.sources import Described
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableShape:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    columns: dict[str, TableColumn] | None = None       # by lower-case name; None: not read yet
+    missing_warned: set[str] = field(default_factory=set)
+
+
+def compare(table: TableKey, columns: dict[str, TableColumn], d: Described) -> tuple[str | None, list[mapping.Column]]:
+    """(why the table cannot take records of ``d`` or None, the fields it has no column for)."""
+    new = []
+    for col in d.columns:
+        have = columns.get(col.name.lower())
+        if have is None:
+            if not col.nullable and not col.has_default:
+                return (f"field {col.name!r} ({col.source}) of {d.what} is required and has no default, and "
+                        f"table {table} has no column {col.name}: auto.evolve only adds nullable columns "
+                        "(rows already loaded have no value for it). Make the field optional or give it a "
+                        "default in the schema, or add the column yourself"), []
+            new.append(col)
+        elif not mapping.compatible(have.type, col):
+            return (f"field {col.name!r} of {d.what} is {col.source} (StarRocks {col.type}) but column "
+                    f"{have.name} of {table} is {have.type}: auto.evolve never changes a column's type. "
+                    "Write the field under a new name, or change the column yourself "
+                    "(ALTER TABLE ... MODIFY COLUMN) and restart the route"), []
+    return None, new
+
+
+class TableShapes:
+    """The worker's view of its target tables' columns, and the DDL that changes them."""
+
+    def __init__(self, client: DdlClient, settings: TableSettings,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client, self.s, self.sleep, self.clock = client, settings, sleep, clock
+        self.tables: dict[TableKey, TableShape] = {}
+        self.changes: Counter[tuple[str, str]] = Counter()     # (table, create|add_column)
+        self.refused: Counter[str] = Counter()                 # schemas refused, by table
+        self.trouble: str | None = None
+
+    async def verdict(self, table: TableKey, d: Described) -> str | None:
+        """Make ``table`` take records of schema ``d``; None when it does, else why it cannot."""
+        shape = self.tables.setdefault(table, TableShape())
+        async with shape.lock:
+            return await self._retrying(lambda: self._verdict(table, shape, d))
+
+    async def _retrying(self, step: Callable[[], Awaitable[str | None]]) -> str | None:
+        delay = 0.5
+        while True:
+            try:
+                out = await step()
+                self.trouble = None
+                return out
+            except DdlUnreachable as exc:             # an FE restart: wait it out, as for Stream Load
+                self.trouble = str(exc)
+                log.warning("DDL connection: %s; retrying in %.1fs", exc, delay)
+                await self.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _verdict(self, table: TableKey, shape: TableShape, d: Described) -> str | None:
+        if shape.columns is None:
+            shape.columns = await self._read(table)
+        if shape.columns is None:
+            await self._create(table, d)
+            shape.columns = await self._read(table)
+            if shape.columns is None:
+                raise SchemaChangeFailed(f"CREATE TABLE {table} succeeded but the table is not listed in "
+                                         "information_schema.COLUMNS")
+        reason, new = self._compare(table, shape, d)
+        if reason or not new:
+            return reason
+        if not self.s.auto_evolve:
+            names = [c.name for c in new if c.name.lower() not in shape.missing_warned]
+            if names:
+                shape.missing_warned.update(n.lower() for n in names)
+                log.warning("table %s has no column for field(s) %s of %s; auto.evolve=false, so their values "
+                            "are not loaded (StarRocks ignores JSON keys without a column)", table,
+                            ", ".join(names), d.what)
+            return None
+        await self._add(table, shape, new, d)
+        return None
+
+    async def _read(self, table: TableKey) -> dict[str, TableColumn] | None:
+        cols = await self.client.columns(table.database, table.table)
+        return None if cols is None else {c.name.lower(): c for c in cols}
+
+    def _compare(self, table: TableKey, shape: TableShape, d: Described) -> tuple[str | None, list[mapping.Column]]:
+        assert shape.columns is not None
+        return compare(table, shape.columns, d)
+
+    async def _create(self, table: TableKey, d: Described) -> None:
+        if not self.s.auto_create:
+            raise SchemaChangeFailed(f"table {table} does not exist and auto.create=false: create it, or set "
+                                     "auto.create=true")
+        sql = mapping.create_table_sql(table.database, table.table, d.columns, d.key, self.s.create_buckets,
+                                       dict(self.s.create_properties))
+        await self.client.query(sql)
+        self.changes[(str(table), "create")] += 1
+        kind = f"PRIMARY KEY({', '.join(d.key)})" if d.key else "DUPLICATE KEY"
+        log.info("schema change: created table %s (%s) from %s: %d column(s)", table, kind, d.what, len(d.columns))
+
+    async def _add(self, table: TableKey, shape: TableShape, new: list[mapping.Column], d: Described) -> None:
+        deadline = self.clock() + self.s.change_timeout_ms / 1000.0
+        while new:
+            try:
+                await self.client.query(mapping.add_columns_sql(table.database, table.table, new))
+            except DdlError as exc:
+                if isinstance(exc, DdlUnreachable):
+                    raise
+                if exc.code != DUP_COLUMN and not schema_change_running(exc):
+                    raise SchemaChangeFailed(f"ALTER TABLE {table} ADD COLUMN {', '.join(c.name for c in new)} "
+                                             f"failed: {exc}") from None
+                # another worker (or an admin) is changing the table: wait, then look again
+                await self._await_job(table, deadline)
+                shape.columns = await self._read(table)
+                reason, new = self._compare(table, shape, d)
+                if reason:
+                    raise SchemaChangeFailed(reason)
+                continue
+            await self._await_job(table, deadline)
+            self.changes[(str(table), "add_column")] += len(new)
+            log.info("schema change: added column(s) %s to %s for %s", ", ".join(
+                f"{c.name} {c.type}" for c in new), table, d.what)
+            shape.columns = await self._read(table)
+            _, new = self._compare(table, shape, d)
+
+    async def _await_job(self, table: TableKey, deadline: float) -> None:
+        delay = 0.2
+        while True:
+            job = await self.client.last_alter_job(table.database, table.table)
+            if job is None or job.state == "FINISHED":
+                return
+            if job.state == "CANCELLED":
+                raise SchemaChangeFailed(f"the schema change job {job.job_id} of {table} was CANCELLED: {job.msg}")
+            if self.clock() > deadline:
+                raise SchemaChangeFailed(
+                    f"the schema change job {job.job_id} of {table} is still {job.state} after "
+                    f"sinkapp.schema.change.timeout.ms={self.s.change_timeout_ms}; raise it, or see SHOW ALTER "
+                    "TABLE COLUMN")
+            await self.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+
+class RouteShape:
+    """One route's schema verdicts (``prepare``, async) and the per-record gate (``gate``, sync)."""
+
+    def __init__(self, shapes: TableShapes, table: TableKey, source: Any) -> None:
+        self.shapes, self.table, self.source = shapes, table, source
+        self.verdicts: dict[Hashable, str | None] = {}
+        self.refused: dict[Hashable, str] = {}
+
+    async def prepare(self, records: list[Any]) -> None:
+        """Verdicts for the schemas of ``records`` not seen yet (DDL when a table must change)."""
+        first: dict[Hashable, Any] = {}
+        for r in records:
+            k = self.source.key_of(r.value)
+            if k is not None and k not in self.verdicts and k not in first:
+                first[k] = r
+        for k, r in first.items():
+            d = None
+            try:
+                d = await self.source.describe(r)
+                reason = None if d is None else await self.shapes.verdict(self.table, d)
+            except ConversionError as exc:            # a name or type StarRocks cannot take
+                reason = f"{exc}"
+            self.verdicts[k] = reason
+            if reason is not None:
+                self.refused[k] = reason
+                self.shapes.refused[str(self.table)] += 1
+                log.error("route into %s: records of %s cannot be loaded: %s", self.table,
+                          d.what if d is not None else "a schema", reason)
+
+    def gate(self, raw: bytes | None) -> None:
+        """Raise ConversionError for a record whose schema was refused."""
+        if self.refused:
+            k = self.source.key_of(raw)
+            reason = self.refused.get(k) if k is not None else None
+            if reason is not None:
+                raise ConversionError(reason)

@@ -1,0 +1,162 @@
+"""The table shaper and its DDL client against the emulator's MySQL front (a real MySQL protocol
+server, real aiomysql client): create from a schema, add columns and await the job, a column
+another worker added, refused schemas, an FE that is down, CANCELLED-free timeouts, the per-record
+gate. No Kafka: records are plain objects with ``value`` / ``key``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, NamedTuple
+
+import orjson
+import pytest
+
+from sinkapp.config_types import Secret, TableSettings
+from sinkapp.errors import ConversionError, SchemaChangeFailed
+from sinkapp.pipeline.types import TableKey
+from sinkapp.tableshape.client import DdlClient
+from sinkapp.tableshape.shaper import RouteShape, TableShapes
+from sinkapp.tableshape.sources import ConnectSource
+from sinkapp.testing.streamload import StreamLoadEmulator
+
+T = TableKey("shop", "orders")
+
+
+class Rec(NamedTuple):
+    value: bytes | None
+    key: bytes | None = None
+    topic: str = "orders"
+    partition: int = 0
+    offset: int = 0
+
+
+def value(fields: list[tuple[str, str, bool]], payload: dict[str, Any]) -> bytes:
+    return orjson.dumps({"schema": {"type": "struct", "name": "Order", "fields": [
+        {"field": f, "type": t, "optional": o} for f, t, o in fields]}, "payload": payload})
+
+
+V1 = [("id", "int64", False), ("qty", "int32", True)]
+V2 = [*V1, ("note", "string", True), ("price", "float64", True)]
+
+
+def settings(**kw: Any) -> TableSettings:
+    return TableSettings(**{"auto_create": True, "auto_evolve": True, "change_timeout_ms": 10_000, **kw})
+
+
+async def shaper(emu: Any, **kw: Any) -> tuple[TableShapes, RouteShape]:
+    client = DdlClient([("127.0.0.1", emu.mysql_port)], "root", Secret("pw"))
+    shapes = TableShapes(client, settings(**kw))
+    return shapes, RouteShape(shapes, T, ConnectSource(debezium=False))
+
+
+def cols(emu: Any) -> list[tuple[str, str, bool]]:
+    return [(c.name, c.type, c.nullable) for c in emu.cluster.catalog.table("shop", "orders").schema.columns]
+
+
+async def test_a_missing_table_is_created_from_the_first_schema_then_v2_adds_its_fields() -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"], schema_change_s=0.6) as emu:
+        shapes, shape = await shaper(emu)
+        await shape.prepare([Rec(value(V1, {"id": 1, "qty": 2}))])
+        assert [(n, t) for n, t, _ in cols(emu)] == [("id", "BIGINT"), ("qty", "INT")]
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await shape.prepare([Rec(value(V2, {"id": 2}))] * 3)
+        assert loop.time() - t0 >= 0.5                         # waited for the job to finish
+        assert [n for n, _, _ in cols(emu)] == ["id", "qty", "note", "price"] and cols(emu)[2][2]
+        assert shapes.changes == {("shop.orders", "create"): 1, ("shop.orders", "add_column"): 2}
+        alters = [s.sql for s in emu.statements() if s.sql.startswith("ALTER")]
+        assert len(alters) == 1 and "`note`" in alters[0] and "`price`" in alters[0]
+        await shape.prepare([Rec(value(V2, {"id": 3}))])       # verdict kept: no statement
+        assert len([s for s in emu.statements() if s.sql.startswith("ALTER")]) == 1
+        await shapes.client.close()
+
+
+async def test_a_column_another_worker_added_meanwhile_counts_as_done() -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"], schema_change_s=0.5) as emu:
+        _, a = await shaper(emu)
+        shapes_b, b = await shaper(emu)
+        await a.prepare([Rec(value(V1, {"id": 1}))])
+        await asyncio.gather(a.prepare([Rec(value(V2, {"id": 2}))]), b.prepare([Rec(value(V2, {"id": 2}))]))
+        assert [n for n, _, _ in cols(emu)] == ["id", "qty", "note", "price"]
+        assert not a.refused and not b.refused
+        ok = [s for s in emu.statements() if s.sql.startswith("ALTER") and s.error is None]
+        assert len(ok) == 1                                    # the other one waited and re-read
+        await a.shapes.client.close()
+        await shapes_b.client.close()
+
+
+async def test_a_type_change_and_a_new_required_field_are_refused_and_gated() -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"], schema_change_s=0.1) as emu:
+        shapes, shape = await shaper(emu)
+        good = Rec(value(V1, {"id": 1, "qty": 2}))
+        retyped = Rec(value([("id", "int64", False), ("qty", "string", True)], {"id": 2, "qty": "x"}))
+        required = Rec(value([*V1, ("region", "string", False)], {"id": 3, "region": "eu"}))
+        await shape.prepare([good, retyped, required])
+        shape.gate(good.value)
+        with pytest.raises(ConversionError, match=r"field 'qty'.*string.*never changes a column's type"):
+            shape.gate(retyped.value)
+        with pytest.raises(ConversionError, match=r"field 'region'.*required and has no default"):
+            shape.gate(required.value)
+        assert [n for n, _, _ in cols(emu)] == ["id", "qty"] and shapes.refused == {"shop.orders": 2}
+        await shapes.client.close()
+
+
+async def test_without_auto_evolve_new_fields_are_warned_not_added(caplog: Any) -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        shapes, shape = await shaper(emu, auto_evolve=False)
+        await shape.prepare([Rec(value(V1, {"id": 1}))])
+        await shape.prepare([Rec(value(V2, {"id": 2}))])
+        assert [n for n, _, _ in cols(emu)] == ["id", "qty"] and not shape.refused
+        assert "no column for field(s) note, price" in caplog.text and "auto.evolve=false" in caplog.text
+        await shapes.client.close()
+
+
+async def test_without_auto_create_a_missing_table_stops_the_route_naming_the_setting() -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        shapes, shape = await shaper(emu, auto_create=False)
+        with pytest.raises(SchemaChangeFailed, match="does not exist and auto.create=false"):
+            await shape.prepare([Rec(value(V1, {"id": 1}))])
+        await shapes.client.close()
+
+
+async def test_a_schema_change_job_past_the_timeout_stops_the_route() -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"], schema_change_s=30) as emu:
+        shapes, shape = await shaper(emu, change_timeout_ms=1000)
+        await shape.prepare([Rec(value(V1, {"id": 1}))])
+        with pytest.raises(SchemaChangeFailed, match=r"still (PENDING|WAITING_TXN|RUNNING).*sinkapp.schema.change"):
+            await shape.prepare([Rec(value(V2, {"id": 2}))])
+        await shapes.client.close()
+
+
+async def test_an_fe_that_is_down_is_waited_out_and_the_password_stays_out_of_errors(caplog: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        client = DdlClient([("127.0.0.1", dead), ("127.0.0.1", emu.mysql_port)], "root", Secret("pw"))
+        assert await client.columns("shop", "orders") is None      # the second FE answered
+        await client.close()
+        slept: list[float] = []
+        shapes = TableShapes(DdlClient([("127.0.0.1", dead)], "root", Secret("pw")), settings())
+
+        async def sleep(s: float) -> None:
+            slept.append(s)
+            if len(slept) == 3:
+                shapes.client.hosts = (("127.0.0.1", emu.mysql_port),)   # the FE is back
+        shapes.sleep = sleep
+        shape = RouteShape(shapes, T, ConnectSource(debezium=False))
+        await shape.prepare([Rec(value(V1, {"id": 1}))])
+        assert slept == [0.5, 1.0, 2.0] and [n for n, _, _ in cols(emu)] == ["id", "qty"]
+        assert "no FE of starrocks.jdbc.url answered" in caplog.text and "pw" not in caplog.text.replace("pwd", "")
+        await shapes.client.close()
+
+
+async def test_wrong_credentials_are_a_ddl_error_naming_the_settings() -> None:
+    from sinkapp.errors import DdlError
+
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        client = DdlClient([("127.0.0.1", emu.mysql_port)], "root", Secret("nope"))
+        with pytest.raises(DdlError, match="starrocks.username='root' / starrocks.password") as info:
+            await client.columns("shop", "orders")
+        assert "nope" not in str(info.value)
