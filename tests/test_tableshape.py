@@ -191,8 +191,9 @@ def test_debezium_row_schema_is_the_after_struct_without_op() -> None:
     want = [("id", "BIGINT", False), ("note", "STRING", True), ("at", "DATETIME", False)]
     assert [(c.name, c.type, c.nullable) for c in row_schema(connect_envelope(), "connect")] == want
     assert [(c.name, c.type, c.nullable) for c in row_schema(avro_envelope(), "avro")] == want
-    from sinkapp.converters.avro import parse_writer_schema
     import json
+
+    from sinkapp.converters.avro import parse_writer_schema
     parsed = parse_writer_schema(json.dumps(avro_envelope()))     # "Value" is a reference in "after"
     assert [(c.name, c.type, c.nullable) for c in row_schema(parsed, "avro")] == want
     with pytest.raises(SchemaMappingError, match="not a Debezium change event"):

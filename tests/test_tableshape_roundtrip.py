@@ -37,7 +37,7 @@ from sinkapp.tableshape import (
     row_schema,
 )
 from sinkapp.testing.registry import RegistryEmulator, confluent_encode
-from sinkapp.testing.streamload import StreamLoadEmulator
+from sinkapp.testing.streamload import StreamLoadEmulator, parse_ddl
 from sinkapp.testing.streamload.probe import stream_load
 from sinkapp.transforms.base import Meta
 from sinkapp.transforms.debezium import debezium
@@ -62,6 +62,7 @@ class Env:
 
     async def load(self, table: str, columns: list[Column], key: list[str], rows: list[dict[str, Any]]) -> list[dict]:
         sql = create_table_sql("rt", table, columns, key, 2, {"replication_num": "1"})
+        assert [t.name for t in parse_ddl(sql)] == [table]          # the emulator's DDL-file parser too
         async with self.conn.cursor() as cur:
             await cur.execute(sql)
         enc = JsonEncoder()
@@ -200,3 +201,151 @@ async def test_avro_every_type_round_trips(env: Env) -> None:
     assert stored[1]["dbz_vsd"] == "-1234.567" and stored[1]["t_ms"] == "23:59:59.999000"
     assert stored[1]["raw"] == base64.b64encode(bytes(range(1, 9))).decode()
     assert stored[1]["dbz_zoned"] == dt.datetime(2024, 3, 10, 8, 0)       # converted to UTC
+
+
+# -- Protobuf ------------------------------------------------------------------------------------
+def proto_message(cls: Any, i: int) -> Any:
+    m = cls(f_double=-1.25e200, f_float=2.5, f_int32=-2**31, f_int64=-2**63 + i, f_uint32=2**32 - 1,
+            f_uint64=2**64 - 1, f_sint32=-7, f_sint64=-2**62, f_fixed32=2**32 - 2, f_fixed64=2**64 - 2,
+            f_sfixed32=-3, f_sfixed64=-4, f_bool=True, f_string="名前 €", f_bytes=b"\x00\x01\xfe",
+            f_enum=1, f_repeated=[1, 2, 3], f_opt=0, o_num=-9)
+    m.f_inner.a = 5
+    m.f_map["k"] = 2**40
+    m.f_ts.FromDatetime(dt.datetime(2024, 5, 6, 7, 8, 9, 123456))
+    m.f_i64w.value = -1
+    m.f_sw.value = "wrapped"
+    m.f_u64w.value = 2**64 - 1
+    m.f_bw.value = False
+    m.f_dur.FromTimedelta(dt.timedelta(seconds=1, microseconds=500000))
+    m.f_struct.update({"a": [1, "x"], "b": None})
+    m.f_date.year, m.f_date.month, m.f_date.day = 2024, 12, 31
+    m.f_tod.hours, m.f_tod.minutes, m.f_tod.seconds, m.f_tod.nanos = 13, 14, 15, 16_000_000
+    m.f_dec.value, m.f_dec.scale = (-123456).to_bytes(3, "big", signed=True), 2
+    m.f_dw.value = 0.5
+    m.f_value.string_value = "any"
+    if i:
+        m.o_text = "text wins"
+    return m
+
+
+async def test_protobuf_every_type_round_trips(env: Env) -> None:
+    sid = await env.register("proto-value", PROTO, "PROTOBUF")
+    conv = env.converter("io.confluent.connect.protobuf.ProtobufConverter")
+    await conv.prepare([Msg("t", 0, 0, confluent_encode(sid, b"\x00"))])
+    cls = conv.schemas[sid].message_class((1,), sid)               # t.v1.M: the second message
+    values = [confluent_encode(sid, b"\x02\x02" + proto_message(cls, i).SerializeToString()) for i in range(2)]
+    rows = [conv.decode(v) for v in values]
+    empty = conv.decode(confluent_encode(sid, b"\x02\x02" + cls(f_int64=99).SerializeToString()))
+    columns = protobuf_columns(cls.DESCRIPTOR)
+    assert {c.name: (c.type, c.nullable) for c in columns} == PROTO_TYPES
+    stored = await env.load("proto_every", columns, ["f_int64"], rows + [empty])
+    assert_loaded(stored, rows + [empty], columns)
+    by_key = {r["f_int64"]: r for r in stored}
+    assert by_key[-2**63]["f_uint64"] == 2**64 - 1 and by_key[-2**63]["f_dec"] == "-1234.56"
+    assert by_key[-2**63]["f_tod"] == "13:14:15.016000" and by_key[-2**63]["f_dur"] == "1.500s"
+    assert (by_key[99]["f_ts"], by_key[99]["f_opt"], by_key[99]["f_int32"]) == (None, None, 0)
+
+
+# -- JSON Schema ---------------------------------------------------------------------------------
+JSON_SCHEMA = {"type": "object", "required": ["id", "flag", "n", "x", "s", "day"], "properties": {
+    "id": {"type": "integer"}, "flag": {"type": "boolean"}, "n": {"type": "integer", "connect.type": "int16"},
+    "x": {"type": "number"}, "f32": {"type": "number", "connect.type": "float32"}, "s": {"type": "string"},
+    "day": {"type": "string", "format": "date"}, "at": {"type": "string", "format": "date-time"},
+    "u": {"type": "string", "format": "uuid"}, "obj": {"type": "object", "properties": {"a": {"type": "integer"}}},
+    "arr": {"type": "array", "items": {"type": "string"}}, "e": {"enum": ["A", "B"]},
+    "maybe": {"type": ["integer", "null"]}, "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+    "money": {"$ref": "#/definitions/Money"}, "anything": {},
+}, "definitions": {"Money": {"type": "number"}}}
+
+
+async def test_json_schema_every_type_round_trips(env: Env) -> None:
+    sid = await env.register("js-value", json.dumps(JSON_SCHEMA), "JSON")
+    docs = [
+        {"id": 1, "flag": True, "n": -32768, "x": 1.25, "f32": 0.5, "s": "名前", "day": "2024-02-29",
+         "at": "2024-02-29T10:00:00+02:00", "u": str(uuid.uuid4()), "obj": {"a": 1}, "arr": ["x", "y"], "e": "B",
+         "maybe": None, "either": 5, "money": 9.99, "anything": {"deep": [1]}},
+        {"id": 2, "flag": False, "n": 1, "x": -1e-300, "s": "", "day": "1970-01-01", "either": "five",
+         "anything": "text"},
+    ]
+    conv = env.converter("io.confluent.connect.json.JsonSchemaConverter")
+    values = [confluent_encode(sid, orjson.dumps(d)) for d in docs]
+    await conv.prepare([Msg("t", 0, i, v) for i, v in enumerate(values)])
+    rows = [conv.decode(v) for v in values]
+    columns = json_schema_columns(JSON_SCHEMA)
+    stored = await env.load("js_every", columns, ["id"], rows)
+    assert_loaded(stored, rows, columns)
+    assert stored[0]["at"] == "2024-02-29T10:00:00+02:00"      # kept verbatim, offset included
+
+
+# -- Connect JSON and Debezium -------------------------------------------------------------------
+def cf(name: str, type_: str, logical: str | None = None, optional: bool = False, **extra: Any) -> dict[str, Any]:
+    return {"field": name, "type": type_, "optional": optional, **({"name": logical} if logical else {}), **extra}
+
+
+CONNECT_ROW = {"type": "struct", "name": "rt.Value", "optional": True, "fields": [
+    cf("id", "int64"), cf("i8", "int8"), cf("i16", "int16"), cf("i32", "int32"), cf("f32", "float32"),
+    cf("f64", "float64"), cf("ok", "boolean"), cf("s", "string"), cf("raw", "bytes"),
+    cf("arr", "array", items={"type": "int32"}), cf("m", "map", keys={"type": "string"}, values={"type": "int64"}),
+    cf("st", "struct", fields=[cf("a", "int32")]),
+    cf("dec", "bytes", "org.apache.kafka.connect.data.Decimal",
+       parameters={"scale": "2", "connect.decimal.precision": "12"}),
+    cf("dec_free", "bytes", "org.apache.kafka.connect.data.Decimal", parameters={"scale": "3"}),
+    cf("day", "int32", "org.apache.kafka.connect.data.Date"), cf("tod", "int32", "org.apache.kafka.connect.data.Time"),
+    cf("ts", "int64", "org.apache.kafka.connect.data.Timestamp"),
+    cf("d_date", "int32", "io.debezium.time.Date"), cf("d_time", "int32", "io.debezium.time.Time"),
+    cf("d_utime", "int64", "io.debezium.time.MicroTime"), cf("d_ntime", "int64", "io.debezium.time.NanoTime"),
+    cf("d_ts", "int64", "io.debezium.time.Timestamp"), cf("d_uts", "int64", "io.debezium.time.MicroTimestamp"),
+    cf("d_nts", "int64", "io.debezium.time.NanoTimestamp"), cf("d_zts", "string", "io.debezium.time.ZonedTimestamp"),
+    cf("d_ztime", "string", "io.debezium.time.ZonedTime"), cf("d_year", "int32", "io.debezium.time.Year"),
+    cf("d_vsd", "struct", "io.debezium.data.VariableScaleDecimal",
+       fields=[cf("scale", "int32"), cf("value", "bytes")]),
+    cf("d_json", "string", "io.debezium.data.Json"), cf("d_uuid", "string", "io.debezium.data.Uuid"),
+    cf("d_enum", "string", "io.debezium.data.Enum"), cf("d_set", "string", "io.debezium.data.EnumSet"),
+    cf("d_bits", "bytes", "io.debezium.data.Bits"), cf("d_xml", "string", "io.debezium.data.Xml"),
+    cf("note", "string", optional=True, default="none"),
+]}
+
+
+def connect_payload(i: int) -> dict[str, Any]:
+    b64 = lambda n, size: base64.b64encode(n.to_bytes(size, "big", signed=True)).decode()  # noqa: E731
+    return {
+        "id": i, "i8": -128, "i16": 32767, "i32": -2**31, "f32": 1.5, "f64": 2.0**60, "ok": True, "s": "€",
+        "raw": base64.b64encode(b"\x00\x01").decode(), "arr": [1, 2], "m": {"k": 2**40}, "st": {"a": 1},
+        "dec": b64(-123456789, 8), "dec_free": b64(10**30 + 1, 16), "day": 19_782, "tod": 45_296_789,
+        "ts": 1_700_000_000_123, "d_date": 19_782, "d_time": 45_296_789, "d_utime": 45_296_789_012,
+        "d_ntime": 45_296_789_012_345, "d_ts": 1_700_000_000_123, "d_uts": 1_700_000_000_123_456,
+        "d_nts": 1_700_000_000_123_456_789, "d_zts": "2024-03-10T10:00:00Z", "d_ztime": "10:15:30Z", "d_year": 2024,
+        "d_vsd": {"scale": 4, "value": b64(-98765, 4)}, "d_json": '{"k": [true, null]}',
+        "d_uuid": str(uuid.UUID(int=i)), "d_enum": "red", "d_set": "a,b", "d_bits": base64.b64encode(b"\x05").decode(),
+        "d_xml": "<a>1</a>", "note": None if i else "n",
+    }
+
+
+async def test_connect_json_every_type_round_trips(env: Env) -> None:
+    conv = JsonConverter(schemas_enable=True)
+    rows = [conv.decode(orjson.dumps({"schema": CONNECT_ROW, "payload": connect_payload(i)})) for i in range(2)]
+    columns = connect_columns(CONNECT_ROW)
+    stored = await env.load("connect_every", columns, ["id"], rows)
+    assert_loaded(stored, rows, columns)
+    assert stored[0]["dec_free"] == "1000000000000000000000000000.001" and stored[0]["d_vsd"] == "-9.8765"
+    assert stored[0]["d_nts"] == dt.datetime(2023, 11, 14, 22, 13, 20, 123456)
+
+
+async def test_debezium_envelope_rows_load_into_a_primary_key_table_without_an_op_column(env: Env) -> None:
+    envelope_schema = {"type": "struct", "name": "rt.Envelope", "fields": [
+        {**CONNECT_ROW, "field": "before"}, {**CONNECT_ROW, "field": "after"},
+        cf("source", "struct", fields=[cf("db", "string")]), cf("op", "string"), cf("ts_ms", "int64", optional=True)]}
+    key_schema = {"type": "struct", "name": "rt.Key", "fields": [cf("id", "int64")]}
+    conv, step = JsonConverter(schemas_enable=True), debezium({})
+    events = [{"before": None, "after": connect_payload(i), "source": {"db": "rt"}, "op": "c", "ts_ms": 1}
+              for i in range(3)]
+    events.append({"before": connect_payload(1), "after": None, "source": {"db": "rt"}, "op": "d", "ts_ms": 2})
+    rows = [step(conv.decode(orjson.dumps({"schema": envelope_schema, "payload": e})), Meta("t", 0, n, None, None))
+            for n, e in enumerate(events)]
+    assert rows[0]["__op"] == 0 and rows[-1]["__op"] == 1
+    columns = row_schema(envelope_schema, "connect")
+    assert "__op" not in {c.name for c in columns} and [c.name for c in columns] == [
+        f["field"] for f in CONNECT_ROW["fields"]]
+    stored = await env.load("dbz_rows", columns, key_columns(key_schema, "connect"), rows)
+    assert sorted(r["id"] for r in stored) == [0, 2]                 # id 1 deleted through __op
+    assert_loaded(sorted(stored, key=lambda r: r["id"]), [rows[0], rows[2]], columns)
