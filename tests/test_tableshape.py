@@ -447,3 +447,16 @@ COMPAT = [
 @pytest.mark.parametrize(("table_type", "field_type", "ok"), COMPAT)
 def test_compatible(table_type: str, field_type: str, ok: bool) -> None:
     assert compatible(table_type, col("c", field_type)) is ok
+
+
+def test_protobuf_other_well_known_types() -> None:
+    text = """syntax = "proto3"; package w;
+import "google/protobuf/wrappers.proto"; import "google/protobuf/field_mask.proto";
+import "google/protobuf/struct.proto"; import "google/protobuf/any.proto"; import "google/protobuf/empty.proto";
+message W { google.protobuf.UInt32Value a = 1; google.protobuf.Int32Value b = 2; google.protobuf.FloatValue c = 3;
+  google.protobuf.BytesValue d = 4; google.protobuf.FieldMask e = 5; google.protobuf.ListValue f = 6;
+  google.protobuf.Any g = 7; google.protobuf.Empty h = 8; repeated W children = 9; }"""
+    cols = protobuf_columns(proto_descriptor(text, "w.W"))
+    assert [(c.type, c.nullable) for c in cols] == [
+        ("BIGINT", True), ("INT", True), ("FLOAT", True), ("STRING", True), ("STRING", True), ("JSON", True),
+        ("JSON", True), ("JSON", True), ("JSON", False)]
