@@ -7,6 +7,7 @@ Callers tell errors apart by type, never by message text or status strings.
     SinkError
     ├── ConfigError            a setting is missing or wrong; the message names the key
     ├── ConversionError        a record's key/value bytes could not be decoded
+    │   └── SchemaMappingError a record schema has no StarRocks table shape (``field`` names it)
     ├── TransformError         a transform could not turn a value into rows
     ├── EncodingError          rows could not be encoded into the Stream Load body
     ├── LoadError              a Stream Load failed; ``retriable`` says whether to retry
@@ -39,6 +40,17 @@ class ConfigError(SinkError):
 
 class ConversionError(SinkError):
     """Key or value bytes of a record could not be decoded by the route's converter."""
+
+
+class SchemaMappingError(ConversionError):
+    """A record schema cannot become StarRocks columns (:mod:`sinkapp.tableshape`): a field name
+    StarRocks cannot take, a type without a column type, a key column of a type a key cannot have.
+    ``field`` is the schema field (or table/database name) at fault; the message names it and says
+    what to do."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class TransformError(SinkError):
