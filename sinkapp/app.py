@@ -28,7 +28,6 @@ from sinkapp.pipeline.encode import Chunker
 from sinkapp.pipeline.stats import PartitionView, Snapshot
 from sinkapp.progress import Progress
 from sinkapp.refetch import SourceReader
-from sinkapp.tableshape.wiring import route_shape, table_shapes
 from sinkapp.routes import Route
 from sinkapp.startup import (
     check_at_start,
@@ -39,6 +38,7 @@ from sinkapp.startup import (
 )
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
+from sinkapp.tableshape.wiring import route_shape, table_shapes
 from sinkapp.transforms import build_chain
 from sinkapp.web import add_pages
 

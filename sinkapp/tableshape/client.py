@@ -87,7 +87,7 @@ class DdlClient:
                     await self._drop()
                     raise DdlUnreachable(f"the FE connection ({self.where}) failed: {text}", code=code) from None
                 raise DdlError(str(text), code=code) from None
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 await self._drop()
                 raise DdlUnreachable(f"the FE connection ({self.where}) failed: {exc}") from None
 

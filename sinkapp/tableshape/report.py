@@ -42,7 +42,7 @@ async def table_report(settings: Settings, routes: list[Any]) -> list[Line]:
             return [(False, what, str(exc), False)]
         except DdlError as exc:
             return [(False, what, str(exc), True)]
-        out: list[Line] = [(True, what, "connected")]
+        out: list[Line] = [(True, what, "connected", True)]
         for r in sorted({(r.database, r.table): r for r in routes}.values(), key=lambda r: (r.database, r.table)):
             out.append(await _route(settings, client, r))
         return out
@@ -83,7 +83,7 @@ async def _latest(settings: Settings, route: Any) -> Any:
     from sinkapp.tableshape.sources import RegistrySource, source_for
     from sinkapp.tableshape.wiring import DEBEZIUM_TYPES
 
-    conv = build_converter(route.value_converter, registry_url=settings.registry_url,
+    conv: Any = build_converter(route.value_converter, registry_url=settings.registry_url,
                            registry_user_info=settings.registry_user_info)
     source = source_for(conv, any(t.type in DEBEZIUM_TYPES for t in settings.transforms))
     if not isinstance(source, RegistrySource):

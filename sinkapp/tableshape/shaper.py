@@ -158,7 +158,7 @@ class TableShapes:
                 shape.columns = await self._read(table)
                 reason, new = self._compare(table, shape, d)
                 if reason:
-                    raise SchemaChangeFailed(reason)
+                    raise SchemaChangeFailed(reason) from None
                 continue
             await self._await_job(table, deadline)
             self.changes[(str(table), "add_column")] += len(new)
