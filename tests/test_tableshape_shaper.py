@@ -47,7 +47,7 @@ def settings(**kw: Any) -> TableSettings:
 async def shaper(emu: Any, **kw: Any) -> tuple[TableShapes, RouteShape]:
     client = DdlClient([("127.0.0.1", emu.mysql_port)], "root", Secret("pw"))
     shapes = TableShapes(client, settings(**kw))
-    return shapes, RouteShape(shapes, T, ConnectSource(debezium=False))
+    return shapes, RouteShape(shapes, T, ConnectSource(None))
 
 
 def cols(emu: Any) -> list[tuple[str, str, bool]]:
@@ -145,7 +145,7 @@ async def test_an_fe_that_is_down_is_waited_out_and_the_password_stays_out_of_er
             if len(slept) == 3:
                 shapes.client.hosts = (("127.0.0.1", emu.mysql_port),)   # the FE is back
         shapes.sleep = sleep
-        shape = RouteShape(shapes, T, ConnectSource(debezium=False))
+        shape = RouteShape(shapes, T, ConnectSource(None))
         await shape.prepare([Rec(value(V1, {"id": 1}))])
         assert slept == [0.5, 1.0, 2.0] and [n for n, _, _ in cols(emu)] == ["id", "qty"]
         assert "no FE of starrocks.jdbc.url answered" in caplog.text and "pw" not in caplog.text.replace("pwd", "")
@@ -160,3 +160,34 @@ async def test_wrong_credentials_are_a_ddl_error_naming_the_settings() -> None:
         with pytest.raises(DdlError, match="starrocks.username='root' / starrocks.password") as info:
             await client.columns("shop", "orders")
         assert "nope" not in str(info.value)
+
+
+async def test_a_debezium_route_makes_a_primary_key_table_of_the_after_image_and_its_extra_columns() -> None:
+    from sinkapp.config import build_settings
+    from sinkapp.tableshape.wiring import debezium_extra
+
+    s = build_settings({"name": "x", "topics": "t", "starrocks.http.url": "127.0.0.1:8030",
+                        "starrocks.database.name": "shop", "starrocks.username": "root",
+                        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+                        "value.converter.schemas.enable": "true", "auto.create": "true",
+                        "starrocks.jdbc.url": "jdbc:mysql://127.0.0.1:9030", "transforms": "dbz",
+                        "transforms.dbz.type": "Debezium", "transforms.dbz.delete.handling": "rewrite",
+                        "transforms.dbz.add.fields": "table,source.ts_ms"})
+    extra = debezium_extra(s)
+    assert extra is not None and [c.name for c in extra] == ["__deleted", "__table", "__source_ts_ms"]
+    row = {"type": "struct", "optional": True, "fields": [{"field": "id", "type": "int32", "optional": False},
+                                                          {"field": "name", "type": "string", "optional": True}]}
+    env = {"type": "struct", "name": "inv.products.Envelope", "fields": [
+        {**row, "field": "before"}, {**row, "field": "after"}, {"field": "op", "type": "string", "optional": False}]}
+    key = orjson.dumps({"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32", "optional": False}]},
+                        "payload": {"id": 1}})
+    rec = Rec(orjson.dumps({"schema": env, "payload": {"before": None, "after": {"id": 1, "name": "a"}, "op": "c"}}),
+              key)
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        client = DdlClient([("127.0.0.1", emu.mysql_port)], "root", Secret("pw"))
+        shapes = TableShapes(client, settings())
+        await RouteShape(shapes, T, ConnectSource(extra)).prepare([rec])
+        schema = emu.cluster.catalog.table("shop", "orders").schema
+        assert schema.keys_type == "PRIMARY" and schema.key_columns == ("id",)
+        assert [c.name for c in schema.columns] == ["id", "name", "__deleted", "__table", "__source_ts_ms"]
+        await client.close()

@@ -81,11 +81,11 @@ async def _latest(settings: Settings, route: Any) -> Any:
     """The Described of the subject's latest schema; None without a registry; a str saying why not."""
     from sinkapp.converters import build_converter
     from sinkapp.tableshape.sources import RegistrySource, source_for
-    from sinkapp.tableshape.wiring import DEBEZIUM_TYPES
+    from sinkapp.tableshape.wiring import debezium_extra
 
     conv: Any = build_converter(route.value_converter, registry_url=settings.registry_url,
                            registry_user_info=settings.registry_user_info)
-    source = source_for(conv, any(t.type in DEBEZIUM_TYPES for t in settings.transforms))
+    source = source_for(conv, debezium_extra(settings))
     if not isinstance(source, RegistrySource):
         return None
     subject = f"{route.topic}-value"

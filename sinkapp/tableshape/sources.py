@@ -52,8 +52,9 @@ def _json_doc(raw: bytes | None) -> Any:
 class RegistrySource:
     """Avro, Protobuf and JSON Schema values through the Schema Registry."""
 
-    def __init__(self, converter: Any, kind: str, debezium: bool) -> None:
-        self.converter, self.kind, self.debezium = converter, kind, debezium
+    def __init__(self, converter: Any, kind: str, debezium: list[mapping.Column] | None) -> None:
+        self.converter, self.kind, self.extra = converter, kind, debezium
+        self.debezium = debezium is not None
 
     def key_of(self, raw: bytes | None) -> Hashable | None:
         return _frame_id(raw)
@@ -73,7 +74,7 @@ class RegistrySource:
         else:
             text = (await self.converter.registry.by_id(sid)).text
             cols = mapping.json_schema_row(orjson.loads(text), self.debezium)
-        return Described(cols, await self._key(record.key), f"schema id {sid}")
+        return Described(cols + (self.extra or []), await self._key(record.key), f"schema id {sid}")
 
     async def _key(self, raw: bytes | None) -> list[str]:
         sid = _frame_id(raw)
@@ -95,8 +96,8 @@ def _connect_key(raw: bytes | None) -> list[str]:
 class ConnectSource:
     """JsonConverter with schemas.enable=true: every value carries ``{"schema", "payload"}``."""
 
-    def __init__(self, debezium: bool) -> None:
-        self.debezium = debezium
+    def __init__(self, debezium: list[mapping.Column] | None) -> None:
+        self.extra, self.debezium = debezium, debezium is not None
 
     def key_of(self, raw: bytes | None) -> Hashable | None:
         doc = _json_doc(raw)
@@ -112,12 +113,13 @@ class ConnectSource:
         if schema.get("type") != "struct":
             raise ConversionError(f"the value's Connect schema is a {schema.get('type')}, not a struct: "
                                   "auto.create needs one column per field")
-        cols = mapping.connect_row(schema, self.debezium)
+        cols = mapping.connect_row(schema, self.debezium) + (self.extra or [])
         name = schema.get("name") or "unnamed"
         return Described(cols, _connect_key(record.key), f"Connect schema {name}")
 
 
-def source_for(converter: Any, debezium: bool) -> RegistrySource | ConnectSource:
+def source_for(converter: Any, debezium: list[mapping.Column] | None) -> RegistrySource | ConnectSource:
+    """``debezium``: None without a Debezium transform, else the columns it adds beside the row."""
     kind = getattr(converter, "schema_type", None)
     if kind in ("AVRO", "PROTOBUF", "JSON"):
         return RegistrySource(converter, kind, debezium)

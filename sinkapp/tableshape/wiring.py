@@ -12,8 +12,10 @@ from sinkapp.config_tables import DEBEZIUM_TYPES
 from sinkapp.config_types import Settings
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape.client import DdlClient
+from sinkapp.tableshape.columns import Column
 from sinkapp.tableshape.shaper import RouteShape, TableShapes
 from sinkapp.tableshape.sources import source_for
+from sinkapp.transforms.debezium_fields import parse_add_fields
 
 __all__ = ["DEBEZIUM_TYPES", "ddl_client", "route_shape", "table_shapes"]
 
@@ -28,6 +30,22 @@ def table_shapes(settings: Settings) -> TableShapes | None:
     return TableShapes(ddl_client(settings), settings.tables) if settings.tables.enabled else None
 
 
+def debezium_extra(settings: Settings) -> list[Column] | None:
+    """None without a Debezium transform; else the columns it adds beside the row's own: ``__deleted``
+    (rewrite mode) and the ``add.fields`` metadata, as nullable STRING (a STRING column takes the
+    table name, LSNs and timestamps alike)."""
+    specs = [t for t in settings.transforms if t.type in DEBEZIUM_TYPES]
+    if not specs:
+        return None
+    extra: list[Column] = []
+    for t in specs:
+        mode = (t.options.get("delete.handling") or t.options.get("delete.handling.mode") or "").strip().lower()
+        if mode == "rewrite" and "__deleted" not in [c.name for c in extra]:
+            extra.append(Column("__deleted", "STRING", True, False, "Debezium rewrite (__deleted)"))
+        for f in parse_add_fields(t.options.get("add.fields") or "", t.options.get("add.fields.prefix", "__")):
+            extra.append(Column(f.column, "STRING", True, False, f"Debezium add.fields ({f.field})"))
+    return extra
+
+
 def route_shape(shapes: TableShapes, settings: Settings, table: TableKey, converter: Any) -> RouteShape:
-    debezium = any(t.type in DEBEZIUM_TYPES for t in settings.transforms)
-    return RouteShape(shapes, table, source_for(converter, debezium))
+    return RouteShape(shapes, table, source_for(converter, debezium_extra(settings)))
