@@ -49,7 +49,7 @@ def table_settings(raw: Mapping[str, str], v: Mapping[str, Any]) -> TableSetting
     hosts, password = parse_jdbc_url(url) if url else ((), None)
     if (flags["auto.create"] or flags["auto.evolve"]) and not url:
         on = " and ".join(f"{k}=true" for k, f in flags.items() if f)
-        raise ConfigError(f"{on} needs starrocks.jdbc.url (jdbc:mysql://fe-host:9030): tables are created and "
+        raise ConfigError(f"{on} {'need' if ' and ' in on else 'needs'} starrocks.jdbc.url (jdbc:mysql://fe-host:9030): tables are created and "
                           "altered over the FE's MySQL port")
     props = {k[len(PROPS_PREFIX):]: val for k, val in raw.items() if k.startswith(PROPS_PREFIX)}
     for k in props:

@@ -232,3 +232,50 @@ def test_one_ledger_topic_per_consumer_group_and_per_table_flush_bounds() -> Non
     assert settings().backoff_max_ms == 60000
     with pytest.raises(ConfigError, match=r"sinkapp.load.backoff.max.ms=10 is out of range"):
         settings(**{"sinkapp.load.backoff.max.ms": "10"})
+
+
+AVRO = {"value.converter": "io.confluent.connect.avro.AvroConverter",
+        "value.converter.schema.registry.url": "http://registry:8081"}
+JDBC = {"starrocks.jdbc.url": "jdbc:mysql://fe1:9030,fe2"}
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"auto.create": "true"}, "auto.create=true needs starrocks.jdbc.url (jdbc:mysql://fe-host:9030)"),
+    ({"auto.create": "true", "auto.evolve": "true", **AVRO},
+     "auto.create=true and auto.evolve=true need starrocks.jdbc.url"),
+    ({"auto.evolve": "true", **JDBC}, "auto.evolve needs a record schema: value.converter must be Avro"),
+    ({"auto.evolve": "true", **JDBC, "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+      "value.converter.schemas.enable": "false"}, "with schemas.enable=false"),
+    ({"auto.create": "true", **JDBC, **AVRO, "sink.properties.jsonpaths": '["$.a"]'},
+     "cannot be used with sink.properties.jsonpaths"),
+    ({"auto.create": "true", **JDBC, **AVRO, "sink.properties.columns": "a,b"},
+     "cannot be used with sink.properties.columns"),
+    ({"auto.create": "true", **JDBC, **AVRO, "transforms": "f", "transforms.f.type": "Flatten"},
+     "cannot be used with transforms f"),
+    ({"auto.create": "true", "starrocks.jdbc.url": "mysql://fe:9030"}, "must look like jdbc:mysql://fe-host:9030"),
+    ({"auto.create": "true", "starrocks.jdbc.url": "jdbc:mysql://fe:99999"}, "'fe:99999' is not host[:port]"),
+    ({"auto.create": "maybe"}, "auto.create='maybe' is not allowed"),
+    ({"auto.create": "true", **JDBC, **AVRO, "sinkapp.table.create.buckets": "0"},
+     "sinkapp.table.create.buckets=0 is out of range"),
+])
+def test_auto_create_and_evolve_settings_name_what_is_wrong(over: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings(**over)
+
+
+def test_auto_create_settings_and_a_password_in_the_jdbc_url_stays_secret(caplog: pytest.LogCaptureFixture) -> None:
+    from sinkapp import redact
+
+    s = settings(**{"auto.create": "true", "auto.evolve": "true", **AVRO,
+                    "starrocks.jdbc.url": "jdbc:mysql://fe1:9030,[::1]:9031/test?user=x&password=jdbc-pw-1",
+                    "sinkapp.table.create.properties.replication_num": "1",
+                    "sinkapp.table.create.properties.fast_schema_evolution": "true",
+                    "sinkapp.table.create.buckets": "8", "sinkapp.schema.change.timeout.ms": "5000"})
+    t = s.tables
+    assert (t.auto_create, t.auto_evolve, t.create_buckets, t.change_timeout_ms) == (True, True, 8, 5000)
+    assert t.jdbc_hosts == (("fe1", 9030), ("::1", 9031))
+    assert t.create_properties == {"replication_num": "1", "fast_schema_evolution": "true"}
+    assert t.jdbc_password is not None and t.jdbc_password.get() == "jdbc-pw-1"
+    assert "jdbc-pw-1" not in repr(s) and "password=******" in repr(s)
+    redact.register_settings(s)
+    assert "jdbc-pw-1" not in redact.redact("connect failed: password=jdbc-pw-1")
