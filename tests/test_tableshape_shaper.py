@@ -191,3 +191,17 @@ async def test_a_debezium_route_makes_a_primary_key_table_of_the_after_image_and
         assert schema.keys_type == "PRIMARY" and schema.key_columns == ("id",)
         assert [c.name for c in schema.columns] == ["id", "name", "__deleted", "__table", "__source_ts_ms"]
         await client.close()
+
+
+async def test_a_debezium_route_whose_keys_have_no_schema_is_refused_a_duplicate_key_table() -> None:
+    env = {"type": "struct", "fields": [
+        {"field": "before", "type": "struct", "optional": True, "fields": [{"field": "id", "type": "int32"}]},
+        {"field": "after", "type": "struct", "optional": True, "fields": [{"field": "id", "type": "int32"}]},
+        {"field": "op", "type": "string"}]}
+    rec = Rec(orjson.dumps({"schema": env, "payload": {"before": None, "after": {"id": 1}, "op": "c"}}), b"1")
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        client = DdlClient([("127.0.0.1", emu.mysql_port)], "root", Secret("pw"))
+        with pytest.raises(SchemaChangeFailed, match="PRIMARY KEY table.*key.converter.schemas.enable=true"):
+            await RouteShape(TableShapes(client, settings()), T, ConnectSource([])).prepare([rec])
+        assert "orders" not in emu.cluster.catalog.dbs["shop"]
+        await client.close()

@@ -135,6 +135,13 @@ class TableShapes:
         if not self.s.auto_create:
             raise SchemaChangeFailed(f"table {table} does not exist and auto.create=false: create it, or set "
                                      "auto.create=true")
+        if d.cdc and not d.key:
+            raise SchemaChangeFailed(
+                f"table {table} does not exist and the route's Debezium change events must go into a PRIMARY KEY "
+                "table (so updates and deletes apply), but their record keys carry no schema to take its key "
+                "from: use key.converter=org.apache.kafka.connect.json.JsonConverter with "
+                "key.converter.schemas.enable=true (or Avro / Protobuf keys through the registry), or create the "
+                "table yourself")
         sql = mapping.create_table_sql(table.database, table.table, d.columns, d.key, self.s.create_buckets,
                                        dict(self.s.create_properties))
         await self.client.query(sql)

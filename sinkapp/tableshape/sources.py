@@ -32,6 +32,7 @@ class Described:
     columns: list[mapping.Column]
     key: list[str]                  # the record key's fields: a PRIMARY KEY table's key; [] none
     what: str                       # "schema id 7", for messages
+    cdc: bool = False               # a Debezium route: its table must be a PRIMARY KEY table
 
 
 def _frame_id(raw: bytes | None) -> int | None:
@@ -74,7 +75,7 @@ class RegistrySource:
         else:
             text = (await self.converter.registry.by_id(sid)).text
             cols = mapping.json_schema_row(orjson.loads(text), self.debezium)
-        return Described(cols + (self.extra or []), await self._key(record.key), f"schema id {sid}")
+        return Described(cols + (self.extra or []), await self._key(record.key), f"schema id {sid}", self.debezium)
 
     async def _key(self, raw: bytes | None) -> list[str]:
         sid = _frame_id(raw)
@@ -115,7 +116,7 @@ class ConnectSource:
                                   "auto.create needs one column per field")
         cols = mapping.connect_row(schema, self.debezium) + (self.extra or [])
         name = schema.get("name") or "unnamed"
-        return Described(cols, _connect_key(record.key), f"Connect schema {name}")
+        return Described(cols, _connect_key(record.key), f"Connect schema {name}", self.debezium)
 
 
 def source_for(converter: Any, debezium: list[mapping.Column] | None) -> RegistrySource | ConnectSource:
