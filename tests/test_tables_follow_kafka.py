@@ -109,16 +109,22 @@ def produce_v1_v2(kafka: Any, registry: Any, topic: str, n1: int, n: int, partit
 
 def test_avro_v1_creates_the_table_and_v2_adds_its_columns_before_its_rows_load(
         kafka: Any, emulator: Any, registry: RegistryThread, topic_factory: Any, tmp_path: Path) -> None:
+    from tests.test_operations_kafka import _free_port, _get, _metric
+
     topic = topic_factory(partitions=2, name=tname("auto"))
     produce_v1_v2(kafka, registry, topic, 300, 600)
-    cfg = auto_config(kafka, emulator, registry, topic)
-    w = Worker(cfg, tmp_path).start()
+    port = _free_port()
+    cfg = auto_config(kafka, emulator, registry, topic, **{"sinkapp.web.port": str(port)})
+    w = Worker(cfg, tmp_path, web=True).start()
     try:
         wait_for(w, lambda: topic in emulator.cluster.catalog.dbs["test"]
                  and emulator.count("test", topic) >= 600, 90, "600 rows in the created table")
         wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        metrics = _get(port, "/metrics")[1].decode()
     finally:
         w.stop()
+    assert _metric(metrics, "sinkapp_schema_changes_total", table=f"test.{topic}", kind="create") == 1
+    assert _metric(metrics, "sinkapp_schema_changes_total", table=f"test.{topic}", kind="add_column") == 2
     assert_v1_v2(emulator.rows("test", topic), 300, 600)
     created = statements(emulator, topic, "CREATE TABLE")
     assert len(created) == 1 and "IF NOT EXISTS" in created[0].sql.upper() and created[0].error is None
