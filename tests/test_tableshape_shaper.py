@@ -205,3 +205,22 @@ async def test_a_debezium_route_whose_keys_have_no_schema_is_refused_a_duplicate
             await RouteShape(TableShapes(client, settings()), T, ConnectSource([])).prepare([rec])
         assert "orders" not in emu.cluster.catalog.dbs["shop"]
         await client.close()
+
+
+async def test_a_dropped_field_is_no_change_and_refused_schemas_reach_the_metrics() -> None:
+    from sinkapp.metrics import make_registry, render
+    from sinkapp.pipeline.stats import Snapshot
+
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:
+        shapes, shape = await shaper(emu)
+        await shape.prepare([Rec(value(V2, {"id": 1}))])
+        n = len(emu.statements())
+        await shape.prepare([Rec(value(V1, {"id": 2}))])              # note and price dropped
+        assert not shape.refused and len(emu.statements()) == n and len(cols(emu)) == 4
+        await shape.prepare([Rec(value([("id", "string", False)], {"id": "x"}))])
+        snap = Snapshot(schema_changes=tuple((t, k, c) for (t, k), c in shapes.changes.items()),
+                        schemas_refused=tuple(shapes.refused.items()))
+        text = render(make_registry(lambda: snap)).decode()
+        assert 'sinkapp_schema_changes_total{kind="create",table="shop.orders"} 1.0' in text
+        assert 'sinkapp_schemas_refused_total{table="shop.orders"} 1.0' in text
+        await shapes.client.close()
