@@ -96,12 +96,17 @@ class Batcher:
 
     def add(self, table: TableKey, part: Part, first: int, last: int, route: int,
             data: bytes | memoryview | None, rows: int, dead: list[DeadLetter] | None = None,
-            epoch: int = 0) -> TableBatch:
-        """Rows of records ``first..last`` of ``part`` for ``table`` (or only dead letters)."""
+            epoch: int = 0, since: float | None = None) -> TableBatch:
+        """Rows of records ``first..last`` of ``part`` for ``table`` (or only dead letters); ``since``:
+        when the records reached the worker, if that was before now (they waited for a schema change),
+        so the batch's age is its oldest row's."""
         lane = self.lanes[table]
         b = lane.open
+        now = self._clock()
         if b is None:
-            b = lane.open = TableBatch(table, started_at=self._clock())
+            b = lane.open = TableBatch(table, started_at=now if since is None else min(now, since))
+        elif since is not None and since < b.started_at:
+            b.started_at = since
         span = b.members.get(part)
         b.members[part] = (span[0] if span else first, last)
         if span is None:

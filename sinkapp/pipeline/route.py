@@ -68,6 +68,7 @@ class RouteIntake:
         self.stats = RouteStats()
         self.views: dict[int, PartitionView] = {}
         self.shape: Any = None                      # auto.create/evolve: a sinkapp.tableshape RouteShape
+        self.since: float | None = None             # when the events being taken reached the route
 
     @property
     def name(self) -> str:
@@ -97,6 +98,7 @@ class RouteIntake:
             for part in new:
                 if self.s.control.accepts(part) and not await self._assign(part):
                     return False
+        self.since = self.s.clock()                 # a schema change may make them wait in ready()
         try:
             await self.ready([r for ev in events for r in ev.message.records])
         except (DdlError, SchemaChangeFailed) as exc:   # the table cannot be made to take the records
@@ -224,10 +226,10 @@ class RouteIntake:
             self.s.lane(table, self)
             mine = letters if table == self.table else None
             carried = carried or bool(mine)
-            self.s.batcher.add(table, part, first, last, self.id, piece.data, piece.rows, mine, epoch)
+            self.s.batcher.add(table, part, first, last, self.id, piece.data, piece.rows, mine, epoch, self.since)
         if letters and not carried:
             self.s.lane(self.table, self)
-            self.s.batcher.add(self.table, part, first, last, self.id, None, 0, letters, epoch)
+            self.s.batcher.add(self.table, part, first, last, self.id, None, 0, letters, epoch, self.since)
 
     def _halt(self, part: Part, record: Any, bad: BadRecord) -> None:
         r = record
