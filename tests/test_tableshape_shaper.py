@@ -224,3 +224,12 @@ async def test_a_dropped_field_is_no_change_and_refused_schemas_reach_the_metric
         assert 'sinkapp_schema_changes_total{kind="create",table="shop.orders"} 1.0' in text
         assert 'sinkapp_schemas_refused_total{table="shop.orders"} 1.0' in text
         await shapes.client.close()
+
+
+async def test_a_create_the_fe_refuses_stops_the_route_with_the_statement() -> None:
+    async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["other"]) as emu:
+        shapes, shape = await shaper(emu)                     # database shop does not exist
+        with pytest.raises(SchemaChangeFailed, match=r"auto.create: CREATE TABLE shop.orders failed: .*shop.*"
+                                                     r"\(statement: CREATE TABLE IF NOT EXISTS `shop`.`orders`"):
+            await shape.prepare([Rec(value(V1, {"id": 1}))])
+        await shapes.client.close()

@@ -144,7 +144,12 @@ class TableShapes:
                 "table yourself")
         sql = mapping.create_table_sql(table.database, table.table, d.columns, d.key, self.s.create_buckets,
                                        dict(self.s.create_properties))
-        await self.client.query(sql)
+        try:
+            await self.client.query(sql)
+        except DdlError as exc:
+            if isinstance(exc, DdlUnreachable):
+                raise
+            raise SchemaChangeFailed(f"auto.create: CREATE TABLE {table} failed: {exc} (statement: {sql})") from None
         self.changes[(str(table), "create")] += 1
         kind = f"PRIMARY KEY({', '.join(d.key)})" if d.key else "DUPLICATE KEY"
         log.info("schema change: created table %s (%s) from %s: %d column(s)", table, kind, d.what, len(d.columns))
