@@ -38,7 +38,7 @@ RESOURCE_TYPES = {"any": 1, "topic": 2, "group": 3, "cluster": 4, "transactional
                   "user": 7}
 TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, UNKNOWN_TOPIC = 29, 30, 3
 _UNREPORTED = -2147483648               # INT32 min: the broker did not fill the field
-_COORDINATOR_WAIT = (14, 15)            # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE
+_COORDINATOR_WAIT = (14, 15, 16)        # COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR
 
 _S = String("utf-8")
 
