@@ -21,6 +21,7 @@ from sinkapp.dlq import DeadLetterQueue
 from sinkapp.encoding import build_encoder, load_headers
 from sinkapp.faustio.app import BatchApp
 from sinkapp.faustio.control import ConsumerControl
+from sinkapp.faustio.take import noack_batches
 from sinkapp.kafka_admin import aiokafka_security, faust_credentials
 from sinkapp.ledger import KafkaLedger
 from sinkapp.pipeline.core import Pipeline, PipelineConfig
@@ -192,10 +193,11 @@ def _add_agent(app: SinkApp, rid: int, route: Route) -> None:
     topic = app.topic(route.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     async def agent(stream: Any) -> None:
-        # each event is one fetched partition batch (sinkapp.faustio.consumer); noack_take never
-        # auto-acks (faust-streaming.md §1.2): the committer acks after the rows loaded, and
+        # each event is one fetched partition batch (sinkapp.faustio.consumer); noack_batches (Faust's
+        # noack_take without an idle timer) never auto-acks (faust-streaming.md §1.2): the committer
+        # acks after the rows loaded, and
         # batches of partitions that are not (or no longer) assigned here are dropped
-        async for events in stream.noack_take(TAKE_MAX_BATCHES, within=TAKE_WITHIN_S):
+        async for events in noack_batches(stream, TAKE_MAX_BATCHES, TAKE_WITHIN_S):
             await app.pipeline.take(rid, events)
             events = []                              # hold no event past the sink (wait_empty)
 

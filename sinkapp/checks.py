@@ -6,7 +6,9 @@ failure stops start-up with the same message; an unreachable FE or registry is l
 waited out by the data path, since it is often a moment's outage).
 
 Checks, in order: Kafka reachable with these credentials; each route's topic exists (partition
-count; ``topics.regex`` resolved); the Schema Registry reachable and authorised (routes whose
+count; ``topics.regex`` resolved); the Kafka ACLs the worker needs, asked of the broker as its own
+principal (:mod:`sinkapp.acls`: READ on each source topic and the group, READ and WRITE on the
+ledger topic, CREATE on it while missing, the dead-letter topic's); the Schema Registry reachable and authorised (routes whose
 converter uses it); each FE reachable; the StarRocks credentials and each target table, through
 the Stream Load protocol itself: a load of zero rows under a fresh label, which StarRocks answers
 ``all partitions have no load data`` (or Success with 0 rows) when user, password, database and
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sinkapp import redact
+from sinkapp.acls import check_acls
 from sinkapp.config import Settings, starrocks_ssl_context
 from sinkapp.errors import AuthRejected, LoadError, LoadRejected, LoadRetriable, NoLoadData, Unreachable
 from sinkapp.kafka_admin import aiokafka_security
@@ -164,6 +167,7 @@ async def run_checks(settings: Settings, routes: list[Route] | None = None,
                                 f"{len(routes)} matching topic(s)" if routes else "matches no topic"))
     checks += _topics(routes, partitions)
     present = [r for r in routes if partitions.get(r.topic)]
+    checks += [Check(f.ok, f.what, f.detail, f.definitive) for f in await check_acls(settings, present)]
     checks += await _registry(settings, present)
     checks += await _starrocks(settings, present)
     if settings.tables.enabled:

@@ -17,6 +17,8 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient
 
 from sinkapp.config_types import KafkaSettings
+from sinkapp.errors import ConfigError
+from sinkapp.kafka_acl_probe import denied_message, principal_of
 
 log = logging.getLogger(__name__)
 BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1048588
@@ -108,11 +110,14 @@ async def max_message_bytes(admin: AIOKafkaAdminClient, topics: list[str]) -> in
 
 
 async def ensure_topic(admin: AIOKafkaAdminClient, topic: str, *, partitions: int, replication_factor: int,
-                       configs: dict[str, str], what: str, rf_key: str) -> bool:
+                       configs: dict[str, str], what: str, rf_key: str, k: KafkaSettings) -> bool:
     """Create ``topic`` when it does not exist; True when this call created it. The replication
-    factor is capped at the cluster's broker count (a local one-broker cluster cannot hold 3)."""
+    factor is capped at the cluster's broker count (a local one-broker cluster cannot hold 3).
+
+    A refusal is a ConfigError: CREATE not granted names the ACL, the principal and the grant (as
+    ``check --connect`` does), anything else the error Kafka gave."""
     from aiokafka.admin import NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+    from aiokafka.errors import TopicAlreadyExistsError, for_code
 
     if topic in set(await admin.list_topics()):
         return False
@@ -122,9 +127,19 @@ async def ensure_topic(admin: AIOKafkaAdminClient, topic: str, *, partitions: in
         log.warning("%s %s: %s=%d but the cluster has %d broker(s); creating it with replication factor %d",
                     what, topic, rf_key, replication_factor, brokers, rf)
     try:
-        await admin.create_topics([NewTopic(topic, partitions, rf, topic_configs=configs)])
+        resp = await admin.create_topics([NewTopic(topic, partitions, rf, topic_configs=configs)])
     except TopicAlreadyExistsError:
         return False                             # another worker created it first
+    for err in resp.topic_errors:
+        code, message = err[1], (err[2] if len(err) > 2 else "") or ""
+        if code == 36:                           # TOPIC_ALREADY_EXISTS: another worker created it first
+            return False
+        if code in (29, 31):                     # TOPIC_ / CLUSTER_AUTHORIZATION_FAILED
+            raise ConfigError(denied_message(k.bootstrap_servers, principal_of(k.security_protocol, k.sasl_username),
+                                             "topic", topic, "create", f"the {what} does not exist; or have an admin "
+                                             f"create it in advance with {partitions} partitions"))
+        if code:
+            raise ConfigError(f"{what} {topic} could not be created: {for_code(code).__name__}: {message}")
     log.info("created %s %s (partitions=%d replication.factor=%d %s)", what, topic, partitions, rf,
              " ".join(f"{k}={v}" for k, v in configs.items()))
     return True

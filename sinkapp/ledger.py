@@ -91,18 +91,12 @@ def batch_key(label: str) -> bytes:
 
 class Ledger(Protocol):
     async def catch_up(self) -> None: ...
-
     def entry(self, part: Part) -> Entry: ...
-
     def batch(self, label: str) -> BatchRecord | None: ...
-
     def marked(self, name: str) -> bool: ...
-
     async def write(self, entries: Callable[[], Mapping[Part, Entry]], batches: Sequence[BatchRecord] = (),
                     drop: Sequence[str] = (), marks: Sequence[str] = ()) -> None: ...
-
     async def flush(self) -> None: ...
-
     async def close(self) -> None: ...
 
 
@@ -204,6 +198,7 @@ class KafkaLedger:
         self._read_lock = asyncio.Lock()
         self._pending: set[asyncio.Future[Any]] = set()
         self._tail: asyncio.Task[None] | None = None
+        self._reads = self._read_ok = 0                # reads begun; the last that finished well
 
     async def _start(self) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -226,8 +221,12 @@ class KafkaLedger:
             await self._consumer.seek_to_beginning(*self._tps)
 
     async def catch_up(self) -> None:
-        """Apply every record confirmed before this call (the whole topic the first time)."""
+        """Apply every record confirmed before this call; callers waiting share the next read."""
+        asked = self._reads
         async with self._read_lock:
+            if self._read_ok > asked:                  # a read begun after this call has finished
+                return
+            self._reads += 1
             await self._start()
             ends = await self._consumer.end_offsets(self._tps)
             while True:
@@ -238,6 +237,7 @@ class KafkaLedger:
                 for recs in got.values():
                     for r in recs:
                         self._state.apply(r.key, r.value)
+            self._read_ok = self._reads
         if self._tail is None:
             self._tail = asyncio.ensure_future(self._follow())
 

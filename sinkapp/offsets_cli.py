@@ -161,7 +161,7 @@ async def ensure_ledger_topic(s: Settings) -> None:
     async with admin_client(s.kafka) as admin:
         await ensure_topic(admin, s.ledger_topic, partitions=s.ledger_partitions,
                            replication_factor=s.ledger_replication_factor, configs=LEDGER_TOPIC_CONFIG,
-                           what="ledger topic", rf_key="sinkapp.ledger.topic.replication.factor")
+                           what="ledger topic", rf_key="sinkapp.ledger.topic.replication.factor", k=s.kafka)
 
 
 def _select(rows: list[Row], route: str | None, partition: int | None) -> list[Row]:

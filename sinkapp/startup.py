@@ -102,14 +102,14 @@ def ensure_own_topics(settings: Settings, routes: list[Route]) -> OwnTopics:
         async with admin_client(k) as admin:
             await ensure_topic(admin, settings.ledger_topic, partitions=settings.ledger_partitions,
                                replication_factor=settings.ledger_replication_factor, configs=LEDGER_TOPIC_CONFIG,
-                               what="ledger topic", rf_key="sinkapp.ledger.topic.replication.factor")
+                               what="ledger topic", rf_key="sinkapp.ledger.topic.replication.factor", k=k)
             if not e.dlq_topic:
                 return OwnTopics(None)
             size = await max_message_bytes(admin, [r.topic for r in routes])
             await ensure_topic(admin, e.dlq_topic, partitions=e.dlq_partitions,
                                replication_factor=e.dlq_replication_factor,
                                configs={"max.message.bytes": str(size)}, what="dead-letter topic",
-                               rf_key="errors.deadletterqueue.topic.replication.factor")
+                               rf_key="errors.deadletterqueue.topic.replication.factor", k=k)
             return OwnTopics(size)
 
     return asyncio.run(run())

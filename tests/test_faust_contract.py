@@ -123,6 +123,35 @@ def test_position_chain_the_batch_consumer_walks() -> None:
     assert "def state_value" in _src(ss.Assignment) and "def position" in _src(ss.TopicPartitionState)
 
 
+def test_seek_to_committed_asks_once_for_every_partition() -> None:
+    """BatchConsumerThread.seek_to_committed replaces aiokafka's one-OffsetFetch-per-partition loop
+    (Faust's perform_seek calls it at every assignment) with one
+    ``consumer._coordinator.fetch_committed_offsets(partitions)``, which aiokafka's own
+    ``committed`` calls with one partition; partitions without a committed offset are reset by
+    ``consumer._auto_offset_reset`` at once (seek_to_beginning / seek_to_end)."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
+
+    from sinkapp.faustio.consumer import BatchConsumerThread
+
+    assert "seek_to_committed" in _src(Base.perform_seek)
+    assert "seek_to_committed" in _src(faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed)
+    assert "self._coordinator.fetch_committed_offsets([partition])" in _src(AIOKafkaConsumer.committed)
+    assert list(inspect.signature(GroupCoordinator.fetch_committed_offsets).parameters) == ["self", "partitions"]
+    assert "self._auto_offset_reset = auto_offset_reset" in _src(AIOKafkaConsumer.__init__)
+    assert BatchConsumerThread.seek_to_committed is not faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed
+
+
+def test_admin_client_sends_any_request_for_the_acl_probe() -> None:
+    """sinkapp.kafka_acl_probe sends Metadata v8 and DescribeGroups v3 (which aiokafka's admin
+    methods do not) through AIOKafkaAdminClient._send_request / _send_request_to_node."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    assert list(inspect.signature(AIOKafkaAdminClient._send_request).parameters) == ["self", "request", "node_id"]
+    assert list(inspect.signature(AIOKafkaAdminClient._send_request_to_node).parameters) == [
+        "self", "node_id", "request"]
+
+
 def test_app_and_consumer_attributes_read_for_pages_and_drain() -> None:
     """BatchApp reads App._consumer (is there a consumer yet) and Consumer._unacked_messages
     (forget released events); BatchConsumer.partition_offsets reads _committed_offset."""

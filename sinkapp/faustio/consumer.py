@@ -32,7 +32,8 @@ What changes:
 
 This relies on private faust-streaming and aiokafka API (``Consumer._wait_next_records``,
 ``_new_offset``, ``_filter_tps_with_pending_acks``, ``_add_gap``, ``_acked``, ``_committed_offset``,
-``App._new_transport``, aiokafka's ``_subscription`` chain, ``_isolation_level``, ...), all of it in
+``App._new_transport``, aiokafka's ``_subscription`` chain, ``_isolation_level``,
+``_coordinator.fetch_committed_offsets``, ``_auto_offset_reset``, ...), all of it in
 this package (sinkapp.faustio) and nowhere else, pinned by the version range in pyproject.toml;
 ``tests/test_faust_contract.py`` fails loudly when an upgrade changes any of it.
 """
@@ -40,7 +41,7 @@ this package (sinkapp.faustio) and nowhere else, pinned by the version range in 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -92,6 +93,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self.assigned_once = False               # readiness: the first assignment arrived
         self._prev_last: dict[TP, int] = {}      # last offset yielded since the last seek
         self._seeks = 0                          # bumped around every seek: a fetch it overlaps is suspect
+        self._owned: frozenset[TP] | None = None # assignment() as of the last rebalance callback
 
     # -- fetch ----------------------------------------------------------------------------
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
@@ -183,6 +185,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Flush and commit the revoked partitions while they are still assigned, then revoke."""
         self.revoking |= set(revoked)
+        self._owned = None
         try:
             hook: Callable[[set[TP]], Awaitable[None]] | None = getattr(self.app, "before_revoke", None)
             if hook is not None and revoked and not self.app.should_stop:
@@ -200,13 +203,21 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         self.assigned_once = True
         self.revoking -= set(assigned)
+        self._owned = None
         for tp in assigned:
             self.loaded.pop(tp, None)
         await super().on_partitions_assigned(assigned, generation_id)
+        self._owned = None
 
     def owns(self, tp: TP) -> bool:
-        """Is ``tp`` assigned here and not being revoked?"""
-        return tp not in self.revoking and tp in self.assignment()
+        """Is ``tp`` assigned here and not being revoked? (Called per fetched batch: Faust's
+        ``assignment()`` builds a new set of every assigned partition each time, so the set is
+        kept until the next rebalance callback; while one runs, ``revoking`` covers the old.)"""
+        if tp in self.revoking:
+            return False
+        if self._owned is None:
+            self._owned = frozenset(self.assignment())
+        return tp in self._owned
 
     def partition_offsets(self) -> list[tuple[TP, int | None, int | None, int | None]]:
         """(partition, last loaded offset, committed offset, end offset) of each assigned partition."""
@@ -229,6 +240,32 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._isolation_level = "read_committed"     # read by AIOKafkaConsumer.start()
         return consumer
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """aiokafka's ``seek_to_committed`` asks the coordinator once per partition, one round trip
+        after the other, and its fetcher then asks again, one partition at a time, for each that has
+        no committed offset (measured: 12 s and 5 s for 1,500 partitions, before the first batch of
+        every assignment). This asks once for all of them, seeks as it does, and resets the ones
+        without a committed offset by ``auto.offset.reset`` in one request, as the fetcher would."""
+        return await self.call_thread(self._seek_to_committed_at_once)  # type: ignore[no-any-return]
+
+    async def _seek_to_committed_at_once(self) -> dict[TP, Any]:
+        consumer = self._ensure_consumer()
+        tps = sorted(consumer.assignment())
+        committed = await consumer._coordinator.fetch_committed_offsets(tps) if tps else {}
+        out: dict[TP, Any] = {}                  # None: nothing committed (as aiokafka's)
+        for tp in tps:
+            meta = committed.get(tp)
+            offset = meta.offset if meta is not None and meta.offset != -1 else None
+            out[tp] = offset
+            if offset is not None and offset >= 0:
+                consumer.seek(tp, offset)
+        reset = {"earliest": consumer.seek_to_beginning, "latest": consumer.seek_to_end}.get(
+            consumer._auto_offset_reset)
+        missing = [tp for tp in tps if out[tp] is None]
+        if missing and reset is not None:
+            await reset(*missing)
+        return out
 
 
 class BatchTransport(faust_aiokafka.Transport):

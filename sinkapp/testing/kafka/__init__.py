@@ -19,6 +19,7 @@ modules split it by concern:
 * :mod:`.config`   -- server.properties, log4j2, the SASL/PLAIN users, KRaft storage format;
 * :mod:`.broker`   -- :class:`LocalKafka`, the broker process from start to stop;
 * :mod:`.process`  -- the ``run/broker.json`` state file, pid/port/signal helpers, log tails;
+* :mod:`.acls`     -- :class:`Acl` bindings created/deleted on a broker with ``authorizer=True``;
 * :mod:`.admin`    -- topic helpers (:class:`TopicAdmin`, :class:`ExistingKafka`) over aiokafka;
 * :mod:`.cli`      -- ``main()``, behind ``python -m sinkapp.testing.kafka``.
 
@@ -36,6 +37,7 @@ message that says what to do.
 
 from __future__ import annotations
 
+from .acls import Acl, acreate_acls, adelete_acls
 from .admin import ExistingKafka, TopicAdmin, acreate_topic, adelete_topic
 from .broker import LocalKafka
 from .cli import main
@@ -44,6 +46,7 @@ from .jars import POM, REPO_ROOT, fetch, find_java, jars_present, kafka_home, ka
 from .process import LOG_TAIL_LINES, BrokerAlreadyRunning, BrokerState, read_state
 
 __all__ = [
+    "Acl",
     "DEFAULT_SASL_USERS",
     "LOG_TAIL_LINES",
     "POM",
@@ -53,7 +56,9 @@ __all__ = [
     "ExistingKafka",
     "LocalKafka",
     "TopicAdmin",
+    "acreate_acls",
     "acreate_topic",
+    "adelete_acls",
     "adelete_topic",
     "fetch",
     "find_java",

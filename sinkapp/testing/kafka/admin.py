@@ -8,6 +8,8 @@ Who calls what:
   get those methods from :class:`TopicAdmin`. The demo (``sinkapp demo``), the benchmarks and
   some tests call ``create_topic`` on a LocalKafka of their own; async tests await
   :meth:`TopicAdmin.acreate_topic`/:meth:`TopicAdmin.adelete_topic`.
+* :meth:`TopicAdmin.create_acls`/:meth:`TopicAdmin.delete_acls` (:mod:`.acls`) grant and revoke
+  ACLs on a broker started with ``authorizer=True``.
 * :func:`acreate_topic`/:func:`adelete_topic` take a bootstrap address and work without any of
   the classes.
 * ``LocalKafka._wait_ready`` and :meth:`ExistingKafka.wait_ready` poll
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from sinkapp.errors import InfraError
@@ -140,6 +142,19 @@ class TopicAdmin:
     def delete_topic(self, name: str) -> None:
         """Sync :meth:`adelete_topic`."""
         run_sync(lambda: self.adelete_topic(name))
+
+    def create_acls(self, acls: Iterable[Any]) -> None:
+        """Create :class:`~.acls.Acl` bindings and wait until the broker applies them (a broker
+        started with ``authorizer=True``; the PLAINTEXT listener's principal is a super user)."""
+        from .acls import acreate_acls
+
+        run_sync(lambda: acreate_acls(self.bootstrap_servers, list(acls)))
+
+    def delete_acls(self, acls: Iterable[Any]) -> None:
+        """Delete :class:`~.acls.Acl` bindings and wait until the broker no longer applies them."""
+        from .acls import adelete_acls
+
+        run_sync(lambda: adelete_acls(self.bootstrap_servers, list(acls)))
 
 
 class ExistingKafka(TopicAdmin):

@@ -62,11 +62,18 @@ class LocalKafka(TopicAdmin):
     ports and data. ``sasl_port=None`` means no SASL listener; ``sasl_users`` (default
     ``{"alice": "alice-secret"}``) are the PLAIN users it accepts. Jars come from ``libs``
     (default :func:`libs_dir`), fetched on the first start if missing.
+
+    ``authorizer=True`` turns ACLs on (KRaft's StandardAuthorizer): SASL users may do only what
+    ACLs grant them (:meth:`~.admin.TopicAdmin.create_acls`), except ``super_users`` (default
+    ``User:admin``); PLAINTEXT clients are the broker's own principal ``User:ANONYMOUS``, a super
+    user, so the topic and ACL helpers (which use the PLAINTEXT listener) keep working.
     """
 
     def __init__(self, home: Path | None = None, port: int = 0, sasl_port: int | None = None,
                  sasl_users: dict[str, str] | None = None, *, libs: Path | None = None,
-                 ssl_certs: Any = None) -> None:
+                 ssl_certs: Any = None, authorizer: bool = False,
+                 super_users: tuple[str, ...] = ("User:admin",)) -> None:
+        self.super_users = super_users if authorizer else None
         self.home = (home or kafka_home()).resolve()
         # ssl_certs (sinkapp.testing.tls.Certs) with a SASL listener: also a SASL_SSL listener
         self.ssl_certs = ssl_certs
@@ -181,7 +188,7 @@ class LocalKafka(TopicAdmin):
             pem.write_text(self.ssl_certs.key.read_text() + self.ssl_certs.cert.read_text())
         write_config(self.config_path, port=self.port, controller_port=self.controller_port,
                      sasl_port=self.sasl_port, sasl_users=self.sasl_users, data_dir=self.data_dir,
-                     sasl_ssl_port=self.sasl_ssl_port, ssl_pem=pem)
+                     sasl_ssl_port=self.sasl_ssl_port, ssl_pem=pem, super_users=self.super_users)
         format_storage(java, self.libs, config_path=self.config_path, data_dir=self.data_dir,
                        log_path=self.log_path, cwd=self.home)
         with self.log_path.open("ab") as log:

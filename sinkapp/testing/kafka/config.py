@@ -34,6 +34,12 @@ from sinkapp.errors import InfraError
 from .process import LOG_TAIL_LINES, tail_text
 
 DEFAULT_SASL_USERS = {"alice": "alice-secret"}
+#: KRaft's ACL authorizer (``LocalKafka(authorizer=True)``)
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+#: who the broker is to itself: its PLAINTEXT (inter-broker) and CONTROLLER listeners have no
+#: authentication, so the broker, the controller and every PLAINTEXT client are User:ANONYMOUS,
+#: which must be a super user or the broker cannot talk to its own controller
+BROKER_PRINCIPAL = "User:ANONYMOUS"
 LOG4J2_FILE = "log4j2.properties"
 
 LOG4J2 = """\
@@ -77,11 +83,13 @@ def new_cluster_id() -> str:
 
 def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
                       sasl_users: dict[str, str], data_dir: Path, sasl_ssl_port: int | None = None,
-                      ssl_pem: Path | None = None) -> str:
+                      ssl_pem: Path | None = None, super_users: Iterable[str] | None = None) -> str:
     """The text of server.properties for a single-node KRaft broker+controller on 127.0.0.1.
 
     ``sasl_ssl_port`` + ``ssl_pem`` (the server's private key and certificate chain in one PEM
-    file) add a SASL_SSL listener with the same PLAIN users: what Confluent Cloud speaks."""
+    file) add a SASL_SSL listener with the same PLAIN users: what Confluent Cloud speaks.
+    ``super_users`` (not None) turns ACLs on: :data:`AUTHORIZER`, ``super.users`` = those plus
+    :data:`BROKER_PRINCIPAL`, and no ACL means no access (``allow.everyone.if.no.acl.found=false``)."""
     listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller_port}"]
     advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
@@ -111,6 +119,10 @@ def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
             "listener.name.sasl_ssl.ssl.keystore.type=PEM",
             f"listener.name.sasl_ssl.ssl.keystore.location={ssl_pem}",
         ]
+    if super_users is not None:
+        supers = [BROKER_PRINCIPAL, *(u for u in super_users if u != BROKER_PRINCIPAL)]
+        extra += [f"authorizer.class.name={AUTHORIZER}", f"super.users={';'.join(supers)}",
+                  "allow.everyone.if.no.acl.found=false"]
     props = [
         "# Written by sinkapp.testing.kafka at every start; edits are overwritten.",
         "process.roles=broker,controller",
@@ -143,11 +155,12 @@ def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
 
 def write_config(config_path: Path, *, port: int, controller_port: int, sasl_port: int | None,
                  sasl_users: dict[str, str], data_dir: Path, sasl_ssl_port: int | None = None,
-                 ssl_pem: Path | None = None) -> None:
+                 ssl_pem: Path | None = None, super_users: Iterable[str] | None = None) -> None:
     """Write server.properties to ``config_path`` and log4j2.properties beside it."""
     config_path.write_text(server_properties(port=port, controller_port=controller_port, sasl_port=sasl_port,
                                              sasl_users=sasl_users, data_dir=data_dir,
-                                             sasl_ssl_port=sasl_ssl_port, ssl_pem=ssl_pem))
+                                             sasl_ssl_port=sasl_ssl_port, ssl_pem=ssl_pem,
+                                             super_users=super_users))
     config_path.with_name(LOG4J2_FILE).write_text(LOG4J2)
 
 
