@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sinkapp.config_types import Secret, TableSettings
+from sinkapp.config_types import Secret, Settings, TableSettings
 from sinkapp.errors import ConfigError
 
 PROPS_PREFIX = "sinkapp.table.create.properties."
@@ -64,7 +64,7 @@ _REGISTRY = ("io.confluent.connect.avro.AvroConverter", "io.confluent.connect.pr
              "io.confluent.connect.json.JsonSchemaConverter")
 
 
-def check_tables(s: Any) -> None:
+def check_tables(s: Settings) -> None:
     """auto.create / auto.evolve need a record schema and columns that are sinkapp's to choose."""
     t: TableSettings = s.tables
     if not t.enabled:

@@ -144,9 +144,22 @@ def create_table_sql(db: str, table: str, columns: Sequence[Column], key: Sequen
             + _buckets(buckets) + _properties(properties))
 
 
-def add_columns_sql(db: str, table: str, columns: Sequence[Column]) -> list[str]:
-    """One ``ALTER TABLE `db`.`t` ADD COLUMN `c` TYPE NULL`` per column (the single-column form; a
+def _add_clauses(db: str, table: str, columns: Sequence[Column]) -> tuple[str, list[str]]:
+    """The checked ``db`.`t``` target and one ``ADD COLUMN `c` TYPE NULL`` clause per column (a
     column added to a table with rows is NULL in those rows, so it is always nullable)."""
     target = f"{quote(check_identifier(db, 'database'))}.{quote(check_identifier(table, 'table'))}"
     _check_unique(columns)
-    return [f"ALTER TABLE {target} ADD COLUMN {_definition(c, key=False)}" for c in columns]
+    return target, [f"ADD COLUMN {_definition(c, key=False)}" for c in columns]
+
+
+def add_columns_sql(db: str, table: str, columns: Sequence[Column]) -> list[str]:
+    """One ``ALTER TABLE `db`.`t` ADD COLUMN `c` TYPE NULL`` per column (the single-column form)."""
+    target, clauses = _add_clauses(db, table, columns)
+    return [f"ALTER TABLE {target} {c}" for c in clauses]
+
+
+def add_columns_statement(db: str, table: str, columns: Sequence[Column]) -> str:
+    """One ``ALTER TABLE`` adding every column, its clauses comma-separated: one schema change job
+    for them all (what auto.evolve sends)."""
+    target, clauses = _add_clauses(db, table, columns)
+    return f"ALTER TABLE {target} " + ", ".join(clauses)

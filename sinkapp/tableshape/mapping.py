@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sinkapp.errors import SchemaMappingError
 from sinkapp.tableshape.avro_map import avro_columns
 from sinkapp.tableshape.columns import Column
 from sinkapp.tableshape.compat import compatible
 from sinkapp.tableshape.connect_map import connect_columns
-from sinkapp.tableshape.ddl import create_table_sql
+from sinkapp.tableshape.ddl import add_columns_statement, create_table_sql
 from sinkapp.tableshape.envelope import is_envelope, key_columns, row_schema
 from sinkapp.tableshape.jsonschema_map import json_schema_columns
-from sinkapp.tableshape.names import quote
 from sinkapp.tableshape.protobuf_map import protobuf_columns
 
-__all__ = ["Column", "add_columns_sql", "avro_row", "compatible", "connect_row", "create_table_sql",
+__all__ = ["Column", "add_columns_statement", "avro_row", "compatible", "connect_row", "create_table_sql",
            "json_schema_row", "key_fields", "protobuf_row"]
 
 _FMT = {"AVRO": "avro", "CONNECT": "connect", "JSON": "jsonschema", "PROTOBUF": "protobuf"}
@@ -49,11 +49,5 @@ def key_fields(kind: str, schema: Any) -> list[str]:
         return []
     try:
         return key_columns(schema, fmt)
-    except Exception:                               # a primitive key (a string id): no key columns
+    except SchemaMappingError:                      # a primitive key (a string id): no key columns
         return []
-
-
-def add_columns_sql(database: str, table: str, columns: list[Column]) -> str:
-    """One ALTER TABLE adding every column (nullable, last): one schema change job for them all."""
-    adds = ", ".join(f"ADD COLUMN {quote(c.name)} {c.type} NULL" for c in columns)
-    return f"ALTER TABLE {quote(database)}.{quote(table)} {adds}"

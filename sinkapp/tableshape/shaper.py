@@ -109,7 +109,7 @@ class TableShapes:
             if shape.columns is None:
                 raise SchemaChangeFailed(f"CREATE TABLE {table} succeeded but the table is not listed in "
                                          "information_schema.COLUMNS")
-        reason, new = self._compare(table, shape, d)
+        reason, new = compare(table, shape.columns, d)
         if reason or not new:
             return reason
         if not self.s.auto_evolve:
@@ -126,10 +126,6 @@ class TableShapes:
     async def _read(self, table: TableKey) -> dict[str, TableColumn] | None:
         cols = await self.client.columns(table.database, table.table)
         return None if cols is None else {c.name.lower(): c for c in cols}
-
-    def _compare(self, table: TableKey, shape: TableShape, d: Described) -> tuple[str | None, list[mapping.Column]]:
-        assert shape.columns is not None
-        return compare(table, shape.columns, d)
 
     async def _create(self, table: TableKey, d: Described) -> None:
         if not self.s.auto_create:
@@ -158,7 +154,7 @@ class TableShapes:
         deadline = self.clock() + self.s.change_timeout_ms / 1000.0
         while new:
             try:
-                await self.client.query(mapping.add_columns_sql(table.database, table.table, new))
+                await self.client.query(mapping.add_columns_statement(table.database, table.table, new))
             except DdlError as exc:
                 if isinstance(exc, DdlUnreachable):
                     raise
@@ -168,7 +164,8 @@ class TableShapes:
                 # another worker (or an admin) is changing the table: wait, then look again
                 await self._await_job(table, deadline)
                 shape.columns = await self._read(table)
-                reason, new = self._compare(table, shape, d)
+                assert shape.columns is not None
+                reason, new = compare(table, shape.columns, d)
                 if reason:
                     raise SchemaChangeFailed(reason) from None
                 continue
@@ -177,7 +174,8 @@ class TableShapes:
             log.info("schema change: added column(s) %s to %s for %s", ", ".join(
                 f"{c.name} {c.type}" for c in new), table, d.what)
             shape.columns = await self._read(table)
-            _, new = self._compare(table, shape, d)
+            assert shape.columns is not None
+            _, new = compare(table, shape.columns, d)
 
     async def _await_job(self, table: TableKey, deadline: float) -> None:
         delay = 0.1                                   # SHOW ALTER is cheap: poll often, up to 4 per second

@@ -17,6 +17,7 @@ import hashlib
 import struct
 from collections.abc import Hashable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -73,15 +74,19 @@ class RegistrySource:
             indexes, _ = read_indexes(record.value[5:])
             cols = mapping.protobuf_row(entry.message_class(indexes, sid).DESCRIPTOR, self.debezium)
         else:
-            text = (await self.converter.registry.by_id(sid)).text
-            cols = mapping.json_schema_row(orjson.loads(text), self.debezium)
-        return Described(cols + (self.extra or []), await self._key(record.key), f"schema id {sid}", self.debezium)
+            got = await self._fetch(sid, record)
+            cols = mapping.json_schema_row(orjson.loads(got.text) if got else {}, self.debezium)
+        return Described(cols + (self.extra or []), await self._key(record), f"schema id {sid}", self.debezium)
 
-    async def _key(self, raw: bytes | None) -> list[str]:
-        sid = _frame_id(raw)
+    async def _fetch(self, sid: int | None, record: Any) -> Any:
+        """The registry's schema ``sid``, registry outages waited out as the converter does."""
+        return await self.converter.call(partial(self.converter.registry.by_id, sid), f"schema id {sid}", record)
+
+    async def _key(self, record: Any) -> list[str]:
+        sid = _frame_id(record.key)
         if sid is None:
-            return _connect_key(raw)
-        got = await self.converter.registry.by_id(sid)
+            return _connect_key(record.key)
+        got = await self._fetch(sid, record)
         if got is None:
             return []
         return mapping.key_fields(got.schema_type, orjson.loads(got.text))

@@ -17,8 +17,6 @@ from sinkapp.tableshape.shaper import RouteShape, TableShapes
 from sinkapp.tableshape.sources import source_for
 from sinkapp.transforms.debezium_fields import parse_add_fields
 
-__all__ = ["DEBEZIUM_TYPES", "ddl_client", "route_shape", "table_shapes"]
-
 
 def ddl_client(settings: Settings) -> DdlClient:
     t = settings.tables
