@@ -1,7 +1,7 @@
 """Steady-rate benchmark: how many Stream Loads per second a table receives, and how big they are.
 
     .venv/bin/python benchmarks/loadrate.py                          # 12 partitions, 3,000 rows/s, 40 s
-    .venv/bin/python benchmarks/loadrate.py --java-plugin ../shared/peers/starrocks-kafka-connector
+    .venv/bin/python benchmarks/loadrate.py --java-plugin path/to/starrocks-kafka-connector
     .venv/bin/python benchmarks/loadrate.py --duration 20 --warmup 5 --scenarios sinkapp --json-out r.json
 
 Every load adds a data version to each tablet it touches, and StarRocks refuses writes past

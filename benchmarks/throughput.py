@@ -4,7 +4,7 @@ plugin, the Java starrocks-kafka-connector), in one run.
     .venv/bin/python benchmarks/throughput.py                  # 3 rounds: json 2M, avro 1M, csv 2M rows
     .venv/bin/python benchmarks/throughput.py --quick          # smoke run: 30k rows per format, 1 round
     .venv/bin/python benchmarks/throughput.py --formats json --records 500000 --rounds 5 --json-out r.json
-    .venv/bin/python benchmarks/throughput.py --formats json --java-plugin ../shared/peers/starrocks-kafka-connector
+    .venv/bin/python benchmarks/throughput.py --formats json --java-plugin path/to/starrocks-kafka-connector
 
 Starts a local Kafka broker, the Stream Load emulator in count-only mode (rows counted, not parsed,
 in its own process) and, for Avro, the Schema Registry emulator; produces each format's records

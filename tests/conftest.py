@@ -79,3 +79,12 @@ def registry() -> Iterator[Any]:
 
     with RegistryThread() as sr:
         yield sr
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the broker is a ``kafka`` test, whether or not its module says so: the unit
+    selection (``-m "not kafka"``, which .ci/run runs from a clone with nothing beside it) must not
+    start one."""
+    for item in items:
+        if "kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)

@@ -12,10 +12,7 @@ import pytest
 from sinkapp.config import build_settings, load_settings
 from sinkapp.errors import ConfigError
 from sinkapp.routes import build_routes
-
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-if not FIXTURES.exists():                       # CI lays shared/ beside the clone
-    FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+from tests.workers import FIXTURES
 
 BASE = {
     "topics": "orders",

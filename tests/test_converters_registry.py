@@ -17,7 +17,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -39,8 +38,9 @@ from sinkapp.errors import ConfigError, ConversionError
 from sinkapp.routes import Route
 from sinkapp.testing.registry import RegistryEmulator, confluent_encode
 from tests.fakes import Batch, Event, Msg, Record
+from tests.workers import FIXTURES
 
-ORDERS_AVSC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "orders.avsc"  # shared/ is beside the repo
+ORDERS_AVSC = FIXTURES / "orders.avsc"
 AVRO = "io.confluent.connect.avro.AvroConverter"
 PROTO = "io.confluent.connect.protobuf.ProtobufConverter"
 JSONSR = "io.confluent.connect.json.JsonSchemaConverter"

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,8 +32,9 @@ from sinkapp.testing.registry import (
     confluent_decode,
     confluent_encode,
 )
+from tests.workers import FIXTURES
 
-ORDERS_AVSC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "orders.avsc"
+ORDERS_AVSC = FIXTURES / "orders.avsc"
 ORDERS_TEXT = ORDERS_AVSC.read_text()
 ORDER = {
     "ordertime": 1500000000000,

@@ -7,15 +7,14 @@ import json
 import socket
 import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from sinkapp.testing.streamload import EmulatorThread, StreamLoadEmulator
 from sinkapp.testing.streamload.probe import basic, put, stream_load
+from tests.workers import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"  # shared/ lies beside the clone
 TEST123 = FIXTURES / "test123.sql"
 PK_DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k) DISTRIBUTED BY HASH(k);"
 CSV_KV = {"format": "csv", "column_separator": ","}

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from sinkapp.testing.streamload import StreamLoadEmulator
 from sinkapp.testing.streamload.cli import build_parser
 from sinkapp.testing.streamload.probe import put
+from tests.workers import FIXTURES
 
 DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k);"
 
@@ -122,7 +122,7 @@ def test_cli_parser_and_module_entry_point(tmp_path):
                                       "--bes", "2", "--no-store", "--password", ""])
     assert (args.fe_port, args.ddl, args.bes, args.no_store, args.database) == (0, ["a.sql", "b.sql"], 2, True, "test")
     proc = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
-                             "--database", "test", "--ddl", str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "test123.sql")],
+                             "--database", "test", "--ddl", str(FIXTURES / "test123.sql")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from sinkapp.offsets import group_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"   # the connector configs, Datagen orders schema and test123 DDL
 
 
 def datagen_order(i: int) -> dict[str, Any]:

@@ -1,9 +1,7 @@
 """A local StarRocks Stream Load emulator.
 
-Spec: ``shared/streamload-protocol.md`` in the ``shared/`` directory that lies beside the repository
-clone (``../shared/streamload-protocol.md`` from the repository root), §9 checklist; table DDL and
-connector configs used in examples are in ``../shared/fixtures/`` (copies: ``sinkapp/demo_data/``,
-``config/``).
+Spec: ``docs/streamload-protocol.md`` in the repository, §9 checklist; the MySQL front's spec is
+``MYSQL.md`` beside this file.
 
 It runs FE and BE HTTP endpoints on loopback that behave as StarRocks does on the wire: Basic auth,
 ``Expect: 100-continue``, FE 307 → BE, label registry, CSV/JSON parsing with type conversion and
