@@ -88,3 +88,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "kafka" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One PostgreSQL server (wal_level=logical) for the session's Debezium tests."""
+    from sinkapp.testing.postgres import LocalPostgres
+
+    pg = LocalPostgres(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def debezium_connect(kafka: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Kafka Connect standalone worker with Debezium's PostgreSQL connector on its classpath, on a
+    small heap, JSON converters with schemas (the Debezium default of the Java connector's docs); tests
+    add and remove their connectors over its REST API."""
+    from sinkapp.testing.connect.jars import fetch_debezium
+    from sinkapp.testing.connect.standalone import ConnectStandalone
+
+    connect = ConnectStandalone(
+        tmp_path_factory.mktemp("debezium-connect"), None, kafka.bootstrap_servers, libs=fetch_debezium(),
+        worker={"key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true",
+                "offset.flush.interval.ms": "1000"},
+        jvm_opts=["-Xms64m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"])
+    connect.start()
+    try:
+        connect.wait_rest()
+        yield connect
+    finally:
+        connect.stop()

@@ -76,11 +76,14 @@ def fetch(libs: Path | None = None, *, force: bool = False) -> Path:
     return maven_fetch(POM, libs, _marker(libs).name, "kafka_2.13-*.jar", f"Kafka {kafka_version()}")
 
 
-def maven_fetch(pom: Path, libs: Path, marker: str, expect: str, what: str, *args: str) -> Path:
-    """``mvn dependency:copy-dependencies`` of ``pom`` into ``libs`` (also the Kafka Connect jars of
-    the benchmarks). Jars land in a temporary sibling directory first and replace ``libs`` only when
-    Maven succeeded and a jar matching ``expect`` is there, so an interrupted fetch never leaves a
-    half-filled cache behind; ``marker`` (a file in ``libs``) then holds the broker's version."""
+def maven_fetch(pom: Path, libs: Path, marker: str, expect: str, what: str, *args: str,
+                version: str | None = None) -> Path:
+    """``mvn dependency:copy-dependencies`` of ``pom`` into ``libs`` (also the Kafka Connect and
+    Debezium jars, sinkapp/testing/connect). Jars land in a temporary sibling directory first and
+    replace ``libs`` only when Maven succeeded and a jar matching ``expect`` is there, so an
+    interrupted fetch never leaves a half-filled cache behind; ``marker`` (a file in ``libs``) then
+    holds ``version`` (default: the broker's)."""
+    version = version or kafka_version()
     mvn = shutil.which("mvn")
     if mvn is None:
         raise InfraError(f"Maven (mvn) not found on PATH: it is needed to fetch the {what} jars; "
@@ -96,14 +99,14 @@ def maven_fetch(pom: Path, libs: Path, marker: str, expect: str, what: str, *arg
         tail = tail_text(re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr), LOG_TAIL_LINES)
         raise InfraError(f"Maven could not fetch {what} (exit {proc.returncode}): "
                          f"{' '.join(cmd)}\n--- last lines of mvn output ---\n{tail}")
-    (staging / marker).write_text(kafka_version() + "\n")
+    (staging / marker).write_text(version + "\n")
     shutil.rmtree(libs, ignore_errors=True)
     try:
         staging.rename(libs)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         marked = libs / marker
-        if not (marked.exists() and marked.read_text().strip() == kafka_version()):
+        if not (marked.exists() and marked.read_text().strip() == version):
             raise                            # a concurrent fetch that finished first is fine
     return libs
 
