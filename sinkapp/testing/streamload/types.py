@@ -16,6 +16,7 @@ String values longer than the declared length always filter the row (documented 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -59,8 +60,8 @@ def _int(col: Column) -> Converter:
             v = int(raw)
         elif isinstance(raw, int):
             v = raw
-        elif isinstance(raw, float) and raw.is_integer():
-            v = int(raw)
+        elif isinstance(raw, float) and math.isfinite(raw):
+            v = int(raw)     # a JSON double truncates toward zero (2147483647.3 -> 2147483647), then range
         elif isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
             v = int(raw)
         else:
@@ -186,10 +187,39 @@ def _json(col: Column) -> Converter:
     return conv
 
 
+def _nested(col: Column) -> Converter:
+    """ARRAY from a JSON array, MAP and STRUCT from a JSON object (a STRUCT also from an array, by
+    position); a string (a CSV field) is read as JSON text first. Elements convert as their own
+    columns; an element that does not convert makes the whole value fail."""
+    kids = [make_converter(c) for c in col.children]
+
+    def elem(conv: Converter, v: object) -> object:
+        return None if v is None else conv(v)
+
+    def build(value: object) -> object:
+        if col.type == "ARRAY" and isinstance(value, list):
+            return [elem(kids[0], v) for v in value]
+        if col.type == "MAP" and isinstance(value, dict):
+            return {elem(kids[0], k): elem(kids[1], v) for k, v in value.items()}
+        if col.type == "STRUCT" and isinstance(value, dict | list):
+            got = value if isinstance(value, list) else [value.get(c.name) for c in col.children]
+            if len(got) == len(col.children):
+                return {c.name: elem(k, v) for c, k, v in zip(col.children, kids, got, strict=True)}
+        raise ValueError
+
+    def conv(raw: object) -> object:
+        try:
+            return build(orjson.loads(raw) if isinstance(raw, str) else raw)
+        except (ValueError, ConvertFailure):      # orjson.JSONDecodeError is a ValueError
+            raise _fail(col, raw) from None
+    return conv
+
+
 _FACTORIES: dict[str, Callable[[Column], Converter]] = {
     "BOOLEAN": _bool, "TINYINT": _int, "SMALLINT": _int, "INT": _int, "BIGINT": _int, "LARGEINT": _int,
     "FLOAT": _float, "DOUBLE": _float, "DECIMAL": _decimal, "CHAR": _string, "VARCHAR": _string,
     "STRING": _string, "DATE": _date, "DATETIME": _datetime, "JSON": _json,
+    "ARRAY": _nested, "MAP": _nested, "STRUCT": _nested,
 }
 
 
