@@ -143,8 +143,8 @@ class Plan:
             if reason is not None:
                 return reason
             out.append(val)
-        op = 0
-        if self.op_getter is not None:
+        op = 0 if rec.op is None else rec.op
+        if self.op_getter is not None and rec.op is None:
             raw_op = self.op_getter(src)
             if raw_op is not None:
                 key = raw_op.lower() if isinstance(raw_op, str) else raw_op

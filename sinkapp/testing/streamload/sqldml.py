@@ -118,7 +118,8 @@ def _cell(col: Column, raw: Any) -> Any:
                                       f"NULL value in non-nullable column '{col.name}'")
         return None
     try:
-        return make_converter(col)(raw if not isinstance(raw, dt.date) else raw.isoformat())
+        conv = make_converter(col, "csv" if col.children else "json")   # a string literal casts to ARRAY/MAP
+        return conv(raw if not isinstance(raw, dt.date) else raw.isoformat())
     except ConvertFailure as exc:
         raise SqlError(ERR_PARSE, f"Insert has filtered data in strict mode. {exc.reason}") from None
 

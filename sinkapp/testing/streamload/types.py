@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 
+from .jsondemand import INVALID
 from .schema import Column
 
 _INT_RANGE = {
@@ -187,9 +188,10 @@ def _json(col: Column) -> Converter:
     return conv
 
 
-def _nested(col: Column) -> Converter:
+def _nested(col: Column, *, text: bool = True) -> Converter:
     """ARRAY from a JSON array, MAP and STRUCT from a JSON object (a STRUCT also from an array, by
-    position); a string (a CSV field) is read as JSON text first. Elements convert as their own
+    position); a CSV field (``text``) is read as JSON text first, a JSON string value is no array
+    (NULL in R test_invalid_json). Elements convert as their own
     columns; an element that does not convert makes the whole value fail."""
     kids = [make_converter(c) for c in col.children]
 
@@ -209,7 +211,7 @@ def _nested(col: Column) -> Converter:
 
     def conv(raw: object) -> object:
         try:
-            return build(orjson.loads(raw) if isinstance(raw, str) else raw)
+            return build(orjson.loads(raw) if isinstance(raw, str) and text else raw)
         except (ValueError, ConvertFailure):      # orjson.JSONDecodeError is a ValueError
             raise _fail(col, raw) from None
     return conv
@@ -225,7 +227,7 @@ _FACTORIES: dict[str, Callable[[Column], Converter]] = {
 
 def make_converter(col: Column, source: str = "json") -> Converter:
     """``source="csv"`` words failures as the documented CSV reason (§6.1)."""
-    conv = _FACTORIES[col.type](col)
+    conv = _nested(col, text=source == "csv") if col.children else _FACTORIES[col.type](col)
     if source != "csv":
         return conv
 
@@ -240,12 +242,15 @@ def make_converter(col: Column, source: str = "json") -> Converter:
 
 
 def convert_cell(col: Column, conv: Converter, raw: object, strict: bool) -> tuple[object, str | None]:
-    """Return ``(value, None)`` or ``(None, reason)`` when the row must be filtered (§6.3)."""
+    """Return ``(value, None)`` or ``(None, reason)`` when the row must be filtered (§6.3). A value the
+    on-demand JSON reader could not read (:data:`.jsondemand.INVALID`) fails like a bad conversion."""
     if raw is None:
         if col.nullable:
             return None, None
         return None, f"NULL value in non-nullable column '{col.name}'"
     try:
+        if raw is INVALID:
+            raise ConvertFailure(f"invalid json value for column {col.name}")
         return conv(raw), None
     except ConvertFailure as exc:
         if strict or exc.always_filter:
