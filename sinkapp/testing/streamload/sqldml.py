@@ -19,6 +19,7 @@ refused too.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -117,9 +118,13 @@ def _cell(col: Column, raw: Any) -> Any:
             raise SqlError(ERR_PARSE, "Insert has filtered data in strict mode. "
                                       f"NULL value in non-nullable column '{col.name}'")
         return None
+    if isinstance(raw, dt.datetime):
+        raw = raw.isoformat(sep=" ")
+    elif isinstance(raw, dt.date | Decimal):
+        raw = str(raw)
     try:
         conv = make_converter(col, "csv" if col.children else "json")   # a string literal casts to ARRAY/MAP
-        return conv(raw if not isinstance(raw, dt.date) else raw.isoformat())
+        return conv(raw)
     except ConvertFailure as exc:
         raise SqlError(ERR_PARSE, f"Insert has filtered data in strict mode. {exc.reason}") from None
 

@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mysql_mimic.results import ResultColumn
 from sqlglot import exp
 from sqlglot.errors import ExecuteError, OptimizeError, SqlglotError
 from sqlglot.executor.python import PythonExecutor
@@ -28,7 +27,7 @@ from sqlglot.planner import Plan
 from .coltypes import Column
 from .sqlddl import DIALECT, table_ref
 from .sqlnames import ERR_PARSE, SqlError, unsupported
-from .sqlvalues import render, result_column
+from .sqlvalues import computed_column, render, result_column
 
 if TYPE_CHECKING:
     from .schema import TableSchema
@@ -129,8 +128,6 @@ def select(cat: SqlCatalog, tree: exp.Select, db: str | None) -> tuple[list[tupl
     cols: list[Column | None] = [source.column(e) for e in exprs] if len(exprs) == len(names) else \
         [None] * len(names)
     out_names = [e.alias_or_name for e in exprs] if len(exprs) == len(names) else names
-    result: list[Any] = [result_column(n, c) if c is not None else n for n, c in zip(out_names, cols, strict=True)]
-    typed = [tuple(render(c, v) for c, v in zip(cols, r, strict=True)) for r in rows]
-    if any(isinstance(c, str) for c in result) and not typed:
-        result = [c if isinstance(c, ResultColumn) else result_column(c, Column(c, "VARCHAR")) for c in result]
-    return typed, result
+    result = [result_column(n, c) if c is not None else computed_column(n, [r[i] for r in rows])
+              for i, (n, c) in enumerate(zip(out_names, cols, strict=True))]
+    return [tuple(render(c, v) for c, v in zip(cols, r, strict=True)) for r in rows], result

@@ -34,6 +34,17 @@ def result_column(name: str, col: Column) -> ResultColumn:
     return ResultColumn(name=name, type=_WIRE.get(col.type, ColumnType.VAR_STRING))
 
 
+_INFERRED = ((bool, ColumnType.TINY), (int, ColumnType.LONGLONG), (float, ColumnType.DOUBLE),
+             (decimal.Decimal, ColumnType.NEWDECIMAL), (dt.datetime, ColumnType.DATETIME), (dt.date, ColumnType.DATE))
+
+
+def computed_column(name: str, values: list[Any]) -> ResultColumn:
+    """A computed result column (``count(1)``, ``max(amount)``, ``hex(x)``), typed from its first value."""
+    first = next((v for v in values if v is not None), None)
+    kind = next((t for py, t in _INFERRED if isinstance(first, py)), ColumnType.VAR_STRING)
+    return ResultColumn(name=name, type=kind)
+
+
 def render(col: Column | None, v: Any) -> Any:
     """A value for the wire: typed columns as Python values mysql-mimic writes as text, the rest as text."""
     if v is None:

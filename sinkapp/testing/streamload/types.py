@@ -19,7 +19,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 import orjson
 
@@ -36,6 +36,7 @@ _DATETIME_TEXT = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6})\d*)?)?)?(Z|[+-]\d{2}:?\d{2})?")
 
 Converter = Callable[[object], object]
+_WIDE = Context(prec=80)      # DECIMAL(38, s) has more digits than the default context keeps
 
 
 class ConvertFailure(Exception):
@@ -49,7 +50,7 @@ class ConvertFailure(Exception):
 
 def _fail(col: Column, raw: object) -> ConvertFailure:
     src = "json value"
-    text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
     return ConvertFailure(f"convert {src} to {col.type} failed. column: {col.name}, value: {text}")
 
 
@@ -104,12 +105,13 @@ def _float(col: Column) -> Converter:
 
 def _decimal(col: Column) -> Converter:
     max_int_digits = col.precision - col.scale
+    quantum = Decimal(1).scaleb(-col.scale)
 
     def conv(raw: object) -> object:
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
             raise _fail(col, raw)
         try:
-            d = Decimal(raw if isinstance(raw, str) else repr(raw))
+            d = raw if isinstance(raw, Decimal) else Decimal(raw if isinstance(raw, str) else repr(raw))
         except InvalidOperation:
             raise _fail(col, raw) from None
         if not d.is_finite():
@@ -123,7 +125,7 @@ def _decimal(col: Column) -> Converter:
                                  f"value: {raw}, scale: {col.scale}")
         if int_digits > max_int_digits:
             raise _fail(col, raw)
-        return d
+        return d.quantize(quantum, context=_WIDE)     # stored at the column's scale: 1.5 -> 1.50
     return conv
 
 

@@ -167,6 +167,8 @@ class CaseRun:
         if self.real_shell:
             done = subprocess.run(line.replace("curl", "curl -sS"), shell=True, capture_output=True, text=True,
                                   timeout=120, executable="/bin/bash")
+            if done.returncode == 127:          # a program or helper script that is not there
+                raise HarnessGap(f"shell command could not run: {done.stderr.strip()[:160]}")
             return done.returncode, (done.stdout if done.returncode == 0 else done.stderr).rstrip("\n")
         try:
             pipe = shellcmd.parse(line)
