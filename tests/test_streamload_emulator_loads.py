@@ -92,8 +92,8 @@ async def test_partial_updates_and_a_sort_key_that_is_not_the_key(emu, session):
     assert (await load(session, emu, "sorted", "1,2\n", columns="k,s", **base))["Status"] == "Success"
     r = await load(session, emu, "keysort", "1,2\n", columns="k,v", partial_update_mode="column", **base)
     assert r["Status"] == "Success" and emu.rows("db", "keysort") == [{"k": 1, "v": 2, "w": None}]
-    r = await load(session, emu, "sorted", "1,2\n", columns="k,v", partial_update_mode="sideways", **base)
-    assert r["Message"].startswith("emulator: partial_update_mode 'sideways' is not supported")
+    r = await load(session, emu, "sorted", "1,2\n", columns="k,s", partial_update_mode="Column", **base)
+    assert r["Status"] == "Success"                 # exact and case-sensitive: "Column" is row mode (spec §2)
 
 
 async def test_a_load_leaving_out_a_not_null_column_without_default_fails_at_planning(emu, session):
@@ -140,6 +140,8 @@ async def test_envelope_debezium_ops_tombstones_jsonpaths_and_bad_events(emu, se
             assert (await resp.text()).startswith(f"Error: {reason}. Row: ")
     r = await load(session, emu, "nums", event("c", after={"k": 1}), **dbz)
     assert r["Message"].startswith("emulator: envelope: debezium into a DUPLICATE KEY table is not supported")
+    r = await load(session, emu, "cdc", f"[{event('c', after={'id': 5})}]", strip_outer_array="true", **dbz)
+    assert r["Message"] == "envelope: debezium cannot be combined with json_root or strip_outer_array"
 
 
 async def test_malformed_json_is_read_on_demand_as_starrocks_reads_it(emu, session):

@@ -157,10 +157,10 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
         raise LoadFailure(f"emulator: envelope {h['envelope']!r} is not supported (only debezium is)")
     if envelope and fmt != "json":
         raise LoadFailure("emulator: envelope: debezium with a format other than json is not supported")
-    mode = (h.get("partial_update_mode") or "row").strip().lower()
-    if mode not in ("row", "column", "auto"):
-        raise LoadFailure(f"emulator: partial_update_mode {h['partial_update_mode']!r} is not supported "
-                          "(row, column, auto are)")
+    if envelope and (h.get("json_root") or h.get("strip_outer_array", "").strip().lower() == "true"):
+        # incompatible per StarRocks' docs (spec §2); StarRocks' own text was not read
+        raise LoadFailure("envelope: debezium cannot be combined with json_root or strip_outer_array")
+    mode = h.get("partial_update_mode", "row")     # exact and case-sensitive; other values mean row (spec §2)
     return LoadParams(
         label=h.get("label") or None, format=fmt, compression=compression,
         column_separator=parse_separator(h["column_separator"]) if "column_separator" in h else "\t",

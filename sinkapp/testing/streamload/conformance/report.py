@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .runner import FAIL, PASS, UNSUPPORTED, Outcome
 
 MARK = {PASS: "pass", FAIL: "FAIL", UNSUPPORTED: "unsupported"}
+REASON_CHARS = 160
 
 
 @dataclass
@@ -51,7 +52,8 @@ def render(outcomes: list[Outcome], *, seconds: float | None = None) -> str:
         lines.append(f"{name}  ({t.passed}/{t.cases} pass)")
         for o in group:
             sink = "sink" if o.sink else "    "
-            detail = f"  {o.reason}" if o.reason else ""
+            reason = o.reason if len(o.reason) <= REASON_CHARS else o.reason[:REASON_CHARS - 3] + "..."
+            detail = f"  {reason}" if reason else ""
             lines.append(f"  {MARK[o.status]:<12}{sink}  {o.case:<{width}}{detail}")
         lines.append("")
     lines.append(totals(outcomes).line("all cases"))

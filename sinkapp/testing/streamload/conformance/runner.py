@@ -170,6 +170,10 @@ class CaseRun:
             if done.returncode == 127:          # a program or helper script that is not there
                 raise HarnessGap(f"shell command could not run: {done.stderr.strip()[:160]}")
             return done.returncode, (done.stdout if done.returncode == 0 else done.stderr).rstrip("\n")
+        script = re.search(r"\bbash\s+(\S+\.sh)\b", line)
+        if script and not Path(script.group(1)).exists():
+            raise HarnessGap(f"needs the tester's helper script {Path(script.group(1)).name}, which is not "
+                             "in the tests directory")
         try:
             pipe = shellcmd.parse(line)
         except shellcmd.Untranslatable as exc:
