@@ -250,6 +250,29 @@ def test_the_command_exits_2_without_the_files_and_1_below_the_target(tmp_path: 
     assert "suite/t  (1/3 pass)" in out and "FAIL" in out and "NOT met" in out
 
 
+def test_what_the_harness_cannot_replay_is_named_and_a_bad_file_does_not_stop_the_others(tmp_path: Path,
+                                                                                     capsys) -> None:
+    write_case(tmp_path, """-- name: test_loop
+LOOP {
+PROPERTY: {"timeout": 5}
+select 1;
+CHECK: True
+} END LOOP
+-- name: test_trino
+trino: select 1;
+-- result:
+1
+-- !result
+""", "a")
+    write_case(tmp_path, "select 1;\n", "b")
+    loop, trino = (run_case(c) for c in parse_file(tmp_path / "test" / "sql" / "suite" / "R" / "a"))
+    assert (loop.status, loop.reason) == (UNSUPPORTED, "harness: LOOP blocks are not replayed (line 2)")
+    assert trino.status == UNSUPPORTED and trino.reason.startswith("harness: statements for trino")
+    assert cli.main(["--tests", str(tmp_path / "test" / "sql")]) == 0      # no sink-relevant case: nothing below
+    out = capsys.readouterr().out
+    assert "(the whole file)" in out and "harness: " in out and "a statement before the first" in out
+
+
 def test_the_tests_dir_comes_from_the_flag_the_environment_or_the_repository(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv(locate.ENV, raising=False)
     assert locate.tests_dir() == locate.VENDORED.resolve()

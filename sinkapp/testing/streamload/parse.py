@@ -8,6 +8,7 @@ already a filtered row (its text becomes the ErrorURL line). Mapping records to 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -165,7 +166,23 @@ def _documents(body: bytes) -> Iterator[object]:
     if docs is not None:
         yield from docs
         return
-    yield from jsondemand.documents(body.decode("utf-8", "replace"))
+    text = body.decode("utf-8", "replace")
+    try:
+        docs = list(_stream(text))          # documents one after another on a line: the C decoder
+    except ValueError:
+        docs = None
+    yield from docs if docs is not None else jsondemand.documents(text)
+
+
+def _stream(text: str) -> Iterator[object]:
+    dec, pos = json.JSONDecoder(), 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return
+        doc, pos = dec.raw_decode(text, pos)
+        yield doc
 
 
 def _raw(obj: object) -> str:

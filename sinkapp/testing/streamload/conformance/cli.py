@@ -16,7 +16,7 @@ from ..errors import ConformanceError
 from .locate import ENV, r_files, tests_dir
 from .report import markdown, render, totals
 from .rfile import parse_file
-from .runner import FAIL, Outcome, run_case
+from .runner import FAIL, UNSUPPORTED, Outcome, file_label, run_case
 
 DEFAULT_MIN_SINK_PASS = 90.0
 
@@ -44,7 +44,13 @@ def run(args: argparse.Namespace) -> list[Outcome]:
     for path in r_files(root):
         if args.file and not re.search(args.file, path.name):
             continue
-        for case in parse_file(path):
+        try:
+            cases = parse_file(path)
+        except ConformanceError as exc:      # one file the reader cannot take does not stop the others
+            outcomes.append(Outcome(file_label(path), "(the whole file)", UNSUPPORTED, f"harness: {exc}", False,
+                                    "not read"))
+            continue
+        for case in cases:
             if args.case and not re.search(args.case, case.name):
                 continue
             outcomes.append(run_case(case, real_shell=args.shell))

@@ -7,7 +7,8 @@ A file holds cases, each starting ``-- name: <name> [@tag ...]``. A case is a li
   ``[ORDER]`` (rows compared in order); it may be followed by its expected result between
   ``-- result:`` and ``-- !result`` (no block: the step is run and not checked);
 * ``CONCURRENCY {`` ... ``} END CONCURRENCY``: threads (``-- <thread name>[(n)]:`` then its
-  statements) run at the same time, each on its own connection.
+  statements) run at the same time, each on its own connection;
+* ``LOOP``, ``SET_VAR`` and ``CLEANUP`` blocks are kept as :class:`Block` steps (not replayed).
 
 Other lines starting ``--`` and empty lines are skipped. Placeholders (``${uuid0}``, ``${url}``,
 ``${root_path}``) stay in the text: :mod:`.runner` replaces them.
@@ -67,7 +68,15 @@ class Concurrent:
     line: int
 
 
-Step = Statement | Concurrent
+@dataclass
+class Block:
+    """A ``LOOP`` / ``SET_VAR`` / ``CLEANUP`` block: read past, not replayed (the runner says so)."""
+    kind: str
+    line: int
+
+
+Step = Statement | Concurrent | Block
+_BLOCK = re.compile(r"(LOOP|SET_VAR|CLEANUP)\s*\{\s*$")
 
 
 @dataclass
@@ -83,7 +92,7 @@ class Case:
         for step in self.steps:
             if isinstance(step, Concurrent):
                 out.extend(s for t in step.threads for s in t.steps)
-            else:
+            elif isinstance(step, Statement):
                 out.append(step)
         return out
 
@@ -115,9 +124,21 @@ class _Parser:
                 raise self.fail("a statement before the first '-- name:'")
             elif line.startswith(CONCURRENCY):
                 cases[-1].steps.append(self._concurrency())
+            elif (block := _BLOCK.match(line)) is not None:
+                cases[-1].steps.append(self._block(block.group(1)))
             else:
                 cases[-1].steps.append(self._statement())
         return cases
+
+    def _block(self, kind: str) -> Block:
+        start = self.i
+        end = re.compile(rf"\}}\s*END {kind}\s*$")
+        while self.i < len(self.lines) and not end.match(self.lines[self.i].strip()):
+            self.i += 1
+        if self.i >= len(self.lines):
+            raise self.fail(f"'}} END {kind}' for the block of line {start + 1}")
+        self.i += 1
+        return Block(kind, start + 1)
 
     def _statement(self) -> Statement:
         first = self.i

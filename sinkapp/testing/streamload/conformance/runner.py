@@ -27,11 +27,12 @@ from . import functions, httpcall, shellcmd
 from .compare import check
 from .locate import root_path
 from .relevance import judge
-from .rfile import Case, Concurrent, Statement
+from .rfile import Block, Case, Concurrent, Statement
 from .sqlcall import Session
 
 PASS, FAIL, UNSUPPORTED = "pass", "fail", "unsupported"
 NOT_RUN = "emulator: not run, an earlier statement"
+OTHER_CLIENTS = ("trino: ", "spark: ", "hive: ")
 
 
 class HarnessGap(Exception):
@@ -106,6 +107,9 @@ class CaseRun:
         for step in self.case.steps:
             if isinstance(step, Concurrent):
                 self._concurrent(step, session.database())
+            elif isinstance(step, Block):
+                self.state.missing(f"harness: {step.kind} blocks are not replayed (line {step.line})")
+                self.state.fail(f"line {step.line}: not replayed")
             else:
                 self._statement(step, session)
             if self.state.failure is not None:
@@ -131,6 +135,8 @@ class CaseRun:
     def _statement(self, stmt: Statement, session: Session) -> None:
         try:
             text = self._substitute(stmt.body)
+            if text.startswith(OTHER_CLIENTS):
+                raise HarnessGap(f"statements for {text.split(':')[0]} (another client of the tester)")
             if stmt.kind == "shell":
                 actual: object = self._shell(text)
             elif stmt.kind == "function":
