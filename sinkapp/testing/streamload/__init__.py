@@ -33,7 +33,9 @@ port; None = off, the default) and ``schema_change_s=5.0`` serve, with the emula
 password (mysql_native_password), CREATE DATABASE/TABLE [IF NOT EXISTS], ALTER TABLE ... ADD COLUMN
 (one or several; a job PENDING → WAITING_TXN → RUNNING → FINISHED over ``schema_change_s`` unless
 the table has ``fast_schema_evolution``), DESC, SHOW CREATE TABLE / TABLES / DATABASES / ALTER TABLE
-COLUMN, information_schema.COLUMNS, SELECT COUNT(*) and SELECT * ... LIMIT, USE::
+COLUMN, information_schema.COLUMNS, SELECT over the tables (sqlglot's executor: columns, WHERE, ORDER BY,
+LIMIT, aggregates), INSERT ... VALUES / SELECT and UPDATE (one transaction, one version each), DROP,
+TRUNCATE, ``sync``, SHOW PROC '/transactions/<db>/running|finished', SHOW BACKENDS, USE::
 
     emu.mysql_port               # int once started, None when off
     emu.jdbc_url                 # "jdbc:mysql://127.0.0.1:PORT"
@@ -82,6 +84,9 @@ counts (~15 µs CPU per row); ``count_only=True`` (``--count-only``) counts the 
 parsing them (~0.2 µs per JSON row, see :mod:`.countonly` for the exact method and assumptions: rows
 are counted, not validated), while auth, FE 307 → BE, labels (Label Already Exists), transactions and
 faults behave as in normal mode.
+
+Conformance: ``python -m sinkapp.testing.streamload.conformance`` replays StarRocks' own SQL-tester
+R files against the emulator (:mod:`.conformance`; MYSQL.md §8 lists what they showed).
 
 Wire notes for clients: FE replies are ``Content-Type: text/html`` and BE replies ``text/plain`` (StarRocks
 sets none, §3), so parse bodies with ``json.loads(await resp.text())``, not ``resp.json()``. ``probe.put``

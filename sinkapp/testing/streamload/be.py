@@ -17,7 +17,7 @@ from aiohttp.http import HttpVersion11
 from .cluster import Cluster, ExecResult, LoadRecord, ms_since, parse_basic_auth, stream_load_reply
 from .errors import LoadFailure
 from .faults import Fault
-from .labels import PREPARED, LabelExists, Txn
+from .labels import LabelExists, Txn
 from .params import parse_params
 from .plan import Plan
 
@@ -186,7 +186,7 @@ class BeStreamLoad:
         c, txn, res = self.cluster, ld.txn, ld.res
         assert txn is not None and res is not None
         with c.lock:
-            txn.state = PREPARED
+            c.labels.prepare(txn)
         ops, counted = list(res.ops), res.counted
         too_many = c.too_many_filtered(res, plan.params.max_filter_ratio)
 

@@ -204,16 +204,19 @@ class Cluster:
 
     def commit(self, txn: Txn, ops: list[Op], plan: Plan, publish_delay_s: float = 0.0, *,
                counted: int = 0) -> None:
+        """Apply the rows of a load planned by ``plan`` (partial update, merge_condition), see :meth:`apply_commit`."""
+        self.apply_commit(txn, ops, partial=plan.partial_columns, merge_index=plan.merge_index,
+                          publish_delay_s=publish_delay_s, counted=counted)
+
+    def apply_commit(self, txn: Txn, ops: list[Op], *, partial: frozenset[int] | None = None,
+                     merge_index: int | None = None, publish_delay_s: float = 0.0, counted: int = 0) -> None:
         """Apply the rows (``ops``, plus ``counted`` rows known by number only) and mark the label
         COMMITTED/VISIBLE (§1.5 step 11); a timeline point records the table count. A load that
         wrote rows adds one version to the table (§8a, :mod:`.versions`)."""
-        p = plan.params
-        partial = plan.mapped if p.partial_update else None
-        merge = plan.schema.index[p.merge_condition.lower()] if p.merge_condition else None
         with self.lock:
             table = self.catalog.table(txn.db, txn.table)
             wrote = bool(ops) or counted > 0
-            table.apply(ops, partial=partial, merge_index=merge)
+            table.apply(ops, partial=partial, merge_index=merge_index)
             if counted:
                 table.add_count(counted)
             self.labels.mark_committed(txn, publish_delay_s)

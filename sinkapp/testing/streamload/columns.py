@@ -1,8 +1,9 @@
 """The ``columns`` and ``where`` headers (spec §2), in the subset the emulator evaluates.
 
-``columns``: a comma list of items, each a source name (``col``) or a mapping ``name = expr`` where
-``expr`` is a column reference (``__op = temp``), a literal (``__op = 'delete'``, ``k = 7``, ``NULL``) or
-``ifnull(col, literal)`` / ``coalesce(col, literal)``. ``where``: comparisons ``col <op> literal`` or
+``columns``: a comma list of items, each parsed by sqlglot's StarRocks dialect: a source name (``col``,
+```my col```) or a mapping ``name = expr`` where ``expr`` is a column reference (``__op = temp``), a
+literal (``__op = 'delete'``, ``k = 7``, ``NULL``), ``ifnull(col, literal)`` / ``coalesce(col, literal)``
+or ``now()`` / ``current_timestamp()``. ``where``: comparisons ``col <op> literal`` or
 ``col IS [NOT] NULL`` joined by ``AND``. Anything else fails the load with a message that says the
 emulator does not support it (real StarRocks supports full SQL expressions here).
 """
@@ -12,7 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
 from .errors import LoadFailure
+
+DIALECT = "starrocks"
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,12 @@ class IfNull:
     fallback: Literal
 
 
-Expr = Ref | Literal | IfNull
+@dataclass(frozen=True)
+class Now:
+    """``now()`` / ``current_timestamp()``: the load's start time (one value for every row)."""
+
+
+Expr = Ref | Literal | IfNull | Now
 
 
 @dataclass(frozen=True)
@@ -90,30 +102,46 @@ def _literal(m: re.Match[str], base: int) -> Literal:
     return Literal(num)
 
 
-def _expr(text: str, header: str) -> Expr:
-    t = text.strip()
-    m = re.fullmatch(_IDENT, t)
-    if m and m.group(1).upper() != "NULL":
-        return Ref(m.group(1))
-    m = re.fullmatch(_LITERAL, t, re.I)
-    if m:
-        return _literal(m, 1)
-    m = re.fullmatch(r"(?:ifnull|coalesce)\s*\(\s*" + _IDENT + r"\s*,\s*(?:" + _LITERAL + r")\s*\)", t, re.I)
-    if m:
-        return IfNull(Ref(m.group(1)), _literal(m, 2))
-    raise LoadFailure(f"emulator: unsupported expression in columns header: {t!r} (columns: {header})")
+_NOW = {"NOW", "CURRENT_TIMESTAMP", "CURRENTTIMESTAMP", "LOCALTIME", "LOCALTIMESTAMP"}
+
+
+def _expr(e: exp.Expression, header: str) -> Expr:
+    if isinstance(e, exp.Column) and not e.table:
+        return Ref(e.name)
+    if isinstance(e, exp.Null):
+        return Literal(None)
+    if isinstance(e, exp.Literal):
+        return Literal(e.this)
+    if isinstance(e, exp.Neg) and isinstance(e.this, exp.Literal) and not e.this.is_string:
+        return Literal("-" + e.this.this)
+    if isinstance(e, exp.Coalesce) and isinstance(e.this, exp.Column) and len(e.expressions) == 1:
+        fallback = _expr(e.expressions[0], header)
+        if isinstance(fallback, Literal):
+            return IfNull(Ref(e.this.name), fallback)
+    name = e.name.upper() if isinstance(e, exp.Anonymous) else type(e).__name__.upper()
+    if name in _NOW and not e.expressions:
+        return Now()
+    raise LoadFailure(f"emulator: unsupported expression in columns header: {e.sql(DIALECT)!r} (columns: {header})")
 
 
 def parse_columns(header: str) -> tuple[ColumnItem, ...]:
+    """Items of the ``columns`` header, each parsed by sqlglot (backquoted names, any spacing)."""
     items = []
     for part in _split(header):
-        if not part.strip():
+        try:
+            tree = sqlglot.parse_one(f"SELECT {part}", read=DIALECT) if part.strip() else None
+        except (ParseError, TokenError):
+            tree = None
+        node = tree.expressions[0] if isinstance(tree, exp.Select) and len(tree.expressions) == 1 else None
+        if isinstance(node, exp.Column) and not node.table:
+            items.append(ColumnItem(node.name))
+        elif isinstance(node, exp.EQ) and isinstance(node.this, exp.Column) and not node.this.table:
+            items.append(ColumnItem(node.this.name, _expr(node.expression, header)))
+        elif node is None and re.match(r"\s*`?[^`=]+`?\s*=\s*\S", part):   # name = <what sqlglot cannot read>
+            raise LoadFailure(f"emulator: unsupported expression in columns header: {part.strip()!r} "
+                              f"(columns: {header})")
+        else:
             raise LoadFailure(f"parse columns header failed: {header}")
-        name, eq, expr = part.partition("=")
-        m = re.fullmatch(r"\s*" + _IDENT + r"\s*", name)
-        if m is None:
-            raise LoadFailure(f"parse columns header failed: {header}")
-        items.append(ColumnItem(m.group(1), _expr(expr, header) if eq else None))
     return tuple(items)
 
 

@@ -92,6 +92,7 @@ class StreamLoadEmulator:
             node = Node(f"fe{i}", app, host, port, advertise, ssl_context)
             node.on_down = fe_txn.routes.clear       # an FE restart loses label → BE routes (§5.1)
             self.fes.append(node)
+        self.sql.backends = lambda: [(n.advertise_host, n.port, n.alive) for n in self.bes]
         admin_app = web.Application()
         add_admin_routes(admin_app, self)
         self.admin = Node("admin", admin_app, host, admin_port, advertise)

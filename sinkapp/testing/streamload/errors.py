@@ -1,7 +1,8 @@
 """Exceptions of the Stream Load emulator, rooted in :mod:`sinkapp.errors`.
 
     ConfigError
-    └── DdlError            a CREATE TABLE statement could not be understood (names the line)
+    ├── DdlError            a CREATE TABLE statement could not be understood (names the line)
+    └── ConformanceError    StarRocks' SQL-tester files could not be found or read (:mod:`.conformance`)
     InfraError
     └── EmulatorError       the emulator could not start, or a node index is out of range
 
@@ -16,6 +17,10 @@ from sinkapp.errors import ConfigError, InfraError
 
 class DdlError(ConfigError):
     """A DDL statement handed to the emulator is not understood; the message names the line."""
+
+
+class ConformanceError(ConfigError):
+    """The SQL-tester directory is missing, or an R file is not in the tester's format (names the line)."""
 
 
 class EmulatorError(InfraError):

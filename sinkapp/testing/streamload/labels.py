@@ -19,6 +19,7 @@ from .errors import LoadFailure
 PREPARE, PREPARED, COMMITTED, VISIBLE, ABORTED = "PREPARE", "PREPARED", "COMMITTED", "VISIBLE", "ABORTED"
 LABEL_RE = re.compile(r"[-\w]{1,128}", re.ASCII)   # ^[-\w]{1,128}$ [FE-LABEL], Java \w is ASCII
 LABEL_KEEP_MAX_S = 259200.0
+PREPARED_TIMEOUT_S = 86400.0                       # prepared_transaction_default_timeout_second
 
 
 @dataclass(eq=False)
@@ -27,15 +28,18 @@ class Txn:
     db: str
     table: str
     label: str
-    kind: str                          # "stream" (one-shot _stream_load) | "txn" (§5 interface)
+    kind: str                          # "stream" (one-shot _stream_load) | "txn" (§5 interface) | "insert" (SQL)
     be_index: int
     timeout_s: float
     idle_timeout_s: float = -1.0
+    prepared_timeout_s: float = PREPARED_TIMEOUT_S   # a PREPARED transaction aborts after this
     state: str = PREPARE
     reason: str = ""                   # why it was aborted
     created_s: float = field(default_factory=time.monotonic)
     last_active_s: float = field(default_factory=time.monotonic)
     finished_s: float | None = None
+    prepared_s: float | None = None    # monotonic time it became PREPARED
+    times: dict[str, float] = field(default_factory=dict)   # state -> time.time() it was entered (SHOW PROC)
     visible_at_s: float | None = None  # COMMITTED becomes VISIBLE at this time (publish delay)
     plan: Any = None                   # txn interface: Plan of the last load call (for commit)
     ops: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
@@ -48,6 +52,7 @@ class Txn:
     error_lines: list[str] = field(default_factory=list)
     error_url: str | None = None
     busy: bool = False
+    be_open: bool = True               # the BE still holds its load context (txn interface, see txn.py)
 
     @property
     def existing_status(self) -> str:
@@ -81,8 +86,12 @@ class LabelRegistry:
         now = time.monotonic()
         if txn.state == COMMITTED and txn.visible_at_s is not None and now >= txn.visible_at_s:
             txn.state = VISIBLE
+            txn.times[VISIBLE] = time.time()
         elif txn.state in (PREPARE, PREPARED) and not txn.busy:
-            if txn.state == PREPARE and now - txn.created_s > txn.timeout_s:
+            if txn.state == PREPARED and txn.prepared_s is not None \
+                    and now - txn.prepared_s > txn.prepared_timeout_s:
+                self.abort(txn, "timeout by txn manager")      # test_prepared_timeout: prepared_timeout
+            elif txn.state == PREPARE and now - txn.created_s > txn.timeout_s:
                 self.abort(txn, "timeout by txn manager" if txn.kind == "stream" else
                            f"transaction is aborted by timeout {txn.timeout_s:g} seconds.")
             elif txn.idle_timeout_s > 0 and now - txn.last_active_s > txn.idle_timeout_s:
@@ -113,21 +122,33 @@ class LabelRegistry:
             raise LabelExists(old)
         self._next_id += 1
         txn = Txn(self._next_id, db, table, label, kind, be_index, timeout_s, idle_timeout_s)
+        txn.times[PREPARE] = time.time()
         self._dbs.setdefault(db, {})[label] = txn
         return txn
+
+    @staticmethod
+    def prepare(txn: Txn, prepared_timeout_s: float | None = None) -> None:
+        """PREPARE → PREPARED; it aborts by itself ``prepared_timeout_s`` later unless committed."""
+        txn.state, txn.prepared_s = PREPARED, time.monotonic()
+        txn.times[PREPARED] = time.time()
+        if prepared_timeout_s is not None:
+            txn.prepared_timeout_s = prepared_timeout_s
 
     def abort(self, txn: Txn, reason: str) -> None:
         if txn.state in (PREPARE, PREPARED):
             txn.state, txn.reason, txn.finished_s = ABORTED, reason, time.monotonic()
+            txn.times[ABORTED] = time.time()
             txn.ops, txn.counted = [], 0
 
     def mark_committed(self, txn: Txn, publish_delay_s: float = 0.0) -> None:
         now = time.monotonic()
         txn.finished_s = now
+        txn.times[COMMITTED] = time.time()
         if publish_delay_s > 0:
             txn.state, txn.visible_at_s = COMMITTED, now + publish_delay_s
         else:
             txn.state = VISIBLE
+            txn.times[VISIBLE] = txn.times[COMMITTED]
         txn.ops, txn.counted = [], 0
 
     def all(self) -> list[Txn]:

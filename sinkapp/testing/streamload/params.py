@@ -36,7 +36,9 @@ class LoadParams:
     timeout_s: int = DEFAULT_TIMEOUT_S
     strict_mode: bool = False
     partial_update: bool = False
+    partial_update_mode: str = "row"      # row | column (partial_update_mode header; auto = row)
     merge_condition: str | None = None
+    envelope: str | None = None           # "debezium": each JSON document is a Debezium change event
     skip_header: int = 0
     trim_space: bool = False
     enclose: str | None = None
@@ -150,8 +152,15 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise LoadFailure(f"Invalid expression for jsonpaths: {h['jsonpaths']}")
         jsonpaths = tuple(paths)
-    if h.get("envelope"):
-        raise LoadFailure("emulator: the envelope header is not supported")
+    envelope = (h.get("envelope") or "").strip().lower() or None
+    if envelope not in (None, "debezium"):
+        raise LoadFailure(f"emulator: envelope {h['envelope']!r} is not supported (only debezium is)")
+    if envelope and fmt != "json":
+        raise LoadFailure("emulator: envelope: debezium with a format other than json is not supported")
+    if envelope and (h.get("json_root") or h.get("strip_outer_array", "").strip().lower() == "true"):
+        # incompatible per StarRocks' docs (spec §2); StarRocks' own text was not read
+        raise LoadFailure("envelope: debezium cannot be combined with json_root or strip_outer_array")
+    mode = h.get("partial_update_mode", "row")     # exact and case-sensitive; other values mean row (spec §2)
     return LoadParams(
         label=h.get("label") or None, format=fmt, compression=compression,
         column_separator=parse_separator(h["column_separator"]) if "column_separator" in h else "\t",
@@ -160,7 +169,8 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
         where=parse_where(h["where"]) if h.get("where", "").strip() else None,
         max_filter_ratio=_strtod(h.get("max_filter_ratio", "0")),
         timeout_s=timeout_s, strict_mode=strict, partial_update=partial,
-        merge_condition=h.get("merge_condition") or None, skip_header=skip_header, trim_space=trim,
+        partial_update_mode="column" if mode == "column" else "row", envelope=envelope,
+        merge_condition=(h.get("merge_condition") or "").strip() or None, skip_header=skip_header, trim_space=trim,
         enclose=h["enclose"][:1] if h.get("enclose") else None,
         escape=h["escape"][:1] if h.get("escape") else None,
         jsonpaths=jsonpaths, json_root=h.get("json_root") or None,

@@ -12,10 +12,12 @@ then case-insensitive). A table column that no source or mapping names gets its 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from .columns import Condition, Expr, IfNull, Literal, Ref
+from .coltypes import CURRENT_TIMESTAMP
+from .columns import Condition, Expr, IfNull, Literal, Now, Ref
 from .errors import LoadFailure
 from .params import LoadParams
 from .parse import Record
@@ -30,6 +32,7 @@ Getter = Callable[[list[Any]], Any]
 class Plan:
     def __init__(self, schema: TableSchema, p: LoadParams) -> None:
         self.schema, self.params = schema, p
+        self.load_time = dt.datetime.now().replace(microsecond=0).isoformat(sep=" ")   # now(), CURRENT_TIMESTAMP
         if p.columns is None:
             names = [c.name for c in schema.columns]
             if schema.is_primary and p.format == "json" and p.jsonpaths is None:
@@ -49,11 +52,17 @@ class Plan:
             raise LoadFailure(f"emulator: {OP_NAME} is only supported for PRIMARY KEY tables "
                               f"({schema.name} is a {schema.keys_type} KEY table)")
         self.converters = [make_converter(c, p.format) for c in schema.columns]
-        self.defaults = [c.default for c in schema.columns]
+        self.defaults = [self.load_time if c.default == CURRENT_TIMESTAMP else c.default for c in schema.columns]
         self.mapped = frozenset(i for i, g in enumerate(self.getters) if g is not None)
         self.conditions = [self._condition(c) for c in (p.where.conditions if p.where else ())]
-        if p.merge_condition and p.merge_condition.lower() not in schema.index:
-            raise LoadFailure(f"emulator: merge_condition column {p.merge_condition} does not exist")
+        self.partial_columns = self.mapped if p.partial_update else None
+        if not p.partial_update:
+            _check_defaults(schema, self.mapped)
+        _check_sort_key(schema, p, self.mapped)
+        self.merge_index = _merge_index(schema, p, self.mapped)
+        if p.envelope and not schema.is_primary:
+            raise LoadFailure(f"emulator: envelope: debezium into a {schema.keys_type} KEY table is not supported "
+                              "(deletes need a PRIMARY KEY table)")
 
     def _getter(self, name: str, exprs: dict[str, Expr]) -> Getter | None:
         if name in exprs:
@@ -67,6 +76,9 @@ class Plan:
         if isinstance(e, Literal):
             val = e.value
             return lambda v: val
+        if isinstance(e, Now):
+            now = self.load_time
+            return lambda v: now
         ref = e.ref if isinstance(e, IfNull) else e
         assert isinstance(ref, Ref)
         if ref.name.lower() not in self._src:
@@ -131,8 +143,8 @@ class Plan:
             if reason is not None:
                 return reason
             out.append(val)
-        op = 0
-        if self.op_getter is not None:
+        op = 0 if rec.op is None else rec.op
+        if self.op_getter is not None and rec.op is None:
             raw_op = self.op_getter(src)
             if raw_op is not None:
                 key = raw_op.lower() if isinstance(raw_op, str) else raw_op
@@ -167,3 +179,44 @@ def _test(v: Any, op: str, lit: Any) -> bool:
         return bool(v >= lit)
     except TypeError:
         return False
+
+
+MERGE_MISSING = ("Merge condition column {col} does not exist. If you are doing partial update with condition "
+                 "update, please check condition column is in the given update columns. Otherwise please check "
+                 "condition column is in table {table}")
+SORT_KEY_PARTIAL = "table with sort key do not support partial update"
+
+
+def _check_defaults(schema: TableSchema, mapped: frozenset[int]) -> None:
+    """A full-row load must fill every NOT NULL column without a DEFAULT (FE planning: ANALYSIS_ERROR)."""
+    for i, c in enumerate(schema.columns):
+        if i not in mapped and not c.nullable and c.default is None:
+            raise LoadFailure(f"Column has no default value. column: {c.name}", code="ANALYSIS_ERROR")
+
+
+def _check_sort_key(schema: TableSchema, p: LoadParams, mapped: frozenset[int]) -> None:
+    """A partial update of a table whose ORDER BY is not its key (test_partial_update_upsert): column mode
+    refuses a sort key with a non-key column; row mode needs every sort-key column in the load."""
+    if not (p.partial_update and schema.is_primary and schema.sort_key) or len(mapped) == len(schema.columns):
+        return
+    keys = {k.lower() for k in schema.key_columns}
+    given = {schema.columns[i].name.lower() for i in mapped}
+    sort = [k.lower() for k in schema.sort_key]
+    if (any(k not in keys for k in sort) if p.partial_update_mode == "column"
+            else not all(k in given for k in sort)):
+        raise LoadFailure(SORT_KEY_PARTIAL)
+
+
+def _merge_index(schema: TableSchema, p: LoadParams, mapped: frozenset[int]) -> int | None:
+    """The merge_condition column (test_condition_update's refusals); None when not applied: none given,
+    not a PRIMARY KEY table, or a column-mode partial update (which loads regardless of it)."""
+    if not p.merge_condition:
+        return None
+    idx = schema.index.get(p.merge_condition.lower())
+    if idx is not None and schema.columns[idx].name.lower() in {k.lower() for k in schema.key_columns}:
+        raise LoadFailure(f"Merge condition column {p.merge_condition} should not be primary key!")
+    if idx is None or (p.partial_update and idx not in mapped):
+        raise LoadFailure(MERGE_MISSING.format(col=p.merge_condition, table=schema.name))
+    if not schema.is_primary or (p.partial_update and p.partial_update_mode == "column"):
+        return None
+    return idx

@@ -1,10 +1,11 @@
 """Minimal StarRocks DDL parsing for the emulator: ``CREATE TABLE`` → :class:`TableSchema`.
 
-Understood: column definitions with the types BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, LARGEINT,
-FLOAT, DOUBLE, DECIMAL(p,s), CHAR(n), VARCHAR(n), STRING, DATE, DATETIME, JSON (case-insensitive, plus
-a few aliases), ``NULL`` / ``NOT NULL``, ``DEFAULT <literal>``, ``COMMENT '...'``; the key clause
-``DUPLICATE KEY(...)`` / ``PRIMARY KEY(...)`` / ``UNIQUE KEY(...)`` (no clause = duplicate). Everything
-after the column list that is not a key clause (ENGINE, PARTITION BY, DISTRIBUTED BY, ORDER BY,
+Understood: column definitions with the types of :mod:`.coltypes` (BOOLEAN, TINYINT, SMALLINT, INT,
+BIGINT, LARGEINT, FLOAT, DOUBLE, DECIMAL(p,s), CHAR(n), VARCHAR(n), STRING, DATE, DATETIME, JSON,
+ARRAY<T>, MAP<K,V>, STRUCT<...>; case-insensitive, plus a few aliases), ``NULL`` / ``NOT NULL``,
+``DEFAULT <literal>`` or ``DEFAULT CURRENT_TIMESTAMP``, ``COMMENT '...'``; the key clause
+``DUPLICATE KEY(...)`` / ``PRIMARY KEY(...)`` / ``UNIQUE KEY(...)`` (no clause = duplicate) and the sort
+key ``ORDER BY (...)``. Everything else after the column list (ENGINE, PARTITION BY, DISTRIBUTED BY,
 PROPERTIES, COMMENT) is ignored. Other statements (CREATE DATABASE, USE, ...) are skipped.
 
 Called by the emulator when tables are added; raises :class:`DdlError` naming the line.
@@ -15,28 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .coltypes import STRING_MAX_BYTES, TYPES, Column, build_column, not_null, parse_type
 from .errors import DdlError
 
-_ALIASES = {
-    "INTEGER": "INT", "BOOL": "BOOLEAN", "TEXT": "STRING", "DECIMALV2": "DECIMAL",
-    "DECIMALV3": "DECIMAL", "DECIMAL32": "DECIMAL", "DECIMAL64": "DECIMAL", "DECIMAL128": "DECIMAL",
-    "NUMERIC": "DECIMAL", "DATETIMEV2": "DATETIME", "DATEV2": "DATE", "VARBINARY": "STRING",
-    "BINARY": "STRING",
-}
-TYPES = frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "LARGEINT", "FLOAT", "DOUBLE",
-                   "DECIMAL", "CHAR", "VARCHAR", "STRING", "DATE", "DATETIME", "JSON"})
-STRING_MAX_BYTES = 65533  # STRING = VARCHAR(65533)
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str                      # canonical upper-case name from TYPES
-    length: int = 0                # CHAR/VARCHAR/STRING max bytes
-    precision: int = 0             # DECIMAL
-    scale: int = 0                 # DECIMAL
-    nullable: bool = True
-    default: str | None = None     # literal text of DEFAULT, None when absent
+__all__ = ["STRING_MAX_BYTES", "TYPES", "Column", "TableSchema", "build_column", "parse_ddl"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +29,7 @@ class TableSchema:
     keys_type: str = "DUPLICATE"   # DUPLICATE | PRIMARY | UNIQUE
     key_columns: tuple[str, ...] = ()
     database: str | None = None    # set when the DDL qualified the name (db.table)
+    sort_key: tuple[str, ...] = ()  # ORDER BY (...) of the DDL; empty: the key columns sort
     index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +42,11 @@ class TableSchema:
     @property
     def is_primary(self) -> bool:
         return self.keys_type in ("PRIMARY", "UNIQUE")
+
+    @property
+    def own_sort_key(self) -> bool:
+        """An ORDER BY that is not the key columns (what column-mode partial updates refuse)."""
+        return bool(self.sort_key) and [k.lower() for k in self.sort_key] != [k.lower() for k in self.key_columns]
 
     def key_indexes(self) -> tuple[int, ...]:
         return tuple(self.index[k.lower()] for k in self.key_columns)
@@ -126,6 +115,7 @@ _CREATE = re.compile(r"\s*CREATE\s+(?:EXTERNAL\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\
 _COLTYPE = re.compile(r"\s*(`(?:[^`]|``)+`|[\w$]+)\s+([A-Za-z_][\w]*)\s*(?:\(([^)]*)\))?(.*)\Z", re.I | re.S)
 _KEYS = re.compile(r"\b(DUPLICATE|PRIMARY|UNIQUE|AGGREGATE)\s+KEY\s*\(([^)]*)\)", re.I)
 _DEFAULT = re.compile(r"\bDEFAULT\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,]+)", re.I)
+_ORDER = re.compile(r"\bORDER\s+BY\s*\(([^)]*)\)", re.I)
 _COMMENT = re.compile(r"\bCOMMENT\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")", re.I | re.S)
 
 
@@ -199,9 +189,10 @@ def _parse_create(clean: str, offset: int, stmt: str, m: re.Match[str]) -> Table
                            f"key column {k!r} is not a column of {name}")
     if keys_type != "DUPLICATE":  # key columns of PK/UNIQUE tables are NOT NULL
         keys_lower = {k.lower() for k in key_cols}
-        columns = [Column(c.name, c.type, c.length, c.precision, c.scale, False, c.default)
-                   if c.name.lower() in keys_lower else c for c in columns]
-    return TableSchema(name, tuple(columns), keys_type, key_cols, db)
+        columns = [not_null(c) if c.name.lower() in keys_lower else c for c in columns]
+    sm = _ORDER.search(stmt, close_at)
+    sort_key = tuple(_ident(k) for k in sm.group(1).split(",") if k.strip()) if sm else ()
+    return TableSchema(name, tuple(columns), keys_type, key_cols, db, sort_key)
 
 
 def _parse_column(item: str, line: int, table: str) -> Column:
@@ -209,6 +200,12 @@ def _parse_column(item: str, line: int, table: str) -> Column:
     if m is None:
         raise DdlError(f"line {line}: cannot parse column definition {item.strip()!r} of table {table}")
     name, raw_type, args, rest = _ident(m.group(1)), m.group(2), m.group(3), m.group(4)
+    nested = None
+    if args is None and rest.lstrip().startswith("<"):     # ARRAY<...>, MAP<...>, STRUCT<...>
+        end = _angle_end(rest)
+        if end < 0:
+            raise DdlError(f"line {line}: unbalanced <> in the type of column {name!r} of table {table}")
+        nested, rest = raw_type + rest[:end + 1], rest[end + 1:]
     nums: list[int] = []
     if args is not None and args.strip():
         try:
@@ -225,24 +222,19 @@ def _parse_column(item: str, line: int, table: str) -> Column:
             default = default[1:-1]
         elif default.upper() == "NULL":
             default = None
+    if nested is not None:
+        return parse_type(name, nested, nullable=nullable, default=default, where=f"line {line}: ", table=table)
     return build_column(name, raw_type, nums, nullable, default, where=f"line {line}: ", table=table)
 
 
-def build_column(name: str, raw_type: str, nums: list[int], nullable: bool, default: str | None, *,
-                 where: str = "", table: str = "") -> Column:
-    """A :class:`Column` from its parts (type name as written, integer type arguments); also used by
-    the MySQL front (:mod:`.sqlddl`). Raises :class:`DdlError` prefixed with ``where``."""
-    ctype = _ALIASES.get(raw_type.upper(), raw_type.upper())
-    if ctype not in TYPES:
-        raise DdlError(f"{where}unsupported column type {raw_type!r} for column {name!r} of {table}")
-    length = precision = scale = 0
-    if ctype in ("CHAR", "VARCHAR"):
-        length = nums[0] if nums else 1   # StarRocks: VARCHAR/CHAR without length = 1
-    elif ctype == "STRING":
-        length = STRING_MAX_BYTES
-    elif ctype == "DECIMAL":
-        precision = nums[0] if nums else 10
-        scale = nums[1] if len(nums) > 1 else 0
-        if not (1 <= precision <= 38 and 0 <= scale <= precision):
-            raise DdlError(f"{where}invalid DECIMAL({precision},{scale}) for column {name!r}")
-    return Column(name, ctype, length, precision, scale, nullable, default)
+def _angle_end(text: str) -> int:
+    """Index of the ``>`` closing the ``<`` that ``text`` starts with (after blanks), -1 if none."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1

@@ -8,16 +8,19 @@ No sqlglot or mysql-mimic here: :meth:`StreamLoadEmulator.statements` works with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import EmulatorError
+from .errors import EmulatorError, LoadFailure
 from .schema import Column, TableSchema
 from .schemachange import AlterJob, SchemaChanges
 from .sqlnames import (
     ERR_BAD_DB,
     ERR_BAD_TABLE,
     ERR_DB_CREATE_EXISTS,
+    ERR_DB_DROP_EXISTS,
     ERR_DUP_FIELDNAME,
     ERR_PARSE,
     ERR_TABLE_EXISTS,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from .sqlddl import TableMeta
 
 SCHEMA_CHANGE_S = 5.0      # default length of a schema change job (no fast_schema_evolution)
+INSERT_TIMEOUT_S = 14400   # query_timeout of INSERT (seconds; shown as TimeoutMs by SHOW PROC)
 
 
 @dataclass
@@ -53,6 +57,8 @@ class SqlCatalog:
         self.meta: dict[tuple[str, str], TableMeta] = {}
         self.jobs = SchemaChanges(schema_change_s, self._apply, lambda: cluster.labels._next_id + 1)
         self.log: list[StatementRecord] = []
+        # (host, HTTP port, alive) of each BE, for SHOW BACKENDS; set by the emulator
+        self.backends: Callable[[], list[tuple[str, int, bool]]] = list
 
     # ------------------------------------------------------------------ statement log
 
@@ -117,7 +123,52 @@ class SqlCatalog:
         with self.cluster.lock:
             return self.cluster.catalog.table(db, table).count()
 
+    # ------------------------------------------------------------------ writes (INSERT, UPDATE)
+
+    def write(self, db: str, table: str, ops: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """Commit ``ops`` as one transaction and one version (an INSERT or UPDATE statement)."""
+        c = self.cluster
+        with c.lock:
+            try:
+                c.versions.check(db, table)
+            except LoadFailure as exc:
+                raise SqlError(ERR_PARSE, exc.message) from None
+            txn = c.labels.begin(db, table, f"insert_{uuid.uuid4().hex}", kind="insert", be_index=-1,
+                                 timeout_s=INSERT_TIMEOUT_S)
+            c.apply_commit(txn, ops)
+
     # ------------------------------------------------------------------ DDL
+
+    def drop_database(self, db: str, *, if_exists: bool) -> None:
+        with self.cluster.lock:
+            tables = self.cluster.catalog.dbs.pop(db, None)
+            if tables is None:
+                if if_exists:
+                    return
+                raise SqlError(ERR_DB_DROP_EXISTS, f"Can't drop database '{db}'; database doesn't exist")
+            for name in tables:
+                self._forget(db, name)
+
+    def drop_table(self, db: str, table: str, *, if_exists: bool) -> None:
+        self.check_db(db)
+        with self.cluster.lock:
+            if self.cluster.catalog.dbs[db].pop(table, None) is None:
+                if if_exists:
+                    return
+                raise SqlError(ERR_BAD_TABLE, f"Unknown table '{table}'")
+            self._forget(db, table)
+
+    def truncate(self, db: str, table: str) -> None:
+        self.schema(db, table)
+        with self.cluster.lock:
+            self.cluster.catalog.table(db, table).truncate()
+            self.cluster.timelines.pop((db, table), None)
+            self.cluster.versions.reset(db, table)
+
+    def _forget(self, db: str, table: str) -> None:
+        self.meta.pop((db, table), None)
+        self.cluster.timelines.pop((db, table), None)
+        self.cluster.versions.reset(db, table)
 
     def create_database(self, db: str, *, if_not_exists: bool) -> None:
         with self.cluster.lock:
@@ -153,8 +204,7 @@ class SqlCatalog:
                 raise SqlError(ERR_DUP_FIELDNAME, f"Duplicate column name '{col.name}'")
             names.add(col.name.lower())
             fill.append(self._fill_value(col))
-        new = TableSchema(old.name, old.columns + tuple(c for c, _ in cols), old.keys_type, old.key_columns,
-                          old.database)
+        new = replace(old, columns=old.columns + tuple(c for c, _ in cols), index={})
         comments = {c.name: comment for c, comment in cols if comment}
         return self.jobs.submit(db, table, new, tuple(fill), comments,
                                 fast=self.meta_of(db, table).fast_schema_evolution)

@@ -16,13 +16,13 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
+from .coltypes import from_datatype, not_null
 from .errors import DdlError
-from .schema import Column, TableSchema, build_column
+from .schema import Column, TableSchema
 from .sqlnames import ERR_PARSE, SqlError, check_column_name, check_db_name, check_table_name, unsupported
 
 DIALECT = "starrocks"
 _KEYS: dict[type[exp.Expression], str] = {exp.DuplicateKeyProperty: "DUPLICATE", exp.UniqueKeyProperty: "UNIQUE"}
-_TYPE_NAMES = {"INT128": "LARGEINT", "TEXT": "STRING", "BIGDECIMAL": "DECIMAL"}
 
 
 @dataclass
@@ -81,6 +81,7 @@ def create_table(tree: exp.Create) -> tuple[TableRef, TableSchema, TableMeta]:
     columns: list[Column] = []
     keys_type = "DUPLICATE"
     keys: tuple[str, ...] = ()
+    sort: list[tuple[str, ...]] = []
     for item in schema_node.expressions:
         if isinstance(item, exp.ColumnDef):
             col, comment = column_def(item, ref.name)
@@ -92,10 +93,10 @@ def create_table(tree: exp.Create) -> tuple[TableRef, TableSchema, TableMeta]:
         else:
             raise unsupported(f"{item.sql(DIALECT)!r} in a column list")
     for prop in (tree.args.get("properties") or exp.Properties(expressions=[])).expressions:
-        got = _table_property(prop, meta)
+        got = _table_property(prop, meta, sort)
         if got is not None:
             keys_type, keys = got
-    return ref, _schema(ref, columns, keys_type, keys), meta
+    return ref, _schema(ref, columns, keys_type, keys, sort[0] if sort else ()), meta
 
 
 def metas_of(text: str) -> list[tuple[str | None, str, TableMeta]]:
@@ -115,7 +116,21 @@ def metas_of(text: str) -> list[tuple[str | None, str, TableMeta]]:
     return out
 
 
-def _table_property(prop: exp.Expression, meta: TableMeta) -> tuple[str, tuple[str, ...]] | None:
+def _sort_key(order: exp.Order) -> tuple[str, ...]:
+    names: list[str] = []
+    for o in order.expressions:
+        node = o.this if isinstance(o, exp.Ordered) else o
+        items = node.expressions if isinstance(node, exp.Tuple | exp.Paren) else [node]
+        names += [(e.this if isinstance(e, exp.Paren) else e).name for e in items]
+    return tuple(names)
+
+
+def _table_property(prop: exp.Expression, meta: TableMeta,
+                    sort: list[tuple[str, ...]]) -> tuple[str, tuple[str, ...]] | None:
+    if isinstance(prop, exp.Order):
+        sort.append(_sort_key(prop))
+    if isinstance(prop, exp.DistributedByProperty) and isinstance(prop.args.get("order"), exp.Order):
+        sort.append(_sort_key(prop.args["order"]))      # sqlglot reads ORDER BY after DISTRIBUTED BY there
     if type(prop) in _KEYS:
         return _KEYS[type(prop)], tuple(e.name for e in prop.expressions)
     if isinstance(prop, exp.AggregateKeyProperty):
@@ -131,7 +146,8 @@ def _table_property(prop: exp.Expression, meta: TableMeta) -> tuple[str, tuple[s
     return None
 
 
-def _schema(ref: TableRef, columns: list[Column], keys_type: str, keys: tuple[str, ...]) -> TableSchema:
+def _schema(ref: TableRef, columns: list[Column], keys_type: str, keys: tuple[str, ...],
+            sort_key: tuple[str, ...]) -> TableSchema:
     if not columns:
         raise SqlError(1113, "A table must have at least 1 column")
     seen: set[str] = set()
@@ -144,9 +160,8 @@ def _schema(ref: TableRef, columns: list[Column], keys_type: str, keys: tuple[st
             raise SqlError(ERR_PARSE, f"Unknown column '{k}' in '{ref.name}'")
     if keys_type != "DUPLICATE":       # key columns of PK/UNIQUE tables are NOT NULL (as schema.py)
         lower = {k.lower() for k in keys}
-        columns = [Column(c.name, c.type, c.length, c.precision, c.scale, False, c.default)
-                   if c.name.lower() in lower else c for c in columns]
-    return TableSchema(ref.name, tuple(columns), keys_type, keys, ref.db)
+        columns = [not_null(c) if c.name.lower() in lower else c for c in columns]
+    return TableSchema(ref.name, tuple(columns), keys_type, keys, ref.db, sort_key)
 
 
 def column_def(node: exp.ColumnDef, table: str, *, adding: bool = False) -> tuple[Column, str]:
@@ -155,11 +170,6 @@ def column_def(node: exp.ColumnDef, table: str, *, adding: bool = False) -> tupl
     kind = node.args.get("kind")
     if not isinstance(kind, exp.DataType):
         raise SqlError(ERR_PARSE, f"Getting syntax error. Detail message: column '{name}' has no type.")
-    raw = _TYPE_NAMES.get(kind.this.name, kind.this.name)
-    try:
-        nums = [int(p.name) for p in kind.expressions]
-    except ValueError:
-        raise SqlError(ERR_PARSE, f"invalid type arguments {kind.sql(DIALECT)} of column '{name}'") from None
     nullable, default, comment = True, None, ""
     for c in node.constraints:
         k = c.kind
@@ -175,7 +185,7 @@ def column_def(node: exp.ColumnDef, table: str, *, adding: bool = False) -> tupl
     if adding and node.args.get("position"):
         raise unsupported("ADD COLUMN ... FIRST / AFTER (columns are added last)")
     try:
-        return build_column(name, raw, nums, nullable, default, table=table), comment
+        return from_datatype(name, kind, nullable=nullable, default=default, table=table), comment
     except DdlError as exc:
         raise SqlError(ERR_PARSE, f"emulator: {exc}") from None
 

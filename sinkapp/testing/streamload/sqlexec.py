@@ -16,6 +16,7 @@ from sqlglot import exp
 from sqlglot.executor import execute
 from sqlglot.tokens import Token, TokenType
 
+from . import sqldml, sqlproc, sqlquery
 from .schemachange import SHOW_ALTER_COLUMNS
 from .sqlcatalog import SqlCatalog
 from .sqlddl import (
@@ -28,7 +29,7 @@ from .sqlddl import (
     table_ref,
 )
 from .sqlnames import check_db_name, unsupported
-from .sqlshow import DESC_COLUMNS, cell, desc_rows, info_schema_rows, show_create
+from .sqlshow import DESC_COLUMNS, desc_rows, info_schema_rows, show_create
 
 Result = tuple[list[tuple[Any, ...]], list[str]]
 INFO_SCHEMA = "information_schema"
@@ -52,7 +53,38 @@ async def run(cat: SqlCatalog, sql: str, tree: exp.Expression, tokens: list[Toke
         return await _select(cat, tree, db)
     if isinstance(tree, exp.Set | exp.Transaction | exp.Commit | exp.Rollback | exp.Use):
         return None
-    raise unsupported(f"{type(tree).__name__.upper()} ({sql.split(None, 1)[0]} ...)")
+    return _write(cat, sql, tree, db)
+
+
+def _write(cat: SqlCatalog, sql: str, tree: exp.Expression, db: str | None) -> Result:
+    """INSERT, UPDATE, DROP, TRUNCATE and ``sync`` (MYSQL.md §4.4-§4.6)."""
+    if isinstance(tree, exp.Insert):
+        sqldml.insert(cat, tree, db)
+    elif isinstance(tree, exp.Update):
+        sqldml.update(cat, tree, db)
+    elif isinstance(tree, exp.Drop):
+        _drop(cat, tree, db)
+    elif isinstance(tree, exp.TruncateTable):
+        for node in tree.expressions:
+            ref = table_ref(node)
+            cat.truncate(cat.check_db(ref.db or db), ref.name)
+    elif not (isinstance(tree, exp.Column) and tree.name.lower() == "sync" and not tree.table):
+        raise unsupported(f"{type(tree).__name__.upper()} ({sql.split(None, 1)[0]} ...)")
+    return _OK
+
+
+def _drop(cat: SqlCatalog, tree: exp.Drop, db: str | None) -> None:
+    kind = str(tree.args.get("kind") or "").upper()
+    exists = bool(tree.args.get("exists"))
+    nodes = tree.args.get("tables") or [tree.this]
+    if kind in ("DATABASE", "SCHEMA"):
+        cat.drop_database(check_db_name(nodes[0].name), if_exists=exists)
+    elif kind == "TABLE":
+        for node in nodes:
+            ref = table_ref(node)
+            cat.drop_table(cat.check_db(ref.db or db), ref.name, if_exists=exists)
+    else:
+        raise unsupported(f"DROP {kind}")
 
 
 def _create(cat: SqlCatalog, tree: exp.Create, db: str | None) -> Result:
@@ -82,6 +114,9 @@ def _command(cat: SqlCatalog, sql: str, tree: exp.Command, tokens: list[Token], 
     words = [t.text.upper() for t in tokens[:4]]
     if words == ["SHOW", "ALTER", "TABLE", "COLUMN"]:
         return _show_alter(cat, sql, tokens[4:], db)
+    shown = sqlproc.show(cat, sql, tokens)
+    if shown is not None:
+        return shown
     raise unsupported(f"{head} ({sql[:40]})")
 
 
@@ -131,16 +166,11 @@ async def _select(cat: SqlCatalog, tree: exp.Select, db: str | None) -> Result |
         return await _info_schema(cat, tree)
     ref = table_ref(node)
     name = cat.check_db(ref.db or db)
-    extra = [k for k, v in tree.args.items() if v and k not in ("expressions", "from_", "from", "limit")]
+    extra = [k for k, v in tree.args.items() if v and k not in ("expressions", "from_", "from")]
     exprs = tree.expressions
     if not extra and len(exprs) == 1 and isinstance(exprs[0], exp.Count) and isinstance(exprs[0].this, exp.Star):
-        return [(cat.count(name, ref.name),)], [exprs[0].alias or "count(*)"]
-    if not extra and len(exprs) == 1 and isinstance(exprs[0], exp.Star):
-        limit = tree.args.get("limit")
-        n = int(limit.expression.name) if limit is not None else None
-        names, rows = cat.rows(name, ref.name, n)
-        return [tuple(cell(v) for v in r) for r in rows], names
-    raise unsupported("this SELECT on a table (SELECT COUNT(*) and SELECT * [LIMIT n] are)")
+        return [(cat.count(name, ref.name),)], [exprs[0].alias or "count(*)"]    # also without stored rows
+    return sqlquery.select(cat, tree, db)
 
 
 async def _info_schema(cat: SqlCatalog, tree: exp.Select) -> Result:

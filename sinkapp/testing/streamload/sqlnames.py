@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 ERR_DB_CREATE_EXISTS = 1007
+ERR_DB_DROP_EXISTS = 1008
 ERR_ACCESS_DENIED = 1045
 ERR_NO_DB = 1046
 ERR_BAD_DB = 1049

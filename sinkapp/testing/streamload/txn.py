@@ -20,6 +20,10 @@ from .labels import ABORTED, COMMITTED, PREPARE, PREPARED, VISIBLE, LabelExists,
 from .params import MAX_TIMEOUT_S, parse_params
 from .plan import Plan
 
+MULTI_ON_BE = "Multi-statement transaction requests can only be sent to FE nodes, not BE nodes"
+MULTI_ON_FE = ("emulator: multi-statement and multi-table transactions (transaction_type: multi, "
+               "source_type: 12) are not supported")
+
 
 def _resp(status: str, message: str, **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"Status": status}
@@ -48,6 +52,8 @@ class BeTxn:
         label, db = h.get("label", ""), h.get("db", "")
         body_read = op != "load"
         try:
+            if h.get("transaction_type", "").strip().lower() == "multi":
+                raise LoadFailure(MULTI_ON_BE, code="INVALID_ARGUMENT")
             if not label:
                 raise LoadFailure("Invalid label " if op == "load" else "empty label", code="INVALID_ARGUMENT")
             auth = parse_basic_auth(h.get("Authorization"))
@@ -77,7 +83,10 @@ class BeTxn:
     def _txn(self, label: str, db: str, *, load: bool = False) -> Txn:
         with self.cluster.lock:
             txn = self.cluster.labels.get(db, label)
-        if txn is None or txn.kind != "txn":
+        # a BE drops a transaction's load context after a failed load, a rollback, a prepare or a commit:
+        # a later load finds none (R files test_stream_load_basic_txn, test_stream_load_exception_handling);
+        # a transaction the FE aborted (timeout) keeps it, and a load there answers ABORTED
+        if txn is None or txn.kind != "txn" or (load and not txn.be_open):
             word = "Transaction" if load else "transaction"
             raise LoadFailure(f"{word} with label {label} not exists", code="TXN_NOT_EXISTS")
         if txn.busy:
@@ -111,14 +120,11 @@ class BeTxn:
         _check_db_table(txn, db, h.get("table"))
         if txn.state == ABORTED:
             raise LoadFailure("current transaction is aborted", code="ABORTED")
-        if txn.state != PREPARE:
-            raise LoadFailure(f"emulator: transaction {label} is {txn.state}; no load after prepare",
-                              code="INVALID_ARGUMENT")
-        params = parse_params(h, json_max_bytes=c.json_max_bytes, max_body_bytes=c.max_body_bytes,
-                              content_length=request.content_length)
-        plan = Plan(c.schema(db, txn.table), params)
         txn.busy = True
         try:
+            params = parse_params(h, json_max_bytes=c.json_max_bytes, max_body_bytes=c.max_body_bytes,
+                                  content_length=request.content_length)
+            plan = Plan(c.schema(db, txn.table), params)
             await send_continue(request)
             t_read = time.monotonic()
             body = await request.content.read()
@@ -128,6 +134,11 @@ class BeTxn:
             if txn.loads == 0:
                 self._open_writers(txn)
             res = c.execute(plan, params, body, ExecResult(ops=txn.ops))
+        except LoadFailure as exc:        # a failed load aborts the transaction (exception_handling R file)
+            txn.busy = txn.be_open = False
+            with c.lock:
+                c.labels.abort(txn, exc.message)
+            raise
         finally:
             txn.busy = False
         with c.lock:
@@ -164,22 +175,25 @@ class BeTxn:
                 raise LoadFailure(f"cannot abort committed transaction {txn.txn_id}")
             with c.lock:
                 c.labels.abort(txn, "rollback by user")
+                txn.be_open = False
             return _resp("OK", "", Label=label)
         if txn.state == ABORTED:
             raise LoadFailure("current transaction is aborted", code="ABORTED")
         if txn.state in (COMMITTED, VISIBLE):
             return _resp("OK", f"label {label} transaction {txn.txn_id} has already committed", Label=label)
+        prepared_timeout = None
         if "prepared_timeout" in h:
             v = h["prepared_timeout"]
             if not v.strip().isdigit() or int(v) <= 0:
                 raise LoadFailure(f"Invalid prepared_timeout: {v}", code="INVALID_ARGUMENT")
+            prepared_timeout = float(int(v))
         if txn.state == PREPARE:
-            self._prepare(txn)
+            self._prepare(txn, prepared_timeout)
         if op == "commit":
             c.commit(txn, txn.ops, txn.plan, counted=txn.counted)
         return _resp("OK", "", **_counters(txn, t0))
 
-    def _prepare(self, txn: Txn) -> None:
+    def _prepare(self, txn: Txn, prepared_timeout_s: float | None) -> None:
         c = self.cluster
         if txn.loads == 0:
             raise LoadFailure(f"transaction with label {txn.label} hasn't send any data yet")
@@ -191,7 +205,8 @@ class BeTxn:
                 c.labels.abort(txn, "too many filtered rows")
             raise LoadFailure("too many filtered rows")
         with c.lock:
-            txn.state = PREPARED
+            c.labels.prepare(txn, prepared_timeout_s)
+            txn.be_open = False
 
 
 def _int_header(h: Any, name: str, default: int, message: str) -> int:
@@ -226,6 +241,11 @@ class FeTxn:
             return _fe_result("FAILED", "empty label.")
         if not db:
             return _fe_result("FAILED", "No database selected.")
+        if h.get("transaction_type", "").strip().lower() == "multi" or h.get("source_type", "").strip() == "12":
+            c.record(LoadRecord(label, db, h.get("table", ""), "FAILED", MULTI_ON_FE,
+                                {k: v for k, v in h.items() if k.lower() != "authorization"}, 0, 0, 0, 0,
+                                time.time(), 0, -1, "fe", f"txn-{op}"))
+            return _fe_result("FAILED", MULTI_ON_FE)
         if op in ("commit", "rollback"):
             with c.lock:
                 txn = c.labels.get(db, label)

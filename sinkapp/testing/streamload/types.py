@@ -16,12 +16,14 @@ String values longer than the declared length always filter the row (documented 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 import orjson
 
+from .jsondemand import INVALID
 from .schema import Column
 
 _INT_RANGE = {
@@ -34,6 +36,7 @@ _DATETIME_TEXT = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6})\d*)?)?)?(Z|[+-]\d{2}:?\d{2})?")
 
 Converter = Callable[[object], object]
+_WIDE = Context(prec=80)      # DECIMAL(38, s) has more digits than the default context keeps
 
 
 class ConvertFailure(Exception):
@@ -47,7 +50,7 @@ class ConvertFailure(Exception):
 
 def _fail(col: Column, raw: object) -> ConvertFailure:
     src = "json value"
-    text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
     return ConvertFailure(f"convert {src} to {col.type} failed. column: {col.name}, value: {text}")
 
 
@@ -59,8 +62,8 @@ def _int(col: Column) -> Converter:
             v = int(raw)
         elif isinstance(raw, int):
             v = raw
-        elif isinstance(raw, float) and raw.is_integer():
-            v = int(raw)
+        elif isinstance(raw, float) and math.isfinite(raw):
+            v = int(raw)     # a JSON double truncates toward zero (2147483647.3 -> 2147483647), then range
         elif isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
             v = int(raw)
         else:
@@ -102,12 +105,13 @@ def _float(col: Column) -> Converter:
 
 def _decimal(col: Column) -> Converter:
     max_int_digits = col.precision - col.scale
+    quantum = Decimal(1).scaleb(-col.scale)
 
     def conv(raw: object) -> object:
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
             raise _fail(col, raw)
         try:
-            d = Decimal(raw if isinstance(raw, str) else repr(raw))
+            d = raw if isinstance(raw, Decimal) else Decimal(raw if isinstance(raw, str) else repr(raw))
         except InvalidOperation:
             raise _fail(col, raw) from None
         if not d.is_finite():
@@ -121,7 +125,7 @@ def _decimal(col: Column) -> Converter:
                                  f"value: {raw}, scale: {col.scale}")
         if int_digits > max_int_digits:
             raise _fail(col, raw)
-        return d
+        return d.quantize(quantum, context=_WIDE)     # stored at the column's scale: 1.5 -> 1.50
     return conv
 
 
@@ -186,16 +190,46 @@ def _json(col: Column) -> Converter:
     return conv
 
 
+def _nested(col: Column, *, text: bool = True) -> Converter:
+    """ARRAY from a JSON array, MAP and STRUCT from a JSON object (a STRUCT also from an array, by
+    position); a CSV field (``text``) is read as JSON text first, a JSON string value is no array
+    (NULL in R test_invalid_json). Elements convert as their own
+    columns; an element that does not convert makes the whole value fail."""
+    kids = [make_converter(c) for c in col.children]
+
+    def elem(conv: Converter, v: object) -> object:
+        return None if v is None else conv(v)
+
+    def build(value: object) -> object:
+        if col.type == "ARRAY" and isinstance(value, list):
+            return [elem(kids[0], v) for v in value]
+        if col.type == "MAP" and isinstance(value, dict):
+            return {elem(kids[0], k): elem(kids[1], v) for k, v in value.items()}
+        if col.type == "STRUCT" and isinstance(value, dict | list):
+            got = value if isinstance(value, list) else [value.get(c.name) for c in col.children]
+            if len(got) == len(col.children):
+                return {c.name: elem(k, v) for c, k, v in zip(col.children, kids, got, strict=True)}
+        raise ValueError
+
+    def conv(raw: object) -> object:
+        try:
+            return build(orjson.loads(raw) if isinstance(raw, str) and text else raw)
+        except (ValueError, ConvertFailure):      # orjson.JSONDecodeError is a ValueError
+            raise _fail(col, raw) from None
+    return conv
+
+
 _FACTORIES: dict[str, Callable[[Column], Converter]] = {
     "BOOLEAN": _bool, "TINYINT": _int, "SMALLINT": _int, "INT": _int, "BIGINT": _int, "LARGEINT": _int,
     "FLOAT": _float, "DOUBLE": _float, "DECIMAL": _decimal, "CHAR": _string, "VARCHAR": _string,
     "STRING": _string, "DATE": _date, "DATETIME": _datetime, "JSON": _json,
+    "ARRAY": _nested, "MAP": _nested, "STRUCT": _nested,
 }
 
 
 def make_converter(col: Column, source: str = "json") -> Converter:
     """``source="csv"`` words failures as the documented CSV reason (§6.1)."""
-    conv = _FACTORIES[col.type](col)
+    conv = _nested(col, text=source == "csv") if col.children else _FACTORIES[col.type](col)
     if source != "csv":
         return conv
 
@@ -210,12 +244,15 @@ def make_converter(col: Column, source: str = "json") -> Converter:
 
 
 def convert_cell(col: Column, conv: Converter, raw: object, strict: bool) -> tuple[object, str | None]:
-    """Return ``(value, None)`` or ``(None, reason)`` when the row must be filtered (§6.3)."""
+    """Return ``(value, None)`` or ``(None, reason)`` when the row must be filtered (§6.3). A value the
+    on-demand JSON reader could not read (:data:`.jsondemand.INVALID`) fails like a bad conversion."""
     if raw is None:
         if col.nullable:
             return None, None
         return None, f"NULL value in non-nullable column '{col.name}'"
     try:
+        if raw is INVALID:
+            raise ConvertFailure(f"invalid json value for column {col.name}")
         return conv(raw), None
     except ConvertFailure as exc:
         if strict or exc.always_filter:
