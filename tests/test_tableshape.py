@@ -119,7 +119,7 @@ def cfield(t: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
 
 CONNECT = [
     (cfield("int8"), "TINYINT"), (cfield("int16"), "SMALLINT"), (cfield("int32"), "INT"),
-    (cfield("int64"), "BIGINT"), (cfield("float32"), "FLOAT"), (cfield("float64"), "DOUBLE"),
+    (cfield("int64"), "BIGINT"), (cfield("float"), "FLOAT"), (cfield("double"), "DOUBLE"),
     (cfield("boolean"), "BOOLEAN"), (cfield("string"), "STRING"), (cfield("bytes"), "STRING"),
     (cfield("array", items={"type": "int32"}), "JSON"), (cfield("map", keys={"type": "string"},
                                                                 values={"type": "int32"}), "JSON"),
@@ -161,9 +161,12 @@ def test_connect_optional_default_and_refusals() -> None:
     assert cols == [Column("f", "BIGINT", True, True, "int64"), Column("g", "STRING", False, False, "string")]
     with pytest.raises(SchemaMappingError, match="not a Connect struct"):
         connect_columns({"type": "string"})
-    with pytest.raises(SchemaMappingError, match="Connect type 'uuid'") as info:
+    with pytest.raises(SchemaMappingError, match="schema type 'uuid', which Kafka's JsonConverter does not write "
+                                                 r"\(it writes int8, .*float, double, boolean") as info:
         connect_columns({"type": "struct", "fields": [cfield("uuid")]})
     assert info.value.field == "f"
+    with pytest.raises(SchemaMappingError, match="'float64'"):   # the Schema.Type enum name: JsonConverter never writes it
+        connect_columns({"type": "struct", "fields": [cfield("float64")]})
 
 
 def connect_envelope() -> dict[str, Any]:

@@ -283,8 +283,8 @@ def cf(name: str, type_: str, logical: str | None = None, optional: bool = False
 
 
 CONNECT_ROW = {"type": "struct", "name": "rt.Value", "optional": True, "fields": [
-    cf("id", "int64"), cf("i8", "int8"), cf("i16", "int16"), cf("i32", "int32"), cf("f32", "float32"),
-    cf("f64", "float64"), cf("ok", "boolean"), cf("s", "string"), cf("raw", "bytes"),
+    cf("id", "int64"), cf("i8", "int8"), cf("i16", "int16"), cf("i32", "int32"), cf("f32", "float"),
+    cf("f64", "double"), cf("ok", "boolean"), cf("s", "string"), cf("raw", "bytes"),
     cf("arr", "array", items={"type": "int32"}), cf("m", "map", keys={"type": "string"}, values={"type": "int64"}),
     cf("st", "struct", fields=[cf("a", "int32")]),
     cf("dec", "bytes", "org.apache.kafka.connect.data.Decimal",

@@ -37,7 +37,7 @@ def value(fields: list[tuple[str, str, bool]], payload: dict[str, Any]) -> bytes
 
 
 V1 = [("id", "int64", False), ("qty", "int32", True)]
-V2 = [*V1, ("note", "string", True), ("price", "float64", True)]
+V2 = [*V1, ("note", "string", True), ("price", "double", True)]
 
 
 def settings(**kw: Any) -> TableSettings:

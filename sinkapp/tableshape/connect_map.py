@@ -3,10 +3,12 @@ StarRocks columns.
 
 Who calls: table creation/evolution (issue 18) with the ``schema`` object of a record. Pure.
 
-Types follow ``sinkapp.converters.simple.apply_schema`` and :mod:`sinkapp.encoding`: ``int8``
-TINYINT, ``int16`` SMALLINT, ``int32`` INT, ``int64`` BIGINT, ``float32`` FLOAT, ``float64``
-DOUBLE, ``boolean`` BOOLEAN, ``string`` STRING, ``bytes`` STRING (Connect's base64 text, kept
-as is), ``array``/``map``/``struct`` JSON; ``org.apache.kafka.connect.data.Decimal`` DECIMAL(p,s)
+The type names are the ones Kafka's JsonConverter writes (``JsonSchema.*_TYPE_NAME`` in
+connect-json; ``tests/test_debezium_postgres_kafka.py`` reads them out of the real jar): ``int8``
+TINYINT, ``int16`` SMALLINT, ``int32`` INT, ``int64`` BIGINT, ``float`` (Connect's FLOAT32) FLOAT,
+``double`` (FLOAT64) DOUBLE, ``boolean`` BOOLEAN, ``string`` STRING, ``bytes`` STRING (Connect's
+base64 text, kept as is), ``array``/``map``/``struct`` JSON. Types follow
+``sinkapp.converters.simple.apply_schema`` and :mod:`sinkapp.encoding`; ``org.apache.kafka.connect.data.Decimal`` DECIMAL(p,s)
 with ``connect.decimal.precision`` (STRING without it or beyond 38 digits: the exact text loads),
 ``Date`` DATE, ``Time`` VARCHAR(32), ``Timestamp`` DATETIME; Debezium names per :mod:`.semantic`.
 ``optional`` is nullable; a ``default`` key is ``has_default``.
@@ -34,9 +36,10 @@ from sinkapp.tableshape.columns import (
 )
 from sinkapp.tableshape.semantic import CONNECT, CONNECT_DECIMAL, DEBEZIUM
 
-_PRIMITIVE = {"int8": TINYINT, "int16": SMALLINT, "int32": INT, "int64": BIGINT, "float32": FLOAT,
-              "float64": DOUBLE, "boolean": BOOLEAN, "string": STRING, "bytes": STRING,
-              "array": JSON, "map": JSON, "struct": JSON}
+#: JsonConverter's schema type names (connect-json ``JsonSchema``), each with its column type
+JSON_CONVERTER_TYPES = {"int8": TINYINT, "int16": SMALLINT, "int32": INT, "int64": BIGINT, "float": FLOAT,
+                        "double": DOUBLE, "boolean": BOOLEAN, "string": STRING, "bytes": STRING,
+                        "array": JSON, "map": JSON, "struct": JSON}
 
 
 def struct_fields(schema: Any, what: str = "record") -> list[Mapping[str, Any]]:
@@ -58,11 +61,10 @@ def connect_type(schema: Mapping[str, Any], field: str) -> tuple[str, str]:
         return CONNECT[name], name
     if isinstance(name, str) and name in DEBEZIUM:
         return DEBEZIUM[name], name
-    if not isinstance(kind, str) or kind not in _PRIMITIVE:
-        raise SchemaMappingError(f"field {field!r} has the Connect type {kind!r}, which is not a Connect "
-                                 "schema type (int8..int64, float32/64, boolean, string, bytes, array, map, "
-                                 "struct)", field=field)
-    return _PRIMITIVE[kind], kind if not name else f"{kind}({name})"
+    if not isinstance(kind, str) or kind not in JSON_CONVERTER_TYPES:
+        raise SchemaMappingError(f"field {field!r} has the schema type {kind!r}, which Kafka's JsonConverter "
+                                 f"does not write (it writes {', '.join(JSON_CONVERTER_TYPES)})", field=field)
+    return JSON_CONVERTER_TYPES[kind], kind if not name else f"{kind}({name})"
 
 
 def connect_columns(schema: Any) -> list[Column]:
