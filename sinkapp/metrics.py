@@ -78,6 +78,8 @@ class SinkCollector(Collector):
         skipped = counter("sinkapp_records_skipped", "bad records skipped (tolerance all without a topic)",
                           ["route", "stage"])
         filtered = counter("sinkapp_rows_filtered", "rows StarRocks filtered in successful loads", ["route"])
+        events = counter("sinkapp_events_skipped", "events a transform skips on purpose (kind truncate: a source "
+                         "TRUNCATE the StarRocks table did not follow)", ["route", "kind"])
         brows = GaugeMetricFamily("sinkapp_buffered_rows", "rows waiting to load", labels=["route", "partition"])
         bbytes = GaugeMetricFamily("sinkapp_buffered_bytes", "body bytes waiting to load", labels=["route", "partition"])
         last = GaugeMetricFamily("sinkapp_last_load_timestamp_seconds", "wall clock of the last load", labels=["route"])
@@ -101,6 +103,8 @@ class SinkCollector(Collector):
             for stage, n in sorted(st.skipped_bad.items()):
                 skipped.add_metric([r, stage], n)
             filtered.add_metric([r], st.rows_filtered)
+            for kind, n in sorted(st.events_skipped.items()):
+                events.add_metric([r, kind], n)
             for p, (nrows, nb) in sorted(rv.buffered.items()):
                 brows.add_metric([r, str(p)], nrows)
                 bbytes.add_metric([r, str(p)], nb)
@@ -110,8 +114,8 @@ class SinkCollector(Collector):
             hist.add_metric([r], st.load_times.buckets(), st.load_times.total_s)
             already.add_metric([r], st.skipped_loaded)
             behind.add_metric([r], st.behind_ledger)
-        yield from (consumed, rows, nbytes, loads, retries, dead, skipped, filtered, brows, bbytes, hist, last, up,
-                    already, behind)
+        yield from (consumed, rows, nbytes, loads, retries, dead, skipped, filtered, events, brows, bbytes, hist, last,
+                    up, already, behind)
 
     @staticmethod
     def _tables(snap: Snapshot) -> Iterator[Any]:

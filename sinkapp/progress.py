@@ -49,6 +49,7 @@ class Progress:
                 f"tombstones={st.tombstones} skipped_loaded={st.skipped_loaded} redelivered={st.redelivered} "
                 f"stale={st.dropped_stale} dead_lettered={sum(st.dead_lettered.values())} "
                 f"skipped_bad={sum(st.skipped_bad.values())} rows_filtered={st.rows_filtered} rows_per_s={rate:.0f}"
+                + "".join(f" {kind}_skipped={n}" for kind, n in sorted(st.events_skipped.items()))
                 + ("" if r.state == "RUNNING" else f" {'STOPPED' if r.state == 'STOPPED' else 'HALTING'}"))
         for t in snap.tables:
             ts = t.stats

@@ -68,6 +68,7 @@ def counters(snap: Snapshot) -> list[dict[str, Any]]:
                        "loads_confirmed_by_label": st.label_confirmed,
                        "buffered_rows": sum(n for n, _ in r.buffered.values()), "last_label": st.last_load_label,
                        "dead_lettered": dict(st.dead_lettered), "skipped_bad": dict(st.skipped_bad),
+                       "events_skipped": dict(st.events_skipped),
                        "stopped": public_reason(r.reason) if r.state != "RUNNING" else None})
     return routes
 

@@ -13,14 +13,14 @@ from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
 from sinkapp.encoding import JsonEncoder
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms import Meta, TransformSpec, build_chain
+from sinkapp.transforms import Meta, Skipped, TransformSpec, build_chain
 from sinkapp.transforms.debezium import op_headers
 from tests.test_config import BASE
 
 META = Meta("orders", 2, 41, 1_700_000_000_123, b"k1")
 
 
-def run(specs: list[tuple[str, str, dict[str, str]]], value: dict[str, Any]) -> list[dict[str, Any]]:
+def run(specs: list[tuple[str, str, dict[str, str]]], value: dict[str, Any]) -> Any:
     chain = build_chain([TransformSpec(n, t, o) for n, t, o in specs])
     assert chain is not None
     return chain.apply(value, META)
@@ -85,7 +85,9 @@ def test_debezium_upserts_deletes_and_skips() -> None:
     assert run(d, _dbz("c", None, {"id": 2, "v": "b"})) == [{"id": 2, "v": "b", "__op": 0}]
     assert run(d, _dbz("u", {"id": 2, "v": "b"}, {"id": 2, "v": "c"})) == [{"id": 2, "v": "c", "__op": 0}]
     assert run(d, _dbz("d", {"id": 2, "v": "c"}, None)) == [{"id": 2, "v": "c", "__op": 1}]
-    assert run(d, _dbz("t", None, None)) == []
+    truncate = run(d, _dbz("t", None, None))       # no row, skipped on purpose and said so
+    assert isinstance(truncate, Skipped) and truncate.kind == "truncate" and "keeps its rows" in truncate.note
+    assert run(d, _dbz("m", None, None)).kind == "message"
     assert run([("d", "Debezium", {"delete.handling": "drop"})], _dbz("d", {"id": 2}, None)) == []
     with pytest.raises(TransformError, match="not a Debezium change event"):
         run(d, {"id": 1})

@@ -29,7 +29,7 @@ from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, Primiti
 from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
-from sinkapp.transforms import TABLE_KEY, Chain, Meta
+from sinkapp.transforms import TABLE_KEY, Chain, Meta, Skipped
 
 
 class BadRecord(SinkError):
@@ -56,13 +56,15 @@ class Chunk(NamedTuple):
     ``data``/``rows``: the rows for the route's own table; ``routed``: rows a transform sent to
     other tables (TableByField), by table; ``tombstones``: records that are no row (null values,
     empty JSON values, rows a transform dropped are counted by the Chunker); ``bad``: records
-    that cannot be loaded (only with ``errors.tolerance=all``; else the first one raises)."""
+    that cannot be loaded (only with ``errors.tolerance=all``; else the first one raises);
+    ``skipped``: records a transform skipped on purpose (a Debezium truncate), with its reason."""
 
     data: bytes | memoryview
     rows: int
     tombstones: int
     bad: list[BadRecord]
     routed: dict[str, Piece]
+    skipped: tuple[tuple[int, Skipped], ...] = ()    # (record index, why): events skipped on purpose
 
     def pieces(self, table: str) -> dict[str, Piece]:
         """Rows by table, the route's own under ``table``; tables without rows left out."""
@@ -162,6 +164,7 @@ class Chunker:
         conv, values, idx, tombs = self.converter.decode, [], [], 0
         bad: list[BadRecord] = []
         by_table: dict[str, tuple[list[Any], list[int]]] = {}
+        skipped: list[tuple[int, Skipped]] = []
         json_values, chain, gate = self.json_values, self.chain, self.gate
         for k in range(i, end):
             v = records[k].value
@@ -192,6 +195,9 @@ class Chunker:
                 except TransformError as exc:
                     self._bad(bad, k, exc, TRANSFORMATION)
                     continue
+                if isinstance(rows, Skipped):
+                    skipped.append((k, rows))
+                    continue
                 if not rows:
                     self.dropped += 1
                 for row in rows:
@@ -206,6 +212,11 @@ class Chunker:
                 continue
             values.append(value)
             idx.append(k)
+        return self._finish(values, idx, by_table, bad, tombs, tuple(skipped))
+
+    def _finish(self, values: list[Any], idx: list[int], by_table: dict[str, tuple[list[Any], list[int]]],
+                bad: list[BadRecord], tombs: int, skipped: tuple[tuple[int, Skipped], ...]) -> Chunk:
+        """Encode the decoded rows (the route's and the routed ones) into the chunk."""
         failed: set[int] = set()
         chunk, n = self._encode_rows(values, idx, bad, failed)
         routed = {t: self._encode_rows(vs, ks, bad, failed) for t, (vs, ks) in by_table.items()}
@@ -214,7 +225,7 @@ class Chunker:
             routed = {t: self._encode_rows(*self._without(vs, ks, failed), bad, set())
                       for t, (vs, ks) in by_table.items()}
         bad.sort(key=lambda b: b.index)
-        return Chunk(chunk, n, tombs, bad, {t: r for t, r in routed.items() if r.rows})
+        return Chunk(chunk, n, tombs, bad, {t: r for t, r in routed.items() if r.rows}, skipped)
 
     def _primitive(self, value: Any) -> Any:
         """A top-level Connect primitive (:class:`Primitive`, e.g. a Decimal) → a one-column row:

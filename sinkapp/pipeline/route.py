@@ -175,6 +175,15 @@ class RouteIntake:
         self.s.committer.took(part, ev, last, max(last, getattr(msg, "next_offset", last + 1) - 1))
         msg.records = []                            # the rows are encoded; Kafka keeps the records
 
+    def _skipped(self, record: Any, why: Any) -> None:
+        """An event a transform skipped on purpose: counted; the first of each kind is named in the log."""
+        first = not self.stats.events_skipped[why.kind]
+        self.stats.events_skipped[why.kind] += 1
+        if first:
+            log.warning("route=%s: %s event at %s[%d]@%d skipped: %s (each one is counted in "
+                        "sinkapp_events_skipped_total{kind=\"%s\"}; this is logged once per route)", self.name,
+                        why.kind, record.topic, record.partition, record.offset, why.note, why.kind)
+
     def _behind_ledger(self, part: Part, first: int, loaded: int) -> None:
         """The partition's committed offset is behind what the ledger says is loaded: say so once
         per assignment, with the command that would load those records again."""
@@ -214,6 +223,8 @@ class RouteIntake:
     def _add(self, part: Part, records: list[Any], lo: int, hi: int, chunk: Chunk, skip: frozenset[str]) -> None:
         self.stats.records_in += hi - lo
         self.stats.tombstones += chunk.tombstones
+        for k, why in chunk.skipped:
+            self._skipped(records[k], why)
         first, last = records[lo].offset, records[hi - 1].offset
         own = str(self.table) not in skip
         epoch = self.s.committer.epoch(part)

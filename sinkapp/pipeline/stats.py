@@ -49,6 +49,7 @@ class RouteStats:
     gaps: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)   # by stage, confirmed written
     skipped_bad: Counter[str] = field(default_factory=Counter)     # tolerance all without a DLQ topic
+    events_skipped: Counter[str] = field(default_factory=Counter)  # by kind: events a transform skips (truncate)
     loads: int = 0                                                # loads this route had rows in
     label_confirmed: int = 0                                      # ... answered Label Already Exists
     load_retries: int = 0

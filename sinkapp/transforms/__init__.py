@@ -11,7 +11,8 @@ Configuration (the connector file, per worker)::
     transforms.flat.delimiter=_
 
 A transform is ``t(value: dict, meta: Meta) -> None | dict | list[dict]``: ``None`` drops the
-record (counted as filtered by a transform), a dict is one row, a list is many rows. A class is
+record (counted as filtered by a transform), a dict is one row, a list is many rows, a
+:class:`Skipped` is an event skipped on purpose (counted by kind, named once in the log). A class is
 built with the ``transforms.<name>.*`` options (a dict of strings). Anything a transform raises
 becomes a :class:`~sinkapp.errors.TransformError` for that record (stage ``TRANSFORMATION``: the
 route stops, or the record is dead-lettered with ``errors.tolerance=all``). A transform class
@@ -21,8 +22,17 @@ silent warning.
 
 from __future__ import annotations
 
-from sinkapp.transforms.base import REGISTRY, SCHEMA_ONLY, TABLE_KEY, Meta, Transform, TransformSpec, register
+from sinkapp.transforms.base import (
+    REGISTRY,
+    SCHEMA_ONLY,
+    TABLE_KEY,
+    Meta,
+    Skipped,
+    Transform,
+    TransformSpec,
+    register,
+)
 from sinkapp.transforms.chain import Chain, build_chain, build_transform
 
-__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Chain", "Meta", "Transform", "TransformSpec", "build_chain",
-           "build_transform", "register"]
+__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Chain", "Meta", "Skipped", "Transform", "TransformSpec",
+           "build_chain", "build_transform", "register"]

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from sinkapp.config_types import TransformSpec
 
-__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Meta", "Transform", "TransformSpec", "register"]
+__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Meta", "Skipped", "Transform", "TransformSpec", "register"]
 
 
 class Meta(NamedTuple):
@@ -26,6 +26,15 @@ class Meta(NamedTuple):
 
 
 Transform = Callable[[dict[str, Any], Meta], Any]
+
+
+class Skipped(NamedTuple):
+    """What a transform returns for a record that is an event, not a row, and that sinkapp skips on
+    purpose (a Debezium ``truncate``): no row, counted by ``kind`` in the route's
+    ``sinkapp_events_skipped_total`` and named once in the log (``note``: what it means for the table)."""
+
+    kind: str
+    note: str
 
 
 #: a row carrying this key goes to the named table of the route's database instead of the route's

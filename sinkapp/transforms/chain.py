@@ -15,7 +15,7 @@ import sinkapp.transforms.rows  # noqa: F401
 import sinkapp.transforms.timemillis  # noqa: F401
 import sinkapp.transforms.timestamp  # noqa: F401
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms.base import REGISTRY, SCHEMA_ONLY, Meta, Transform, TransformSpec
+from sinkapp.transforms.base import REGISTRY, SCHEMA_ONLY, Meta, Skipped, Transform, TransformSpec
 from sinkapp.transforms.debezium import ADD_OP_CLASS, merge_java_pair
 
 
@@ -25,7 +25,8 @@ class Chain:
     def __init__(self, steps: Sequence[tuple[TransformSpec, Transform]]) -> None:
         self.steps = list(steps)
 
-    def apply(self, value: dict[str, Any], meta: Meta) -> list[dict[str, Any]]:
+    def apply(self, value: dict[str, Any], meta: Meta) -> list[dict[str, Any]] | Skipped:
+        """The rows of one record, or what a transform said when it skipped the record on purpose."""
         rows = [value]
         for spec, t in self.steps:
             if len(rows) == 1:                       # the common case: one row in, one out
@@ -33,6 +34,8 @@ class Chain:
                 if type(got) is dict:
                     rows = [got]
                     continue
+                if type(got) is Skipped:
+                    return got
                 rows = self._rows(spec, got)
             else:
                 out: list[dict[str, Any]] = []
@@ -55,7 +58,7 @@ class Chain:
 
     @staticmethod
     def _rows(spec: TransformSpec, got: Any) -> list[dict[str, Any]]:
-        if got is None:
+        if got is None or type(got) is Skipped:      # one of several rows skipped: no row
             return []
         if isinstance(got, dict):
             return [got]

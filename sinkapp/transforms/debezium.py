@@ -15,8 +15,11 @@ registry): ``{"before", "after", "op", "source", ...}``. Output, per ``op``:
   updates too, so a soft-delete column is never NULL);
 - ``add.fields`` (``table,lsn,source.ts_ms``) copies change-event metadata into every row as
   Debezium does (:mod:`sinkapp.transforms.debezium_fields`);
-- ``t`` (truncate) and ``m`` (message): logged and skipped; the tombstone Debezium writes after a
-  delete has a null value and is skipped before any transform.
+- ``t`` (truncate) and ``m`` (message): skipped (:class:`~sinkapp.transforms.base.Skipped`: counted
+  in ``sinkapp_events_skipped_total{kind}``, named once per route in the log). A truncate is never
+  applied: after a crash the truncate event can be read again, and a replayed truncate would delete
+  rows loaded after it. The tombstone Debezium writes after a delete has a null value and is
+  skipped before any transform.
 
 Debezium's temporal and decimal types are turned into StarRocks-ready text by the converters
 (``sinkapp.converters.simple.apply_schema`` for JSON with schemas, ``sinkapp.converters.avro``
@@ -32,20 +35,22 @@ one step (:func:`merge_java_pair`); either class alone has its own meaning below
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from sinkapp.converters.simple import apply_schema
 from sinkapp.errors import ConfigError, TransformError
-from sinkapp.transforms.base import Meta, Transform, TransformSpec, register
+from sinkapp.transforms.base import Meta, Skipped, Transform, TransformSpec, register
 from sinkapp.transforms.debezium_fields import MetaField, add_fields, parse_add_fields, unwrap_options
-
-log = logging.getLogger(__name__)
 
 ADD_OP_CLASS = "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord"
 UNWRAP_CLASS = "io.debezium.transforms.ExtractNewRecordState"
 OP = "__op"
+TRUNCATE = Skipped("truncate", "the source table was truncated (TRUNCATE); the StarRocks table keeps its rows: "
+                               "sinkapp never applies a truncate (after a crash the event is read again, and a "
+                               "replayed truncate would delete rows loaded after it); truncate the StarRocks "
+                               "table yourself if it must follow")
+MESSAGE = Skipped("message", "a Debezium logical decoding message (op m): it is no row")
 
 
 def _envelope(value: dict[str, Any]) -> dict[str, Any]:
@@ -88,10 +93,10 @@ def _make(delete_handling: str, add_op: bool, op_field: str, extra: tuple[MetaFi
             return row_of(env, "after", meta, False)
         if op == "d":
             return None if delete_handling == "drop" else row_of(env, "before", meta, True)
-        if op in ("t", "m"):
-            log.info("Debezium %s event at %s[%d]@%d skipped", "truncate" if op == "t" else "message",
-                     meta.topic, meta.partition, meta.offset)
-            return None
+        if op == "t":
+            return TRUNCATE
+        if op == "m":
+            return MESSAGE
         raise TransformError(f"unknown Debezium op {op!r}")
     return t
 
