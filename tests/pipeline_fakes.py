@@ -39,6 +39,7 @@ class FakeClient:
     hang: asyncio.Event | None = None
     csv: bool = False
     states: dict[str, str] = field(default_factory=dict)                   # forced get_load_state answers
+    headers: list[dict[str, str]] = field(default_factory=list)            # of each attempt
 
     def rows_of(self, body: bytes) -> Any:
         return body.decode().splitlines() if self.csv else orjson.loads(body)
@@ -48,6 +49,7 @@ class FakeClient:
         self.bodies.append(raw)
         rows = self.rows_of(raw)
         self.attempts.append((table, label, rows))
+        self.headers.append(dict(headers))
         if self.hang is not None:
             await self.hang.wait()
         outcome = self.outcomes.pop(0) if self.outcomes else None

@@ -78,6 +78,7 @@ class TableLane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)   # held by the one load in flight
     factor: float = 1.0               # back-off: the interval is multiplied by this
     pressure: int = 0                 # consecutive loads that met load pressure
+    partial: bool = False             # a route feeding it may send rows that lack columns (Debezium)
 
 
 class Batcher:

@@ -92,6 +92,7 @@ class Pipeline:
         if lane is None:
             lane = self.batcher.lane(table, route.headers, route.encoder)
             self._table_stats(str(table))
+        lane.partial = lane.partial or route.chunker.marks
         return lane
 
     # -- intake -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, Primiti
 from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
-from sinkapp.transforms import TABLE_KEY, Chain, Meta, Skipped
+from sinkapp.transforms import TABLE_KEY, UNAVAILABLE_KEY, Chain, Meta, Skipped
 
 
 class BadRecord(SinkError):
@@ -74,6 +74,16 @@ class Chunk(NamedTuple):
         return out
 
 
+def _partial_csv(rows: list[Any]) -> TransformError:
+    gone = next(r[UNAVAILABLE_KEY]["columns"] for r in rows if UNAVAILABLE_KEY in r)
+    return TransformError(
+        f"Debezium sent no value for column(s) {', '.join(gone)} (its unavailable-value placeholder: PostgreSQL "
+        "leaves a TOASTed value that an update did not change out of the WAL under the default REPLICA IDENTITY); "
+        "a CSV row cannot leave a column out: set REPLICA IDENTITY FULL on the source table (ALTER TABLE ... "
+        "REPLICA IDENTITY FULL), or load JSON (sink.properties.format=json) into a PRIMARY KEY table, where such "
+        "rows load as partial updates")
+
+
 class Chunker:
     """The route's decode loop: ``encode(records, i, end) -> Chunk``.
 
@@ -103,6 +113,8 @@ class Chunker:
         else:
             self.mode = "decode"
         self.check_utf8 = isinstance(converter, StringConverter)
+        self.whole_rows = isinstance(encoder, CsvEncoder)    # a CSV row cannot leave a column out
+        self.marks = chain is not None and chain.marks_unavailable and not self.whole_rows
         self.class_name = getattr(converter, "class_name", "") or {
             JsonConverter: "org.apache.kafka.connect.json.JsonConverter",
             StringConverter: "org.apache.kafka.connect.storage.StringConverter",
@@ -197,6 +209,9 @@ class Chunker:
                     continue
                 if isinstance(rows, Skipped):
                     skipped.append((k, rows))
+                    continue
+                if self.whole_rows and any(UNAVAILABLE_KEY in row for row in rows):
+                    self._bad(bad, k, _partial_csv(rows), TRANSFORMATION)
                     continue
                 if not rows:
                     self.dropped += 1

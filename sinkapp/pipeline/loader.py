@@ -26,9 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sinkapp.dlq import DeadLetter
-from sinkapp.errors import DataRejected, LoadAborted, LoadError, LoadPressure, LoadRetriable
+from sinkapp.errors import (
+    ConfigError,
+    DataRejected,
+    LoadAborted,
+    LoadError,
+    LoadPressure,
+    LoadRejected,
+    LoadRetriable,
+)
 from sinkapp.ledger import BatchRecord, Ledger
-from sinkapp.pipeline import badrows
+from sinkapp.pipeline import badrows, partial
 from sinkapp.pipeline.batcher import Batcher, TableBatch, TableLane
 from sinkapp.pipeline.committer import Committer
 from sinkapp.pipeline.ports import DeadLetters, SourceReader, StreamLoader
@@ -115,8 +123,7 @@ class Loader:
         if batch.split:
             return await self._split(batch, lane, record, None)
         try:
-            await self._stream_load(lane, label, lane.encoder.body(batch.chunks()), batch.rows,
-                                    batch.rows_by_route(), batch.nbytes)
+            await self._send(lane, label, batch.chunks(), batch.rows, batch.rows_by_route(), batch.nbytes)
         except LoadAborted:
             log.warning("load abandoned for rebalance/shutdown table=%s label=%s rows=%d", lane.table, label,
                         batch.rows)
@@ -128,8 +135,38 @@ class Loader:
             return Outcome("failed", reason=f"load {label} of {batch.rows} rows into {lane.table} {verb}: {exc}")
         return Outcome("loaded", whole)
 
+    async def _send(self, lane: TableLane, label: str, pieces: list[bytes | memoryview], rows: int,
+                    by_route: dict[int, int], nbytes: int) -> Any:
+        """A batch's (or part's) rows: one Stream Load, or, when rows lack columns the source did not send,
+        partial updates first and the complete rows last (:mod:`sinkapp.pipeline.partial`)."""
+        if not (lane.partial and partial.marked(pieces)):
+            return await self._stream_load(lane, label, lane.encoder.body(pieces), rows, by_route, nbytes)
+        try:
+            partial.check_headers(lane.headers)
+        except ConfigError as exc:
+            raise LoadRejected(f"{exc}", label=label) from None
+        user_columns = [c.strip().strip("`") for c in lane.headers.get("columns", "").split(",") if c.strip()]
+        parts = partial.plan(partial.decode(pieces), user_columns)
+        result = None
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1               # the batch's own label goes last: VISIBLE = all in
+            body = lane.encoder.body([lane.encoder.encode_chunk(part.rows)])
+            try:
+                result = await self._stream_load(
+                    lane, label if last else partial.part_label(label, i), body, len(part.rows),
+                    by_route if last else {}, len(body), part.headers(lane.headers))
+            except DataRejected as exc:
+                if part.columns is None:
+                    raise
+                raise DataRejected(f"{exc} (a partial update of {', '.join(part.columns)}: Debezium sent no value "
+                                   "for the other columns, PostgreSQL's unchanged TOASTed values under the default "
+                                   "REPLICA IDENTITY; such rows load only into a PRIMARY KEY table, or set REPLICA "
+                                   "IDENTITY FULL on the source table)", label=exc.label, status=exc.status,
+                                   response=exc.response) from None
+        return result
+
     async def _stream_load(self, lane: TableLane, label: str, body: Any, rows: int, by_route: dict[int, int],
-                           nbytes: int) -> Any:
+                           nbytes: int, headers: dict[str, str] | None = None) -> Any:
         """One batch's (or part's) Stream Load with retries; counters; raises what the retry raises."""
         ts = self.d.table_stats(str(lane.table))
 
@@ -147,7 +184,7 @@ class Loader:
         t0 = time.monotonic()
         pressed_before = sum(ts.backoffs.values())
         result = await load_with_retry(
-            self.d.client, lane.table.database, lane.table.table, label, body, lane.headers, self.d.policy,
+            self.d.client, lane.table.database, lane.table.table, label, body, headers or lane.headers, self.d.policy,
             should_abort=self.d.aborting, on_retry=on_retry, on_pressure=on_pressure)
         if sum(ts.backoffs.values()) == pressed_before:
             self.d.batcher.relieved(lane)
@@ -239,9 +276,8 @@ class Loader:
 
     def _part_loader(self, lane: TableLane) -> badrows.LoadPart:
         async def load_part(ident: BatchId, pieces: list[bytes | memoryview], by_route: dict[int, int]) -> Any:
-            body = lane.encoder.body(pieces)
-            return await self._stream_load(lane, ident.label(self.d.label_prefix), body, sum(by_route.values()),
-                                           by_route, len(body))
+            return await self._send(lane, ident.label(self.d.label_prefix), pieces, sum(by_route.values()),
+                                    by_route, sum(len(p) + 1 for p in pieces))
         return load_part
 
     async def _after_split(self, record: BatchRecord, found: badrows.Search) -> Outcome:

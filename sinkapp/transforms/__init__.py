@@ -26,6 +26,7 @@ from sinkapp.transforms.base import (
     REGISTRY,
     SCHEMA_ONLY,
     TABLE_KEY,
+    UNAVAILABLE_KEY,
     Meta,
     Skipped,
     Transform,
@@ -34,5 +35,5 @@ from sinkapp.transforms.base import (
 )
 from sinkapp.transforms.chain import Chain, build_chain, build_transform
 
-__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Chain", "Meta", "Skipped", "Transform", "TransformSpec",
+__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "UNAVAILABLE_KEY", "Chain", "Meta", "Skipped", "Transform", "TransformSpec",
            "build_chain", "build_transform", "register"]

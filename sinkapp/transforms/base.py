@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from sinkapp.config_types import TransformSpec
 
-__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "Meta", "Skipped", "Transform", "TransformSpec", "register"]
+__all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "UNAVAILABLE_KEY", "Meta", "Skipped", "Transform", "TransformSpec", "register"]
 
 
 class Meta(NamedTuple):
@@ -40,6 +40,12 @@ class Skipped(NamedTuple):
 #: a row carrying this key goes to the named table of the route's database instead of the route's
 #: table (set by the TableByField transform; removed before the row is encoded)
 TABLE_KEY = "__sinkapp_table__"
+
+
+#: a row carrying this key lacks the columns it names, which the source did not send (Debezium's
+#: unavailable-value placeholder): ``{"columns": [...], "key": [primary key columns] | None}``; it is
+#: loaded as a partial update (sinkapp.pipeline.partial), never as a complete row
+UNAVAILABLE_KEY = "__sinkapp_unavailable"
 
 
 #: short names and Kafka Connect class names → factory(options) -> Transform (filled by the modules)

@@ -16,7 +16,7 @@ import sinkapp.transforms.timemillis  # noqa: F401
 import sinkapp.transforms.timestamp  # noqa: F401
 from sinkapp.errors import ConfigError, TransformError
 from sinkapp.transforms.base import REGISTRY, SCHEMA_ONLY, Meta, Skipped, Transform, TransformSpec
-from sinkapp.transforms.debezium import ADD_OP_CLASS, merge_java_pair
+from sinkapp.transforms.debezium import ADD_OP_CLASS, ROW_TYPES, merge_java_pair
 
 
 class Chain:
@@ -24,6 +24,8 @@ class Chain:
 
     def __init__(self, steps: Sequence[tuple[TransformSpec, Transform]]) -> None:
         self.steps = list(steps)
+        #: a step may give rows without the columns Debezium sent no value for (a partial update)
+        self.marks_unavailable = any(spec.type in ROW_TYPES for spec, _ in self.steps)
 
     def apply(self, value: dict[str, Any], meta: Meta) -> list[dict[str, Any]] | Skipped:
         """The rows of one record, or what a transform said when it skipped the record on purpose."""

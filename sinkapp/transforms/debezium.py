@@ -15,6 +15,10 @@ registry): ``{"before", "after", "op", "source", ...}``. Output, per ``op``:
   updates too, so a soft-delete column is never NULL);
 - ``add.fields`` (``table,lsn,source.ts_ms``) copies change-event metadata into every row as
   Debezium does (:mod:`sinkapp.transforms.debezium_fields`);
+- a column whose value is Debezium's unavailable-value placeholder (``unavailable.value.placeholder``,
+  default ``__debezium_unavailable_value``: PostgreSQL's unchanged TOASTed values under the default
+  replica identity) is taken out of the row and the row is marked, so it loads as a partial update
+  and the stored value stays (:mod:`sinkapp.transforms.debezium_unavailable`);
 - ``t`` (truncate) and ``m`` (message): skipped (:class:`~sinkapp.transforms.base.Skipped`: counted
   in ``sinkapp_events_skipped_total{kind}``, named once per route in the log). A truncate is never
   applied: after a crash the truncate event can be read again, and a replayed truncate would delete
@@ -42,10 +46,15 @@ from sinkapp.converters.simple import apply_schema
 from sinkapp.errors import ConfigError, TransformError
 from sinkapp.transforms.base import Meta, Skipped, Transform, TransformSpec, register
 from sinkapp.transforms.debezium_fields import MetaField, add_fields, parse_add_fields, unwrap_options
+from sinkapp.transforms.debezium_unavailable import Placeholder, take_out
 
 ADD_OP_CLASS = "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord"
 UNWRAP_CLASS = "io.debezium.transforms.ExtractNewRecordState"
 OP = "__op"
+#: the transform types that give rows from a change event's images (the Java pair becomes "Debezium")
+ROW_TYPES = frozenset({"Debezium", "sinkapp.transforms.Debezium", UNWRAP_CLASS})
+#: the Debezium connector's option of that name: the text it sends for a value it does not have
+PLACEHOLDER_OPTION = "unavailable.value.placeholder"
 TRUNCATE = Skipped("truncate", "the source table was truncated (TRUNCATE); the StarRocks table keeps its rows: "
                                "sinkapp never applies a truncate (after a crash the event is read again, and a "
                                "replayed truncate would delete rows loaded after it); truncate the StarRocks "
@@ -71,13 +80,16 @@ def _image(env: dict[str, Any], which: str, meta: Meta) -> dict[str, Any]:
     return dict(img)
 
 
-def _make(delete_handling: str, add_op: bool, op_field: str, extra: tuple[MetaField, ...] = ()) -> Transform:
+def _make(delete_handling: str, add_op: bool, op_field: str, extra: tuple[MetaField, ...] = (),
+          options: Mapping[str, str] | None = None) -> Transform:
     if delete_handling not in ("op", "drop", "rewrite"):
         raise ConfigError(f"delete.handling={delete_handling!r}: use op (delete rows), drop or rewrite")
     rewrite = delete_handling == "rewrite"
+    placeholder = Placeholder.of((options or {}).get(PLACEHOLDER_OPTION))
 
     def row_of(env: dict[str, Any], which: str, meta: Meta, deleted: bool) -> dict[str, Any]:
-        row = _image(env, which, meta)
+        # a delete by key needs no other column: the placeholder just goes; any other row is marked
+        row = take_out(_image(env, which, meta), placeholder, meta.key, not deleted or rewrite or not add_op)
         if rewrite:
             row["__deleted"] = "true" if deleted else "false"
         if extra:
@@ -105,7 +117,7 @@ def _make(delete_handling: str, add_op: bool, op_field: str, extra: tuple[MetaFi
 def debezium(options: Mapping[str, str]) -> Transform:
     extra = parse_add_fields(options.get("add.fields") or "", options.get("add.fields.prefix", "__"))
     return _make(options.get("delete.handling", "op").lower(), options.get("add.op", "true").lower() == "true",
-                 options.get("op.field", OP), extra)
+                 options.get("op.field", OP), extra, options)
 
 
 @register(UNWRAP_CLASS)
@@ -113,7 +125,7 @@ def extract_new_record_state(options: Mapping[str, str]) -> Transform:
     """Debezium's unwrap alone: no ``__op``; ``delete.handling.mode`` drop (its default), rewrite,
     or none (deletes give no row either: a null value); ``add.fields``."""
     mode, extra = unwrap_options(options)
-    return _make("rewrite" if mode == "rewrite" else "drop", False, OP, extra)
+    return _make("rewrite" if mode == "rewrite" else "drop", False, OP, extra, options)
 
 
 @register(ADD_OP_CLASS)
@@ -136,7 +148,7 @@ def merge_java_pair(add_op: TransformSpec, nxt: TransformSpec) -> tuple[Transfor
     mode, extra = unwrap_options(nxt.options)
     handling = "rewrite" if mode == "rewrite" else "op"
     spec = TransformSpec(f"{add_op.name}+{nxt.name}", "Debezium", {"delete.handling": handling})
-    return spec, _make(handling, True, OP, extra)
+    return spec, _make(handling, True, OP, extra, nxt.options)
 
 
 def op_headers(headers: Mapping[str, str]) -> dict[str, str]:
