@@ -130,13 +130,11 @@ def snapshot_rows(src: PgSource, n: int) -> None:
     src.transaction([insert_sql(source_row(i)) for i in range(n)])
 
 
-def test_java_connector_debezium_config_into_a_hand_made_primary_key_table(
-        kafka: Any, emulator: Any, source: PgSource, tmp_path: Path) -> None:
-    table = tname("dbz_hand")
-    emulator.add_table("test", HAND_MADE.format(name=table))
+def sync_whole_workload(kafka: Any, emulator: Any, source: PgSource, cfg: dict[str, str], table: str,
+                        tmp_path: Path) -> None:
+    """200 snapshot rows, then the workload while a worker runs; the table equals the source, committed."""
     snapshot_rows(source, 200)
     source.start()
-    cfg = sink_config(kafka, emulator, source, table)
     w = Worker(cfg, tmp_path).start()
     try:
         workload(source, snapshot=200, inserts=1000, updates=500, deletes=200)
@@ -144,24 +142,23 @@ def test_java_connector_debezium_config_into_a_hand_made_primary_key_table(
         wait_committed(kafka.bootstrap_servers, cfg["group.id"], source.topic("items"), 60, w.log)
     finally:
         assert w.stop() == 0, w.log()[-3000:]
+
+
+def test_java_connector_debezium_config_into_a_hand_made_primary_key_table(
+        kafka: Any, emulator: Any, source: PgSource, tmp_path: Path) -> None:
+    table = tname("dbz_hand")
+    emulator.add_table("test", HAND_MADE.format(name=table))
+    sync_whole_workload(kafka, emulator, source, sink_config(kafka, emulator, source, table), table, tmp_path)
     assert len(emulator.rows("test", table)) == len(source_rows(source)) == 1000
 
 
 def test_auto_create_and_auto_evolve_follow_the_source_table(
         kafka: Any, emulator: Any, source: PgSource, tmp_path: Path) -> None:
     table = tname("dbz_auto")
-    snapshot_rows(source, 200)
-    source.start()
     cfg = sink_config(kafka, emulator, source, table, **{
         "auto.create": "true", "auto.evolve": "true", "starrocks.jdbc.url": emulator.jdbc_url,
         "sinkapp.table.create.properties.replication_num": "1"})
-    w = Worker(cfg, tmp_path).start()
-    try:
-        workload(source, snapshot=200, inserts=1000, updates=500, deletes=200)
-        wait_equal(w, emulator, source, table, [*COLUMNS, "extra"])
-        wait_committed(kafka.bootstrap_servers, cfg["group.id"], source.topic("items"), 60, w.log)
-    finally:
-        assert w.stop() == 0, w.log()[-3000:]
+    sync_whole_workload(kafka, emulator, source, cfg, table, tmp_path)
     schema = emulator.cluster.catalog.table("test", table).schema
     types = {c.name: c.type for c in schema.columns}
     assert (schema.keys_type, schema.key_columns) == ("PRIMARY", ("id",)) and "extra" in types, types  # key; evolved

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from sinkapp.errors import InfraError
-from sinkapp.testing.kafka.process import die_with_parent, free_port, tail_file, tcp_open
+from sinkapp.testing.kafka.process import die_with_parent, free_port, stop_child, tail_file, tcp_open
 
 #: postgresql.conf lines: what Debezium's pgoutput needs, and durability off (a test cluster)
 SETTINGS = {"listen_addresses": "'127.0.0.1'", "unix_socket_directories": "''", "wal_level": "logical",
@@ -133,15 +133,7 @@ class LocalPostgres:
 
     def stop(self, timeout_s: float = 30) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, checkpoint), SIGKILL after ``timeout_s``."""
-        p = self.proc
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_child(self.proc, timeout_s, signal.SIGINT)
 
     def __enter__(self) -> LocalPostgres:
         return self.start()

@@ -13,11 +13,9 @@
 from __future__ import annotations
 
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from sinkapp.errors import InfraError
-from sinkapp.testing.kafka.jars import kafka_home, kafka_version, maven_fetch
+from sinkapp.testing.kafka.jars import kafka_home, kafka_version, maven_fetch, pom_property
 
 POM = Path(__file__).with_name("connect-pom.xml")
 DEBEZIUM_POM = Path(__file__).with_name("debezium-pom.xml")
@@ -47,11 +45,7 @@ def fetch(libs: Path | None = None, *, force: bool = False) -> Path:
 
 def debezium_version() -> str:
     """The Debezium version pinned in debezium-pom.xml (its ``debezium.version`` property)."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(DEBEZIUM_POM).getroot().find("m:properties/m:debezium.version", ns)
-    if node is None or not (node.text or "").strip():
-        raise InfraError(f"{DEBEZIUM_POM} has no <debezium.version> property")
-    return (node.text or "").strip()
+    return pom_property(DEBEZIUM_POM, "debezium.version")
 
 
 def debezium_libs_dir() -> Path:

@@ -10,7 +10,6 @@ The sink's consumer group is ``connect-<connector name>``.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from typing import Any
 
 from sinkapp.errors import InfraError
 from sinkapp.testing.kafka.jars import find_java
-from sinkapp.testing.kafka.process import die_with_parent, free_port, tail_file
+from sinkapp.testing.kafka.process import die_with_parent, free_port, stop_child, tail_file
 
 from .jars import MAIN, fetch
 
@@ -177,12 +176,4 @@ class ConnectStandalone:
 
     def stop(self, timeout_s: float = 60) -> None:
         """SIGTERM (Connect's shutdown hook stops the task), SIGKILL after ``timeout_s``."""
-        p = self.proc
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_child(self.proc, timeout_s)

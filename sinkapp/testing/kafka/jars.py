@@ -34,13 +34,17 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 _JAVA_HINT = "install a Java 17+ JDK, e.g. apt-get install openjdk-17-jre-headless"
 
 
+def pom_property(pom: Path, name: str) -> str:
+    """A ``<properties>`` value of a pom (where a version is pinned)."""
+    node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", {"m": "http://maven.apache.org/POM/4.0.0"})
+    if node is None or not (node.text or "").strip():
+        raise InfraError(f"{pom} has no <{name}> property")
+    return (node.text or "").strip()
+
+
 def kafka_version() -> str:
     """The Kafka version pinned in kafka-pom.xml (its ``kafka.version`` property)."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(POM).getroot().find("m:properties/m:kafka.version", ns)
-    if node is None or not (node.text or "").strip():
-        raise InfraError(f"{POM} has no <kafka.version> property")
-    return (node.text or "").strip()
+    return pom_property(POM, "kafka.version")
 
 
 def kafka_home() -> Path:

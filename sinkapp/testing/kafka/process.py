@@ -120,6 +120,18 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def stop_child(proc: subprocess.Popen[bytes] | None, timeout_s: float, sig: int = signal.SIGTERM) -> None:
+    """A child process of ours: ``sig`` (its graceful stop), SIGKILL if it has not exited after ``timeout_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def terminate(pid: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """SIGTERM, wait up to ``timeout_s``, then SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
