@@ -30,8 +30,9 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sinkapp.demo import datagen_order  # noqa: E402
-from sinkapp.testing.kafka import LocalKafka  # noqa: E402
+from sinkapp_testkit import demo_data  # noqa: E402
+from sinkapp_testkit.demo import datagen_order  # noqa: E402
+from sinkapp_testkit.kafka import LocalKafka  # noqa: E402
 
 
 def timeline(admin: str) -> list[list[float]]:
@@ -64,9 +65,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sinkapp-latency-"))
     kafka = LocalKafka(home=work / "kafka")
     kafka.start()
-    emu = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
+    emu = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
                             "--admin-port", "0", "--database", "test", "--ddl",
-                            str(ROOT / "sinkapp" / "demo_data" / "test123.sql"), "--count-only"],
+                            str(demo_data.path("test123.sql")), "--count-only"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc = None
     try:

@@ -18,7 +18,7 @@ Scenarios (``--scenarios``, default all; the Java ones only with ``--java-plugin
 
 - sinkapp: one worker, config/connector-json.json, bufferflush.intervalms=``--intervalms``;
 - java: the Java starrocks-kafka-connector in Kafka Connect standalone (tasks.max=``--java-tasks``),
-  same keys, topic, endpoint and flush settings (sinkapp/testing/connect/ fetches the runtime);
+  same keys, topic, endpoint and flush settings (testkit/sinkapp_testkit/connect/ fetches the runtime);
 - sinkapp-2w: two sinkapp workers in one consumer group;
 - sinkapp-2t / java-2t: two topics (each ``--partitions`` partitions, half the rate) mapped to the
   one table by starrocks.topic2table.map.
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keys = choose(args)
     if args.java_plugin is not None:
-        from sinkapp.testing.connect.standalone import plugin_dir
+        from sinkapp_testkit.connect.standalone import plugin_dir
         args.java_plugin = plugin_dir(args.java_plugin)        # fail now, not after the broker started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # clean up broker and emulator on kill
     work = args.work or Path(tempfile.mkdtemp(prefix="sinkapp-loadrate-"))

@@ -46,9 +46,10 @@ from schema_registry.client import SchemaRegistryClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sinkapp.testing.kafka import LocalKafka  # noqa: E402
-from sinkapp.testing.registry import RegistryThread, confluent_encode  # noqa: E402
-from sinkapp.testing.streamload import EmulatorThread  # noqa: E402
+from sinkapp_testkit.kafka import LocalKafka  # noqa: E402
+from sinkapp_testkit.registry import RegistryThread, confluent_encode  # noqa: E402
+from sinkapp_testkit.streamload import EmulatorThread  # noqa: E402
+
 from tests.workers import FIXTURES, Worker, datagen_order  # noqa: E402
 
 V1 = json.loads((FIXTURES / "orders.avsc").read_text())

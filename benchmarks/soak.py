@@ -37,8 +37,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sinkapp.testing.kafka import LocalKafka  # noqa: E402
-from sinkapp.testing.streamload import EmulatorThread  # noqa: E402
+from sinkapp_testkit.kafka import LocalKafka  # noqa: E402
+from sinkapp_testkit.streamload import EmulatorThread  # noqa: E402
+
 from tests.workers import offsets_sync, produce_sync  # noqa: E402
 
 DDL = "CREATE TABLE soak (id BIGINT, part INT, payload STRING) DUPLICATE KEY(id);"

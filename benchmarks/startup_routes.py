@@ -31,8 +31,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sinkapp_testkit.demo import datagen_order  # noqa: E402
+
 from benchmarks.bench.harness import Services  # noqa: E402
-from sinkapp.demo import datagen_order  # noqa: E402
 
 
 async def make_topics(bootstrap: str, names: list[str], partitions: int, rows: int) -> None:

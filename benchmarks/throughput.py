@@ -27,7 +27,7 @@ Workers run as ``python -m sinkapp.cli worker --config c.json --without-web -l i
 with bufferflush.intervalms=1000, bufferflush.maxbytes=``--maxbytes`` and sinkapp.flush.max.rows=
 ``--flush-rows`` (plus any ``--set key=value``); each worker's log stays in the work directory and
 its tail is printed when a run fails. The Java connector runs in Kafka Connect standalone
-(sinkapp/testing/connect/: runtime jars fetched from Maven Central into .kafka/connect-libs on first
+(testkit/sinkapp_testkit/connect/: runtime jars fetched from Maven Central into .kafka/connect-libs on first
 use) with connector-json.json's keys, the same topic, endpoint, bufferflush.intervalms and
 bufferflush.maxbytes, tasks.max=``--java-tasks``; its log is connect.log in its run directory.
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if not formats or any(f not in FORMATS for f in formats):
         raise SystemExit(f"--formats: choose from {', '.join(FORMATS)}")
     if args.java_plugin is not None:
-        from sinkapp.testing.connect.standalone import plugin_dir
+        from sinkapp_testkit.connect.standalone import plugin_dir
         args.java_plugin = plugin_dir(args.java_plugin)        # fail now, not after producing
     rounds = args.rounds or (1 if args.quick else 3)
     records = parse_records(args.records, formats, args.quick)

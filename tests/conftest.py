@@ -3,7 +3,7 @@
 Kafka (this block is self-contained; add other fixtures below it):
 
 * ``kafka`` (session): ONE real Apache Kafka broker for the whole run, started with
-  :class:`sinkapp.testing.kafka.LocalKafka` (PLAINTEXT plus a SASL_PLAINTEXT/PLAIN listener with
+  :class:`sinkapp_testkit.kafka.LocalKafka` (PLAINTEXT plus a SASL_PLAINTEXT/PLAIN listener with
   user ``alice``/``alice-secret``), or the broker named by ``SINKAPP_TEST_BOOTSTRAP``. If the broker
   cannot start the fixture raises: Kafka tests fail, they are never skipped. Sync, so sync and
   async tests can both use it.
@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from sinkapp.testing.kafka import ExistingKafka, LocalKafka
+from sinkapp_testkit.kafka import ExistingKafka, LocalKafka
 
 KafkaBroker = LocalKafka | ExistingKafka
 TopicFactory = Callable[..., str]
@@ -33,7 +32,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     if external:
         yield ExistingKafka(external).wait_ready()
         return
-    from sinkapp.testing.tls import make_certs
+    from sinkapp_testkit.tls import make_certs
 
     # PLAINTEXT, SASL_PLAINTEXT and SASL_SSL (PLAIN over TLS, a throwaway CA) listeners
     certs = make_certs(tmp_path_factory.mktemp("kafka-certs"), names=("127.0.0.1", "localhost"))
@@ -66,7 +65,7 @@ def topic_factory(kafka: KafkaBroker, request: pytest.FixtureRequest) -> Iterato
 def emulator() -> Iterator[Any]:
     """One Stream Load emulator per test module (user root / pw, database test) for its workers.
     A module that needs other credentials defines its own ``emulator``."""
-    from sinkapp.testing.streamload import EmulatorThread
+    from sinkapp_testkit.streamload import EmulatorThread
 
     with EmulatorThread(user="root", password="pw", databases=["test"]) as emu:
         yield emu
@@ -75,7 +74,7 @@ def emulator() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def registry() -> Iterator[Any]:
     """One Schema Registry emulator per test module; tests register under their own subjects."""
-    from sinkapp.testing.registry import RegistryThread
+    from sinkapp_testkit.registry import RegistryThread
 
     with RegistryThread() as sr:
         yield sr
@@ -93,7 +92,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One PostgreSQL server (wal_level=logical) for the session's Debezium tests."""
-    from sinkapp.testing.postgres import LocalPostgres
+    from sinkapp_testkit.postgres import LocalPostgres
 
     pg = LocalPostgres(tmp_path_factory.mktemp("postgres")).start()
     try:
@@ -107,8 +106,8 @@ def debezium_connect(kafka: KafkaBroker, tmp_path_factory: pytest.TempPathFactor
     """One Kafka Connect standalone worker with Debezium's PostgreSQL connector on its classpath, on a
     small heap, JSON converters with schemas (the Debezium default of the Java connector's docs); tests
     add and remove their connectors over its REST API."""
-    from sinkapp.testing.connect.jars import fetch_debezium
-    from sinkapp.testing.connect.standalone import ConnectStandalone
+    from sinkapp_testkit.connect.jars import fetch_debezium
+    from sinkapp_testkit.connect.standalone import ConnectStandalone
 
     connect = ConnectStandalone(
         tmp_path_factory.mktemp("debezium-connect"), None, kafka.bootstrap_servers, libs=fetch_debezium(),

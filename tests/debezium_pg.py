@@ -1,5 +1,5 @@
-"""A real Debezium source for the tests: PostgreSQL (sinkapp.testing.postgres) streamed into Kafka
-by Debezium's PostgreSQL connector in Kafka Connect (sinkapp.testing.connect).
+"""A real Debezium source for the tests: PostgreSQL (sinkapp_testkit.postgres) streamed into Kafka
+by Debezium's PostgreSQL connector in Kafka Connect (sinkapp_testkit.connect).
 
 Who calls: tests/test_debezium_postgres_kafka.py. One PostgreSQL server and one Kafka Connect
 worker serve the whole session (fixtures in tests/conftest.py); each test gets its own database,
@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-
-from sinkapp.testing.connect.standalone import ConnectStandalone
-from sinkapp.testing.postgres import LocalPostgres
+from sinkapp_testkit.connect.standalone import ConnectStandalone
+from sinkapp_testkit.postgres import LocalPostgres
 
 
 def wait_for(pred: Any, timeout_s: float, what: str, detail: Any = lambda: "") -> None:

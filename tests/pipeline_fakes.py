@@ -16,14 +16,14 @@ from typing import Any
 import orjson
 
 from sinkapp.config import ConverterSettings, ErrorSettings
+from sinkapp.config.routes import Route
 from sinkapp.converters import build_converter
-from sinkapp.encoding import JsonEncoder, build_encoder, load_headers
-from sinkapp.ledger import MemoryLedger
 from sinkapp.pipeline.core import Pipeline, PipelineConfig
 from sinkapp.pipeline.encode import Chunker
+from sinkapp.pipeline.ledger import MemoryLedger
 from sinkapp.pipeline.types import Part
-from sinkapp.routes import Route
 from sinkapp.streamload.client import LoadResult
+from sinkapp.streamload.encoding import JsonEncoder, build_encoder, load_headers
 from sinkapp.streamload.retry import RetryPolicy
 from tests.fakes import Batch, Event, Record
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import orjson
 import pytest
+from sinkapp_testkit.kafka import Acl, LocalKafka
 
 from sinkapp.config import build_settings
 from sinkapp.errors import ConfigError
-from sinkapp.startup import ensure_own_topics, resolve_routes
-from sinkapp.testing.kafka import Acl, LocalKafka
+from sinkapp.worker.startup import ensure_own_topics, resolve_routes
 from tests.test_formats_kafka import connector
 from tests.workers import ROOT, Worker, produce_sync, wait_committed, wait_until
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sinkapp.config import build_settings, load_settings
+from sinkapp.config.routes import build_routes
 from sinkapp.errors import ConfigError
-from sinkapp.routes import build_routes
 from tests.workers import FIXTURES
 
 BASE = {
@@ -261,7 +261,7 @@ def test_auto_create_and_evolve_settings_name_what_is_wrong(over: dict[str, str]
 
 
 def test_auto_create_settings_and_a_password_in_the_jdbc_url_stays_secret(caplog: pytest.LogCaptureFixture) -> None:
-    from sinkapp import redact
+    from sinkapp.observe import redact
 
     s = settings(**{"auto.create": "true", "auto.evolve": "true", **AVRO,
                     "starrocks.jdbc.url": "jdbc:mysql://fe1:9030,[::1]:9031/test?user=x&password=jdbc-pw-1",

@@ -25,18 +25,18 @@ import orjson
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2, wrappers_pb2
 from schema_registry.client import AsyncSchemaRegistryClient
+from sinkapp_testkit.registry import RegistryEmulator, confluent_encode
 
 import sinkapp.converters.registered  # noqa: F401  (registers the factories)
 from sinkapp.config import ConverterSettings, Secret
+from sinkapp.config.routes import Route
 from sinkapp.converters import build_converter
 from sinkapp.converters.avro import AvroConverter
 from sinkapp.converters.jsonschema import JsonSchemaConverter
 from sinkapp.converters.protobuf import ProtobufConverter, read_indexes
 from sinkapp.converters.registry import SchemaRegistry, split_frame
-from sinkapp.encoding import JsonEncoder
 from sinkapp.errors import ConfigError, ConversionError
-from sinkapp.routes import Route
-from sinkapp.testing.registry import RegistryEmulator, confluent_encode
+from sinkapp.streamload.encoding import JsonEncoder
 from tests.fakes import Batch, Event, Msg, Record
 from tests.workers import FIXTURES
 

@@ -54,7 +54,7 @@ JAVA_DEBEZIUM = {
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
     """A Stream Load emulator with its MySQL front (auto.create, auto.evolve)."""
-    from sinkapp.testing.streamload import EmulatorThread
+    from sinkapp_testkit.streamload import EmulatorThread
 
     with EmulatorThread(user="root", password="pw", databases=["test"], mysql_port=0, schema_change_s=0.5) as emu:
         yield emu
@@ -265,9 +265,10 @@ def test_kill_9_of_the_worker_mid_stream_loads_every_change_once(kafka: Any, emu
 def test_the_connect_schema_type_names_are_the_real_json_converters() -> None:
     """sinkapp's table of Connect schema type names is the one Kafka's JsonConverter writes: read out of
     the connect-json jar Debezium runs with (JsonSchema's *_TYPE_NAME constants, by javap)."""
+    from sinkapp_testkit.connect.jars import fetch_debezium
+    from sinkapp_testkit.kafka.jars import find_java
+
     from sinkapp.tableshape.connect_map import JSON_CONVERTER_TYPES
-    from sinkapp.testing.connect.jars import fetch_debezium
-    from sinkapp.testing.kafka.jars import find_java
 
     jar = next(fetch_debezium().glob("connect-json-*.jar"))
     javap = Path(find_java()).with_name("javap")

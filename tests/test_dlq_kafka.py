@@ -19,8 +19,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from schema_registry.client import SchemaRegistryClient
+from sinkapp_testkit.registry import confluent_encode
 
-from sinkapp.testing.registry import confluent_encode
 from tests.test_formats_kafka import avro_value, connector, orders_table, tname, wait_for
 from tests.workers import FIXTURES, ROOT, Worker, datagen_order, offsets_sync, produce_sync, wait_committed
 

@@ -10,10 +10,11 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from sinkapp.config.sinkprops import parse_delimiter
 from sinkapp.converters.simple import JsonConverter, StringConverter
-from sinkapp.encoding import CsvEncoder, JsonEncoder, load_headers, parse_delimiter
 from sinkapp.errors import ConversionError, EncodingError
-from sinkapp.labels import batch_label, member_label
+from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder, load_headers
+from sinkapp.streamload.labels import batch_label, member_label
 
 
 def test_plain_json_round_trip_and_bad_json() -> None:

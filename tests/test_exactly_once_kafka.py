@@ -119,7 +119,7 @@ def test_workers_joining_and_leaving_while_loading(kafka: Any, emulator: Any, to
 
 def test_broker_restart_while_loading(emulator: Any, tmp_path: Path) -> None:
     """The broker goes away mid-stream and comes back on the same port with its data."""
-    from sinkapp.testing.kafka import LocalKafka
+    from sinkapp_testkit.kafka import LocalKafka
 
     broker = LocalKafka(home=tmp_path / "kafka")
     broker.start()

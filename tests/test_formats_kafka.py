@@ -25,8 +25,8 @@ import orjson
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from schema_registry.client import SchemaRegistryClient
+from sinkapp_testkit.registry import RegistryThread, confluent_encode
 
-from sinkapp.testing.registry import RegistryThread, confluent_encode
 from tests.workers import (
     FIXTURES,
     Worker,

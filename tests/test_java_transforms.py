@@ -12,9 +12,9 @@ import pytest
 
 from sinkapp.config import ConverterSettings, build_settings
 from sinkapp.converters import build_converter
-from sinkapp.encoding import build_encoder
 from sinkapp.errors import ConfigError, TransformError
 from sinkapp.pipeline.encode import BadRecord, Chunker
+from sinkapp.streamload.encoding import build_encoder
 from sinkapp.transforms import Meta, TransformSpec, build_chain
 from tests.fakes import Record
 from tests.test_config import BASE

@@ -17,8 +17,8 @@ import pytest
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
-from sinkapp.encoding import JsonEncoder
 from sinkapp.errors import ConfigError, TransformError
+from sinkapp.streamload.encoding import JsonEncoder
 from sinkapp.transforms import Meta, TransformSpec, build_chain
 from sinkapp.transforms.javadate import JavaDateFormat
 

@@ -1,4 +1,4 @@
-"""The local Apache Kafka broker (sinkapp.testing.kafka) is real and usable by aiokafka and Faust.
+"""The local Apache Kafka broker (sinkapp_testkit.kafka) is real and usable by aiokafka and Faust.
 
 Uses the session ``kafka`` broker from conftest.py; the CLI, restart and error-path tests start
 brokers of their own in tmp dirs and always stop them.
@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
+from sinkapp_testkit.kafka import LocalKafka, fetch, find_java, read_state
 
 from sinkapp.errors import InfraError
-from sinkapp.testing.kafka import LocalKafka, fetch, find_java, read_state
 
 pytestmark = pytest.mark.kafka
 
@@ -65,7 +65,7 @@ async def group_offsets(bootstrap: str, group: str, topic: str,
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sinkapp.testing.kafka", *args],
+    return subprocess.run([sys.executable, "-m", "sinkapp_testkit.kafka", *args],
                           capture_output=True, text=True, timeout=120)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import fastavro
 import pytest
 from schema_registry.client import SchemaRegistryClient
+from sinkapp_testkit.registry import RegistryThread
 
-from sinkapp.testing.registry import RegistryThread
 from tests.test_formats_kafka import avro_value, connector, orders_table, run_until_loaded, tname
 from tests.workers import FIXTURES, Worker, datagen_order, produce_sync, wait_until
 
@@ -21,12 +21,12 @@ pytestmark = pytest.mark.kafka
 
 SR_SECRET = "sr-s3cret-value"
 STAR_PW = "star-pw-s3cret"
-SASL_PW = "alice-secret"         # the SASL listener's user (sinkapp.testing.kafka)
+SASL_PW = "alice-secret"         # the SASL listener's user (sinkapp_testkit.kafka)
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
-    from sinkapp.testing.streamload import EmulatorThread
+    from sinkapp_testkit.streamload import EmulatorThread
 
     with EmulatorThread(user="root", password=STAR_PW, databases=["test"]) as emu:
         yield emu
@@ -227,9 +227,8 @@ def test_worker_with_a_wrong_password_fails_at_start_not_at_the_first_flush(
 def test_worker_loads_over_https_with_a_custom_ca_and_fails_fast_without_it(
         kafka: Any, topic_factory: Any, tmp_path: Path) -> None:
     import orjson
-
-    from sinkapp.testing.streamload import EmulatorThread
-    from sinkapp.testing.tls import make_certs
+    from sinkapp_testkit.streamload import EmulatorThread
+    from sinkapp_testkit.tls import make_certs
 
     certs = make_certs(tmp_path / "certs")
     with EmulatorThread(user="root", password=STAR_PW, databases=["test"],
@@ -284,7 +283,7 @@ def test_sasl_ssl_to_kafka_with_a_custom_ca_loads_as_from_confluent_cloud(
 def test_registry_over_https_with_a_custom_ca(kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
     """An Avro route whose Schema Registry serves HTTPS with a throwaway CA: loads with the CA
     option; without it check --connect says FAIL with a TLS message (never 'waiting')."""
-    from sinkapp.testing.tls import make_certs
+    from sinkapp_testkit.tls import make_certs
 
     certs = make_certs(tmp_path / "sr-certs")
     with RegistryThread(ssl_context=certs.server_context()) as sr:
@@ -314,7 +313,7 @@ def test_grafana_dashboard_queries_only_metrics_sinkapp_serves() -> None:
     import re as _re
     from collections import Counter
 
-    from sinkapp.metrics import make_registry, render
+    from sinkapp.observe.metrics import make_registry, render
     from sinkapp.pipeline.stats import PartitionView, RouteStats, RouteView, Snapshot, TableStats, TableView
 
     stats = RouteStats(loads_by_status=Counter({"Success": 1}), dead_lettered=Counter({"VALUE_CONVERTER": 1}),

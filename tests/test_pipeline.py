@@ -18,10 +18,10 @@ import pytest
 
 from sinkapp.config import ErrorSettings
 from sinkapp.errors import DataRejected, LoadPressure, LoadRejected, LoadRetriable
-from sinkapp.labels import batch_label
-from sinkapp.ledger import Entry
+from sinkapp.pipeline.ledger import Entry
 from sinkapp.pipeline.types import Part
 from sinkapp.streamload.client import LoadResult
+from sinkapp.streamload.labels import batch_label
 from tests.pipeline_fakes import FakeClient, harness
 
 P0, P1 = Part("orders", 0), Part("orders", 1)
@@ -266,7 +266,7 @@ async def test_flush_after_a_drain_cancelled_the_previous_load_does_not_raise() 
 def previous_owner(h: Any, members: list[tuple[str, int, int, int]], loaded: dict[int, int], *,
                    written: list[int] | None = None, dead: bool = False) -> str:
     """The ledger as a worker left it that died with a batch of ``members`` pending."""
-    from sinkapp.ledger import BatchRecord
+    from sinkapp.pipeline.ledger import BatchRecord
     from sinkapp.pipeline.types import BatchId, Member, TableKey
 
     ident = BatchId(TableKey("test", "t"), tuple(sorted(Member(*m) for m in members)))
@@ -312,8 +312,8 @@ class PreparedOnly:
 async def test_a_pending_batch_of_a_registry_converter_is_decoded_again_after_its_schemas_are_fetched() -> None:
     """A new owner settles a batch whose records it never took: the converter must fetch their
     schemas (prepare) before the records are decoded again, or the batch could never be resent."""
-    from sinkapp.encoding import JsonEncoder
     from sinkapp.pipeline.encode import Chunker
+    from sinkapp.streamload.encoding import JsonEncoder
 
     h = harness(max_rows=1000)
     ri = h.pipe.routes[0]

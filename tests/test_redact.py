@@ -1,4 +1,4 @@
-"""Secrets never reach logs, reprs, errors or web pages (sinkapp.redact)."""
+"""Secrets never reach logs, reprs, errors or web pages (sinkapp.observe.redact)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sinkapp import redact
+from sinkapp.observe import redact
 
 
 def test_url_passwords_are_masked_whatever_the_scheme() -> None:

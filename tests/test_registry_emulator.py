@@ -24,14 +24,14 @@ from schema_registry.client import AsyncSchemaRegistryClient, SchemaRegistryClie
 from schema_registry.client.errors import ClientError
 from schema_registry.client.schema import AvroSchema, JsonSchema
 from schema_registry.serializers.message_serializer import AsyncAvroMessageSerializer
-
-from sinkapp.testing.registry import (
+from sinkapp_testkit.registry import (
     CONTENT_TYPE,
     RegistryEmulator,
     RegistryThread,
     confluent_decode,
     confluent_encode,
 )
+
 from tests.workers import FIXTURES
 
 ORDERS_AVSC = FIXTURES / "orders.avsc"
@@ -302,7 +302,7 @@ def test_sync_client_against_registry_thread() -> None:
 
 async def test_cli_serves_until_terminated() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sinkapp.testing.registry", "--port", "0", stdout=subprocess.PIPE
+        sys.executable, "-m", "sinkapp_testkit.registry", "--port", "0", stdout=subprocess.PIPE
     )
     try:
         assert proc.stdout is not None

@@ -11,11 +11,11 @@ import asyncio
 
 import orjson
 import pytest
+from sinkapp_testkit.streamload import StreamLoadEmulator
 
 from sinkapp.config import Secret
 from sinkapp.errors import LoadRejected, LoadRetriable, TlsRejected, UnknownAnswer
 from sinkapp.streamload import RetryPolicy, StreamLoadClient, load_with_retry
-from sinkapp.testing.streamload import StreamLoadEmulator
 
 DDL = "CREATE TABLE t (id BIGINT, name STRING, amount DECIMAL(10,2)) DUPLICATE KEY(id);"
 HEADERS = {"format": "json", "strip_outer_array": "true"}
@@ -215,7 +215,7 @@ async def test_https_with_the_ca_file_loads_and_an_untrusted_certificate_fails_a
     error is a clear rejection naming the setting, never retried."""
     import ssl
 
-    from sinkapp.testing.tls import make_certs
+    from sinkapp_testkit.tls import make_certs
 
     certs = make_certs(tmp_path)
     async with StreamLoadEmulator(user="root", password="pw", ddl={"test": DDL},

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from sinkapp_testkit.streamload import EmulatorThread, StreamLoadEmulator
+from sinkapp_testkit.streamload.probe import basic, put, stream_load
 
-from sinkapp.testing.streamload import EmulatorThread, StreamLoadEmulator
-from sinkapp.testing.streamload.probe import basic, put, stream_load
 from tests.workers import FIXTURES
 
 TEST123 = FIXTURES / "test123.sql"

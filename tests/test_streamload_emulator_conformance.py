@@ -1,4 +1,4 @@
-"""The conformance replay (sinkapp/testing/streamload/conformance): StarRocks' SQL-tester R files against
+"""The conformance replay (testkit/sinkapp_testkit/streamload/conformance): StarRocks' SQL-tester R files against
 the emulator. The R-file parser, the tester's comparison and the curl translation on their own; then
 whole cases against real emulators (HTTP and MySQL on loopback): a written case that must pass, one whose
 recorded answer the emulator does not give (fail), one that reaches something not emulated
@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from sinkapp.testing.streamload import EmulatorThread
-from sinkapp.testing.streamload.conformance import (
+from sinkapp_testkit.streamload import EmulatorThread
+from sinkapp_testkit.streamload.conformance import (
     FAIL,
     PASS,
     UNSUPPORTED,
@@ -27,8 +26,8 @@ from sinkapp.testing.streamload.conformance import (
     run_case,
     shellcmd,
 )
-from sinkapp.testing.streamload.conformance.rfile import Concurrent, parse_file
-from sinkapp.testing.streamload.errors import ConformanceError
+from sinkapp_testkit.streamload.conformance.rfile import Concurrent, parse_file
+from sinkapp_testkit.streamload.errors import ConformanceError
 
 R_FILE = """-- name: test_one @sequential
 create database db_${uuid0};
@@ -287,7 +286,7 @@ def test_starrocks_own_tests_every_sink_relevant_case_passes_and_none_fails() ->
     """The issue's target and more: every sink-relevant case of the vendored files passes, and the other
     cases pass or are unsupported (the reason names what is not emulated)."""
     env = {**os.environ, locate.ENV: str(locate.VENDORED)}
-    done = subprocess.run([sys.executable, "-m", "sinkapp.testing.streamload.conformance", "--min-sink-pass", "100",
+    done = subprocess.run([sys.executable, "-m", "sinkapp_testkit.streamload.conformance", "--min-sink-pass", "100",
                            "--max-fail", "0"], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "sink-relevant: 19/19 pass (100%)" in done.stdout
@@ -298,7 +297,7 @@ def test_starrocks_own_tests_every_sink_relevant_case_passes_and_none_fails() ->
 def test_sink_relevance_has_a_reason_for_every_vendored_case() -> None:
     if not locate.VENDORED.is_dir():
         pytest.skip(f"no StarRocks SQL-tester files at {locate.VENDORED}")
-    from sinkapp.testing.streamload.conformance.relevance import KNOWN
+    from sinkapp_testkit.streamload.conformance.relevance import KNOWN
     cases = [c for f in locate.r_files(locate.VENDORED) for c in parse_file(f)]
     assert sorted(c.name for c in cases) == sorted(KNOWN)
     assert all(judge(c)[1] for c in cases)

@@ -14,17 +14,18 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+from sinkapp_testkit.demo import datagen_order
+from sinkapp_testkit.streamload import StreamLoadEmulator
+from sinkapp_testkit.streamload.cli import build_parser
+from sinkapp_testkit.streamload.countonly import count_csv, count_json_array
+from sinkapp_testkit.streamload.params import parse_params
+from sinkapp_testkit.streamload.parse import read_csv
+from sinkapp_testkit.streamload.probe import put, stream_load
 
-from sinkapp.demo import datagen_order
-from sinkapp.testing.streamload import StreamLoadEmulator
-from sinkapp.testing.streamload.cli import build_parser
-from sinkapp.testing.streamload.countonly import count_csv, count_json_array
-from sinkapp.testing.streamload.params import parse_params
-from sinkapp.testing.streamload.parse import read_csv
-from sinkapp.testing.streamload.probe import put, stream_load
+from tests.workers import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST123 = ROOT / "sinkapp" / "demo_data" / "test123.sql"
+TEST123 = FIXTURES / "test123.sql"
 JSONPATHS = json.dumps(["$.ordertime", "$.orderid", "$.itemid", "$.orderunits", "$.address.city",
                         "$.address.state", "$.address.zipcode"])
 JSON_HDRS = {"format": "json", "strip_outer_array": "true", "jsonpaths": JSONPATHS}
@@ -201,7 +202,7 @@ def test_csv_count_equals_a_full_parse(seed):
 
 def test_cli_count_only_over_http(tmp_path):
     assert build_parser().parse_args(["--count-only"]).count_only is True
-    proc = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
                              "--count-only", "--database", "test", "--ddl", str(TEST123)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path)
     try:

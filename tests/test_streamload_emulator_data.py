@@ -11,10 +11,10 @@ from decimal import Decimal
 import aiohttp
 import lz4.frame
 import pytest
+from sinkapp_testkit.streamload import DdlError, StreamLoadEmulator, parse_ddl
+from sinkapp_testkit.streamload.probe import stream_load
 
 from sinkapp.errors import ConfigError
-from sinkapp.testing.streamload import DdlError, StreamLoadEmulator, parse_ddl
-from sinkapp.testing.streamload.probe import stream_load
 
 TYPES_DDL = """
 -- every supported type

@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
-from sinkapp.testing.streamload import (
+from sinkapp_testkit.streamload import (
     COMMIT_UNKNOWN,
     SHUTTING_DOWN,
     EmulatorThread,
     StreamLoadEmulator,
 )
-from sinkapp.testing.streamload.probe import basic, stream_load
+from sinkapp_testkit.streamload.probe import basic, stream_load
 
 DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k); CREATE TABLE other (k INT);"
 CSV = {"format": "csv", "column_separator": ","}

@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
-from sinkapp.testing.streamload import StreamLoadEmulator
-from sinkapp.testing.streamload.probe import put, stream_load
+from sinkapp_testkit.streamload import StreamLoadEmulator
+from sinkapp_testkit.streamload.probe import put, stream_load
 
 DDL = """
 CREATE TABLE nums (k INT, d BIGINT, f INT) DUPLICATE KEY(k);

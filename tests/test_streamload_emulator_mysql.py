@@ -1,4 +1,4 @@
-"""The Stream Load emulator's MySQL front (sinkapp/testing/streamload/MYSQL.md), over real sockets
+"""The Stream Load emulator's MySQL front (testkit/sinkapp_testkit/streamload/MYSQL.md), over real sockets
 with aiomysql: auth, DDL then Stream Loads checked against it, ADD COLUMN with and without fast
 schema evolution, what DESC / SHOW CREATE TABLE / information_schema show, SELECT, the statement log."""
 
@@ -12,9 +12,8 @@ import aiohttp
 import aiomysql
 import pymysql
 import pytest
-
-from sinkapp.testing.streamload import StreamLoadEmulator
-from sinkapp.testing.streamload.probe import stream_load
+from sinkapp_testkit.streamload import StreamLoadEmulator
+from sinkapp_testkit.streamload.probe import stream_load
 
 JSON = {"format": "json", "strip_outer_array": "true", "max_filter_ratio": "1"}
 ORDERS = ("CREATE TABLE IF NOT EXISTS shop.orders (id BIGINT NOT NULL COMMENT 'order id', amount DECIMAL(5,2), "

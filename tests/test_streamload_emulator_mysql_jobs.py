@@ -12,10 +12,10 @@ import time
 import aiomysql
 import pymysql
 import pytest
+from sinkapp_testkit.streamload import EmulatorThread, StreamLoadEmulator
+from sinkapp_testkit.streamload.cli import build_parser
+from sinkapp_testkit.streamload.sqlnames import quote
 
-from sinkapp.testing.streamload import EmulatorThread, StreamLoadEmulator
-from sinkapp.testing.streamload.cli import build_parser
-from sinkapp.testing.streamload.sqlnames import quote
 from tests.test_streamload_emulator_mysql import ORDERS, connect, http, load, q, q_dicts  # noqa: F401
 
 IN_PROGRESS = ('A schema change operation is in progress on the table "orders". Please wait until the '
@@ -139,7 +139,7 @@ def test_emulator_thread_and_the_cli_flag() -> None:
     args = build_parser().parse_args(["--mysql-port", "9030", "--schema-change-s", "2.5"])
     assert (args.mysql_port, args.schema_change_s) == (9030, 2.5)
     assert build_parser().parse_args([]).mysql_port is None
-    proc = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
                              "--mysql-port", "0", "--password", "pw"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:

@@ -12,9 +12,8 @@ from typing import Any
 
 import pymysql
 import pytest
-
-from sinkapp.testing.streamload import EmulatorThread
-from sinkapp.testing.streamload.probe import basic
+from sinkapp_testkit.streamload import EmulatorThread
+from sinkapp_testkit.streamload.probe import basic
 
 TABLES = """
 CREATE TABLE shop.orders (id INT NOT NULL, amount DECIMAL(6,2), day DATE, at DATETIME, note VARCHAR(10),

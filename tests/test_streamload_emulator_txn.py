@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from sinkapp_testkit.streamload import StreamLoadEmulator
+from sinkapp_testkit.streamload.cli import build_parser
+from sinkapp_testkit.streamload.probe import put
 
-from sinkapp.testing.streamload import StreamLoadEmulator
-from sinkapp.testing.streamload.cli import build_parser
-from sinkapp.testing.streamload.probe import put
 from tests.workers import FIXTURES
 
 DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k);"
@@ -121,7 +121,7 @@ def test_cli_parser_and_module_entry_point(tmp_path):
     args = build_parser().parse_args(["--fe-port", "0", "--be-port", "0", "--ddl", "a.sql", "--ddl", "b.sql",
                                       "--bes", "2", "--no-store", "--password", ""])
     assert (args.fe_port, args.ddl, args.bes, args.no_store, args.database) == (0, ["a.sql", "b.sql"], 2, True, "test")
-    proc = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
                              "--database", "test", "--ddl", str(FIXTURES / "test123.sql")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
-from sinkapp.testing.streamload import EmulatorError, EmulatorThread, StreamLoadEmulator
-from sinkapp.testing.streamload.cli import build_parser
-from sinkapp.testing.streamload.probe import put, stream_load
+from sinkapp_testkit.streamload import EmulatorError, EmulatorThread, StreamLoadEmulator
+from sinkapp_testkit.streamload.cli import build_parser
+from sinkapp_testkit.streamload.probe import put, stream_load
 
 DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k); CREATE TABLE dup (k INT, v STRING);"
 CSV = {"format": "csv", "column_separator": ","}
@@ -261,7 +260,7 @@ def test_admin_versions_endpoints_and_fault():
 def test_cli_flags_reach_the_emulator():
     args = build_parser().parse_args([])
     assert (args.max_versions, args.compaction_per_s, args.versions_style) == (1000, 10.0, "current")
-    proc = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
                              "--max-versions", "5", "--compaction-per-s", "0.5", "--versions-style", "2.5"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -274,6 +273,6 @@ def test_cli_flags_reach_the_emulator():
         assert proc.wait(timeout=10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
-    bad = subprocess.run([sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
+    bad = subprocess.run([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
                           "--max-versions", "-1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "max_versions must be an integer >= 0" in bad.stderr

@@ -126,7 +126,8 @@ def test_too_many_versions_backs_off_lets_batches_grow_and_loads_every_row_once(
         kafka: Any, topic_factory: Any, tmp_path: Path) -> None:
     """StarRocks refuses loads past tablet_max_versions (§8a); the worker waits, its table's flush
     interval grows, nothing is dead-lettered or skipped, and it recovers as compaction catches up."""
-    from sinkapp.testing.streamload import EmulatorThread
+    from sinkapp_testkit.streamload import EmulatorThread
+
     from tests.test_operations_kafka import _free_port, _get, _metric
 
     topic = topic_factory(partitions=3, name=f"tb_ver_{uuid.uuid4().hex[:6]}")

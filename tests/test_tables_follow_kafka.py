@@ -23,8 +23,8 @@ import fastavro
 import orjson
 import pytest
 from schema_registry.client import SchemaRegistryClient
+from sinkapp_testkit.registry import RegistryThread, confluent_encode
 
-from sinkapp.testing.registry import RegistryThread, confluent_encode
 from tests.test_formats_kafka import connector, register_raw, tname, wait_for
 from tests.workers import FIXTURES, Worker, datagen_order, produce_sync, wait_committed, wait_until
 
@@ -36,7 +36,7 @@ SCHEMA_CHANGE_S = 2.0           # the emulator's schema change job time (tables 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
     """A Stream Load emulator with its MySQL front (DDL) and 2 s schema change jobs."""
-    from sinkapp.testing.streamload import EmulatorThread
+    from sinkapp_testkit.streamload import EmulatorThread
 
     with EmulatorThread(user="root", password="pw", databases=["test"], mysql_port=0,
                         schema_change_s=SCHEMA_CHANGE_S) as emu:

@@ -20,12 +20,15 @@ import aiomysql
 import fastavro
 import orjson
 import pytest
+from sinkapp_testkit.registry import RegistryEmulator, confluent_encode
+from sinkapp_testkit.streamload import StreamLoadEmulator, parse_ddl
+from sinkapp_testkit.streamload.probe import stream_load
 
 import sinkapp.converters.registered  # noqa: F401  (registers the factories)
 from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
 from sinkapp.converters.simple import JsonConverter
-from sinkapp.encoding import JsonEncoder
+from sinkapp.streamload.encoding import JsonEncoder
 from sinkapp.tableshape import (
     Column,
     avro_columns,
@@ -36,9 +39,6 @@ from sinkapp.tableshape import (
     protobuf_columns,
     row_schema,
 )
-from sinkapp.testing.registry import RegistryEmulator, confluent_encode
-from sinkapp.testing.streamload import StreamLoadEmulator, parse_ddl
-from sinkapp.testing.streamload.probe import stream_load
 from sinkapp.transforms.base import Meta
 from sinkapp.transforms.debezium import debezium
 from tests.fakes import Msg

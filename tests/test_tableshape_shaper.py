@@ -11,14 +11,14 @@ from typing import Any, NamedTuple
 
 import orjson
 import pytest
+from sinkapp_testkit.streamload import StreamLoadEmulator
 
-from sinkapp.config_types import Secret, TableSettings
+from sinkapp.config.types import Secret, TableSettings
 from sinkapp.errors import ConversionError, SchemaChangeFailed
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape.client import DdlClient
 from sinkapp.tableshape.shaper import RouteShape, TableShapes
 from sinkapp.tableshape.sources import ConnectSource
-from sinkapp.testing.streamload import StreamLoadEmulator
 
 T = TableKey("shop", "orders")
 
@@ -208,7 +208,7 @@ async def test_a_debezium_route_whose_keys_have_no_schema_is_refused_a_duplicate
 
 
 async def test_a_dropped_field_is_no_change_and_refused_schemas_reach_the_metrics() -> None:
-    from sinkapp.metrics import make_registry, render
+    from sinkapp.observe.metrics import make_registry, render
     from sinkapp.pipeline.stats import Snapshot
 
     async with StreamLoadEmulator(password="pw", mysql_port=0, databases=["shop"]) as emu:

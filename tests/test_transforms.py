@@ -11,8 +11,8 @@ import pytest
 
 from sinkapp.config import ConverterSettings
 from sinkapp.converters import build_converter
-from sinkapp.encoding import JsonEncoder
 from sinkapp.errors import ConfigError, TransformError
+from sinkapp.streamload.encoding import JsonEncoder
 from sinkapp.transforms import Meta, Skipped, TransformSpec, build_chain
 from sinkapp.transforms.debezium import op_headers
 from tests.test_config import BASE
@@ -217,9 +217,9 @@ async def test_a_transform_in_the_route_loop_explodes_and_dead_letters() -> None
 
 
 def test_regex_router_picks_the_routes_table_as_kafka_connect_renames_the_topic() -> None:
-    from sinkapp.app import routes_with_transforms
     from sinkapp.config import build_settings
-    from sinkapp.routes import build_routes
+    from sinkapp.config.routes import build_routes
+    from sinkapp.worker.app import routes_with_transforms
 
     raw = dict(BASE, **{"topics": "dbserver1.inventory.customers,other",
                         "starrocks.topic2table.map": "customers_v2:cust",

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from sinkapp.offsets import group_offsets
+from sinkapp.kafka.offsets import group_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"   # the connector configs, Datagen orders schema and test123 DDL

@@ -116,7 +116,7 @@ class JavaConnector:
     """The Java starrocks-kafka-connector in one Kafka Connect standalone worker."""
 
     def __init__(self, name: str, run_dir: Path, plugin: Path, bootstrap: str, connector: dict[str, str]) -> None:
-        from sinkapp.testing.connect.standalone import ConnectStandalone
+        from sinkapp_testkit.connect.standalone import ConnectStandalone
         self.name = name
         self.connect = ConnectStandalone(run_dir, plugin, bootstrap, connector)
         self.procs: list[subprocess.Popen[bytes]] = []

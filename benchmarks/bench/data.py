@@ -13,10 +13,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from sinkapp.demo import datagen_order
+from sinkapp_testkit import demo_data
+from sinkapp_testkit.demo import datagen_order
 
 ROOT = Path(__file__).resolve().parents[2]
-AVSC = ROOT / "sinkapp" / "demo_data" / "orders.avsc"
+AVSC = demo_data.path("orders.avsc")
 
 
 class _QuietNewLeader(logging.Filter):
@@ -48,8 +49,7 @@ def csv_values(n: int) -> Iterator[bytes]:
 
 def avro_values(n: int, schema_id: int) -> Iterator[bytes]:
     import fastavro
-
-    from sinkapp.testing.registry import confluent_encode
+    from sinkapp_testkit.registry import confluent_encode
     parsed = fastavro.parse_schema(json.loads(AVSC.read_text()))
     rng = random.Random(7)
     for i in range(n):

@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
+from sinkapp_testkit import demo_data
+
 from .procfs import cpu_s, tail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +32,8 @@ class Emulator:
     def __init__(self, work: Path) -> None:
         self.err = open(work / "streamload-emulator.log", "wb")   # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sinkapp.testing.streamload", "--fe-port", "0", "--be-port", "0",
-             "--admin-port", "0", "--database", DB, "--ddl", str(ROOT / "sinkapp" / "demo_data" / "test123.sql"),
+            [sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
+             "--admin-port", "0", "--database", DB, "--ddl", str(demo_data.path("test123.sql")),
              "--count-only"], stdout=subprocess.PIPE, stderr=self.err, text=True, cwd=work)
         assert self.proc.stdout is not None
         self.fe = self.proc.stdout.readline().strip()
@@ -75,7 +77,7 @@ class Registry:
     """The Schema Registry emulator process (Avro runs)."""
 
     def __init__(self, work: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "sinkapp.testing.registry", "--port", "0"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.registry", "--port", "0"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
@@ -95,7 +97,7 @@ class Services:
     """``with Services(work, registry=...) as s:`` the broker (``s.kafka``), ``s.emu``, ``s.registry``."""
 
     def __init__(self, work: Path, *, registry: bool = False) -> None:
-        from sinkapp.testing.kafka import LocalKafka
+        from sinkapp_testkit.kafka import LocalKafka
         self.work = work
         self.kafka = LocalKafka(home=work / "kafka")
         self.want_registry = registry

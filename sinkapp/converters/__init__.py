@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sinkapp.config_types import ConverterSettings
+from sinkapp.config.types import ConverterSettings
 from sinkapp.errors import ConfigError
 
 

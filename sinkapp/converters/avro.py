@@ -36,7 +36,7 @@ import fastavro
 import orjson
 from fastavro.read import LOGICAL_READERS
 
-from sinkapp.config_types import ConverterSettings
+from sinkapp.config.types import ConverterSettings
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
 from sinkapp.converters.simple import (
     DEBEZIUM_TYPES,

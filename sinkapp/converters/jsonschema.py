@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from sinkapp.config_types import ConverterSettings
+from sinkapp.config.types import ConverterSettings
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
 from sinkapp.errors import ConversionError
 

@@ -29,7 +29,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
-from sinkapp.config_types import ConverterSettings
+from sinkapp.config.types import ConverterSettings
 from sinkapp.converters.protobuf_schema import BUILTIN_TEXT, WKT_FILES, parse_proto
 from sinkapp.converters.registry import RegistryConverter, RegistrySchema, registry_from_settings
 from sinkapp.converters.simple import decimal_text, format_datetime

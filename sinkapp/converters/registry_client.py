@@ -24,7 +24,7 @@ import httpx
 import orjson
 from schema_registry.client import AsyncSchemaRegistryClient
 
-from sinkapp.config_types import ConverterSettings, Secret
+from sinkapp.config.types import ConverterSettings, Secret
 from sinkapp.errors import ConfigError, ConversionError
 
 MAGIC_BYTE = 0

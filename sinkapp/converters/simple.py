@@ -5,7 +5,7 @@ Who calls: the decode loop (``sinkapp.pipeline.encode``) once per record. ``Json
 types into their logical values, as Kafka Connect hands them to transforms: Decimal →
 :class:`decimal.Decimal`, Date → :class:`datetime.date`, Time → :class:`datetime.time`,
 Timestamp → an aware UTC :class:`datetime.datetime`. They become text only when the row is
-encoded (:mod:`sinkapp.encoding`): exact decimal text, ``YYYY-MM-DD``, ``HH:MM:SS.fff`` and
+encoded (:mod:`sinkapp.streamload.encoding`): exact decimal text, ``YYYY-MM-DD``, ``HH:MM:SS.fff`` and
 ``YYYY-MM-DD HH:MM:SS[.ffffff]`` (UTC), never epoch numbers. Debezium's semantic types
 (``io.debezium.*``) become their StarRocks text here.
 """

@@ -1,6 +1,6 @@
 """The Faust app base: installs the batch consumer and drains the sink at revoke and stop.
 
-Who calls: Faust (the hooks below); :mod:`sinkapp.app` builds a :class:`BatchApp` and sets
+Who calls: Faust (the hooks below); :mod:`sinkapp.worker.app` builds a :class:`BatchApp` and sets
 ``pipeline`` (the sink core) and ``closers`` (clients to close when the worker stops).
 
 ``before_revoke`` (called by :class:`~sinkapp.faustio.consumer.BatchConsumer` while the partitions

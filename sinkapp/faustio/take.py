@@ -1,6 +1,6 @@
 """The agent's take loop: Faust's ``Stream.noack_take`` without a timer while nothing is buffered.
 
-Who calls: each route's agent (:func:`sinkapp.app._add_agent`): ``async for events in
+Who calls: each route's agent (:func:`sinkapp.worker.app._add_agent`): ``async for events in
 noack_batches(stream, max_, within_s)``.
 
 Why: stock ``noack_take(max_, within)`` wakes every ``within`` seconds whether or not anything

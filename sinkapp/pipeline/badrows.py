@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinkapp.dlq import TASK_PUT, DeadLetter, letter
 from sinkapp.errors import DataRejected
+from sinkapp.pipeline.letters import TASK_PUT, DeadLetter, letter
 from sinkapp.pipeline.rebuild import MemberRecords, encode_run
 from sinkapp.pipeline.types import BatchId, Member, Part, TableKey
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinkapp.dlq import DeadLetter
+from sinkapp.pipeline.letters import DeadLetter
 from sinkapp.pipeline.types import BatchId, Part, TableKey, batch_id
 
 _seq = itertools.count(1)

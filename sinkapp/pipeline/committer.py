@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sinkapp.ledger import Entry
+from sinkapp.pipeline.ledger import Entry
 from sinkapp.pipeline.ports import PartitionControl
 from sinkapp.pipeline.types import Part
 

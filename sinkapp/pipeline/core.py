@@ -1,6 +1,6 @@
 """The pipeline: routes' intake → per-table batches → loads → commits, for one worker.
 
-Who calls: the Faust app (:mod:`sinkapp.app`): each route's agent (``take``), the flush timer
+Who calls: the Faust app (:mod:`sinkapp.worker.app`): each route's agent (``take``), the flush timer
 (``flush_due``), the revoke and stop hooks (``drain``, ``release``) and the pages (``snapshot``).
 
 A table has one open batch and at most one load in flight (``tasks.max`` bounds the loads in
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sinkapp.ledger import Ledger
 from sinkapp.pipeline.batcher import Batcher, TableBatch, TableLane
 from sinkapp.pipeline.committer import Committer
+from sinkapp.pipeline.ledger import Ledger
 from sinkapp.pipeline.loader import Loader, LoaderDeps, Outcome
 from sinkapp.pipeline.ports import DeadLetters, PartitionControl, SourceReader, StreamLoader
 from sinkapp.pipeline.route import RouteIntake, Shared

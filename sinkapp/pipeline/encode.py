@@ -26,15 +26,15 @@ import orjson
 
 from sinkapp.converters import Converter
 from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, Primitive, StringConverter
-from sinkapp.dlq import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
-from sinkapp.encoding import CsvEncoder, JsonEncoder
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
+from sinkapp.pipeline.letters import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
+from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder
 from sinkapp.transforms import TABLE_KEY, UNAVAILABLE_KEY, Chain, Meta, Skipped
 
 
 class BadRecord(SinkError):
     """Record ``index`` of the slice cannot be loaded; ``error`` says why, ``stage`` where
-    (:mod:`sinkapp.dlq` stage names)."""
+    (:mod:`sinkapp.pipeline.letters` stage names)."""
 
     def __init__(self, index: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:
         super().__init__(str(error))

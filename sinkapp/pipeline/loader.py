@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinkapp.dlq import DeadLetter
 from sinkapp.errors import (
     ConfigError,
     DataRejected,
@@ -35,10 +34,11 @@ from sinkapp.errors import (
     LoadRejected,
     LoadRetriable,
 )
-from sinkapp.ledger import BatchRecord, Ledger
 from sinkapp.pipeline import badrows, partial
 from sinkapp.pipeline.batcher import Batcher, TableBatch, TableLane
 from sinkapp.pipeline.committer import Committer
+from sinkapp.pipeline.ledger import BatchRecord, Ledger
+from sinkapp.pipeline.letters import DeadLetter
 from sinkapp.pipeline.ports import DeadLetters, SourceReader, StreamLoader
 from sinkapp.pipeline.rebuild import RouteLike, read_members
 from sinkapp.pipeline.stats import RouteStats, TableStats

@@ -3,9 +3,9 @@
 - :class:`PartitionControl`: the consumer (sinkapp.faustio): ownership, acks, commit watermarks,
   re-seeks;
 - :class:`StreamLoader`: the Stream Load client (sinkapp.streamload.client.StreamLoadClient);
-- :class:`DeadLetters`: the dead-letter topic (sinkapp.dlq.DeadLetterQueue);
-- :class:`SourceReader`: reads a range of a source partition again (sinkapp.refetch.SourceReader);
-- the ledger is :class:`sinkapp.ledger.Ledger`.
+- :class:`DeadLetters`: the dead-letter topic (sinkapp.pipeline.letters.DeadLetterQueue);
+- :class:`SourceReader`: reads a range of a source partition again (sinkapp.kafka.refetch.SourceReader);
+- the ledger is :class:`sinkapp.pipeline.ledger.Ledger`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from sinkapp.encoding import Body
 from sinkapp.pipeline.types import Part
+from sinkapp.streamload.encoding import Body
 
 
 class PartitionControl(Protocol):

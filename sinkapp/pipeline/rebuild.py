@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sinkapp.dlq import DeadLetter
 from sinkapp.pipeline.encode import BadRecord, Chunker
+from sinkapp.pipeline.letters import DeadLetter
 from sinkapp.pipeline.ports import SourceReader
 from sinkapp.pipeline.types import Member, TableKey
 

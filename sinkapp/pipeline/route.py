@@ -21,19 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sinkapp.config.routes import Route
 from sinkapp.converters import Converter
-from sinkapp.dlq import DeadLetter, letter
 from sinkapp.errors import DdlError, SchemaChangeFailed
-from sinkapp.ledger import Ledger
 from sinkapp.pipeline.batcher import Batcher, TableLane
 from sinkapp.pipeline.committer import Committer
 from sinkapp.pipeline.encode import BadRecord, Chunk, Chunker
 from sinkapp.pipeline.intake import PartitionView, gap_resume, plan_intake, segments
+from sinkapp.pipeline.ledger import Ledger
+from sinkapp.pipeline.letters import DeadLetter, letter
 from sinkapp.pipeline.ports import PartitionControl
 from sinkapp.pipeline.settle import Settler
 from sinkapp.pipeline.stats import RouteStats
 from sinkapp.pipeline.types import Part, RouteState, TableKey
-from sinkapp.routes import Route
 
 log = logging.getLogger(__name__)
 

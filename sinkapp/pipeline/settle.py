@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sinkapp.errors import LoadError
-from sinkapp.ledger import BatchRecord, Ledger
 from sinkapp.pipeline.batcher import TableBatch, TableLane
+from sinkapp.pipeline.ledger import BatchRecord, Ledger
 from sinkapp.pipeline.loader import Loader, Outcome
 from sinkapp.pipeline.ports import SourceReader, StreamLoader
 from sinkapp.pipeline.rebuild import encode_run, read_members

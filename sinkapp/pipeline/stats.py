@@ -2,7 +2,7 @@
 
 Who writes: the route intake (records in, tombstones, replay counts), the loader (loads, retries,
 back-offs, dead letters), the pipeline (stops). Who reads: :func:`Snapshot` consumers only
-(:mod:`sinkapp.web`, :mod:`sinkapp.metrics`, the progress line); they never see the sink's state.
+(:mod:`sinkapp.observe.web`, :mod:`sinkapp.observe.metrics`, the progress line); they never see the sink's state.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Who uses it: every part of :mod:`sinkapp.pipeline`, the ledger and the status pa
 A table batch's identity is the target table and the sorted list of its members
 ``(topic, partition, first offset, last offset)``: the records of those ranges are what the batch
 holds (every row they give for that table), so anyone can rebuild the batch from Kafka, and its
-label (:mod:`sinkapp.labels`) is derived from the identity alone.
+label (:mod:`sinkapp.streamload.labels`) is derived from the identity alone.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
 
-from sinkapp.labels import batch_label
+from sinkapp.streamload.labels import batch_label
 
 
 class Part(NamedTuple):

@@ -8,7 +8,7 @@ Who calls: :func:`sinkapp.streamload.retry.load_with_retry`, which owns retries 
 ``UnknownAnswer``, other 5xx and busy answers) or rejected (``AuthRejected``, ``TlsRejected``,
 ``DataRejected`` with the ErrorURL lines, ``NoLoadData``, other refusals).
 FEs in ``urls`` are tried in turn when one cannot be reached (failover within one attempt).
-The body is a :class:`~sinkapp.encoding.Body` (written part by part) or bytes. The session is
+The body is a :class:`~sinkapp.streamload.encoding.Body` (written part by part) or bytes. The session is
 injectable so tests can pass their own.
 """
 
@@ -24,8 +24,7 @@ import aiohttp
 import aiohttp.payload
 import orjson
 
-from sinkapp.config_types import Secret
-from sinkapp.encoding import Body
+from sinkapp.config.types import Secret
 from sinkapp.errors import (
     AuthRejected,
     DataRejected,
@@ -39,6 +38,7 @@ from sinkapp.errors import (
     UnknownAnswer,
     Unreachable,
 )
+from sinkapp.streamload.encoding import Body
 from sinkapp.streamload.wire import (
     DOCUMENTED_STATUSES,
     LABEL_USED,

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sinkapp.encoding import Body
 from sinkapp.errors import LoadAborted, LoadPressure, LoadRetriable
 from sinkapp.streamload.client import LoadResult
+from sinkapp.streamload.encoding import Body
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import aiohttp
 import aiohttp.payload
 import orjson
 
-from sinkapp.config_types import Secret
-from sinkapp.encoding import Body
+from sinkapp.config.types import Secret
+from sinkapp.streamload.encoding import Body
 
 SUCCESS_STATUSES = ("Success", "Publish Timeout")
 #: every ``Status`` a Stream Load answer can carry (streamload-protocol.md §3.1); anything else,

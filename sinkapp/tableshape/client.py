@@ -4,7 +4,7 @@ Who calls: :mod:`sinkapp.tableshape.shaper` (create, read columns, add columns, 
 change jobs) and ``sinkapp check --connect``. aiomysql is the driver (asyncio, so DDL never blocks
 the worker's event loop; maintained by aio-libs, pure Python over PyMySQL). One connection, opened
 on first use and opened again after an error; the FEs of the URL are tried in order. Logs and errors
-never carry the password (it is a registered secret, :mod:`sinkapp.redact`).
+never carry the password (it is a registered secret, :mod:`sinkapp.observe.redact`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sinkapp.config_types import Secret
+from sinkapp.config.types import Secret
 from sinkapp.errors import DdlError, DdlUnreachable
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ connect-json; ``tests/test_debezium_postgres_kafka.py`` reads them out of the re
 TINYINT, ``int16`` SMALLINT, ``int32`` INT, ``int64`` BIGINT, ``float`` (Connect's FLOAT32) FLOAT,
 ``double`` (FLOAT64) DOUBLE, ``boolean`` BOOLEAN, ``string`` STRING, ``bytes`` STRING (Connect's
 base64 text, kept as is), ``array``/``map``/``struct`` JSON. Types follow
-``sinkapp.converters.simple.apply_schema`` and :mod:`sinkapp.encoding`; ``org.apache.kafka.connect.data.Decimal`` DECIMAL(p,s)
+``sinkapp.converters.simple.apply_schema`` and :mod:`sinkapp.streamload.encoding`; ``org.apache.kafka.connect.data.Decimal`` DECIMAL(p,s)
 with ``connect.decimal.precision`` (STRING without it or beyond 38 digits: the exact text loads),
 ``Date`` DATE, ``Time`` VARCHAR(32), ``Timestamp`` DATETIME; Debezium names per :mod:`.semantic`.
 ``optional`` is nullable; a ``default`` key is ``has_default``.

@@ -10,7 +10,7 @@ The rules are the FE's, not the docs' stricter convention:
   case-insensitive, other names case-sensitive. That is what a person should type; records carry
   other names (``prix_€``, ``名前``, ``order-id``) and StarRocks takes them backquoted.
 - StarRocks ``fe-core/.../common/FeNameFormat.java`` (what the FE enforces; also traced in
-  ``sinkapp/testing/streamload/MYSQL.md`` [FE-NAME]): database ``^[a-zA-Z]\\w{0,255}$`` or
+  ``testkit/sinkapp_testkit/streamload/MYSQL.md`` [FE-NAME]): database ``^[a-zA-Z]\\w{0,255}$`` or
   ``^_[a-zA-Z0-9]\\w{0,254}$``; table ``^[^\\0]{1,1024}$``; column ``^[^\\0=<>!*]{1,1024}$`` and not
   starting with ``__starrocks_shadow_`` / ``__doris_shadow_`` (schema-change shadow columns).
 

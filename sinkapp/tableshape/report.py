@@ -1,13 +1,13 @@
 """What ``sinkapp check --connect`` says about auto.create / auto.evolve, per route.
 
-Who calls: :func:`sinkapp.checks.run_checks` when either is on. One line for the DDL connection
+Who calls: :func:`sinkapp.worker.checks.run_checks` when either is on. One line for the DDL connection
 (``starrocks.jdbc.url`` with ``starrocks.username`` / ``starrocks.password``), then per route: the
 table's columns against the latest registry schema of the route's value subject (``<topic>-value``,
 Confluent's default TopicNameStrategy): the columns the table lacks and what auto.evolve would add,
 or why it would refuse. Connect JSON envelopes carry their schema in each record: nothing to compare
 before the first record. A table that lacks columns or would refuse the schema is a FAIL line
 (``check --connect`` exits 1) but not *definitive*: a worker starts and says so per record schema.
-Returns ``(ok, what, detail, definitive)`` tuples (sinkapp.checks.Check).
+Returns ``(ok, what, detail, definitive)`` tuples (sinkapp.worker.checks.Check).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from sinkapp.config_types import Settings
+from sinkapp.config.types import Settings
 from sinkapp.errors import ConversionError, DdlError, DdlUnreachable
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape.shaper import compare

@@ -48,7 +48,7 @@ DEBEZIUM: dict[str, str] = {
 }
 
 #: Connect's logical types other than Decimal (which needs its parameters), as JsonConverter
-#: with schemas renders them (:mod:`sinkapp.encoding` ``logical_text``)
+#: with schemas renders them (:mod:`sinkapp.streamload.encoding` ``logical_text``)
 CONNECT: dict[str, str] = {
     "org.apache.kafka.connect.data.Date": DATE,
     "org.apache.kafka.connect.data.Time": TIME_TEXT,

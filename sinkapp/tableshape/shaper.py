@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinkapp.config_types import TableSettings
+from sinkapp.config.types import TableSettings
 from sinkapp.errors import ConversionError, DdlError, DdlUnreachable, SchemaChangeFailed
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape import mapping

@@ -1,6 +1,6 @@
 """Building the table shapers of a worker from its settings (``auto.create`` / ``auto.evolve``).
 
-Who calls: :func:`sinkapp.app.build_pipeline`, once per worker (:func:`table_shapes`) and per route
+Who calls: :func:`sinkapp.worker.app.build_pipeline`, once per worker (:func:`table_shapes`) and per route
 (:func:`route_shape`).
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sinkapp.config_tables import DEBEZIUM_TYPES
-from sinkapp.config_types import Settings
+from sinkapp.config.tables import DEBEZIUM_TYPES
+from sinkapp.config.types import Settings
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape.client import DdlClient
 from sinkapp.tableshape.columns import Column

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from sinkapp.config_types import TransformSpec
+from sinkapp.config.types import TransformSpec
 
 __all__ = ["REGISTRY", "SCHEMA_ONLY", "TABLE_KEY", "UNAVAILABLE_KEY", "Meta", "Skipped", "Transform", "TransformSpec", "register"]
 

@@ -6,7 +6,7 @@ as the converters give it (Connect Timestamp → aware ``datetime``, Date → ``
 ``java.text.SimpleDateFormat`` pattern, see :mod:`sinkapp.transforms.javadate`) or, failing that,
 ISO-8601. Output per ``target.type``: Timestamp → aware UTC ``datetime``, Date → ``date``, Time →
 ``time``, unix → an integer, string → the pattern's text in UTC. Logical outputs become text when
-the row is encoded (:mod:`sinkapp.encoding`), as a Connect logical value would.
+the row is encoded (:mod:`sinkapp.streamload.encoding`), as a Connect logical value would.
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+import sys
+
+from sinkapp.cli.main import main
+
+sys.exit(main())

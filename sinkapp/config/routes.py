@@ -1,0 +1,73 @@
+"""Routes: which Kafka topic goes to which StarRocks table, with which headers and converters.
+
+Who calls: ``sinkapp.worker.app`` at start-up (``topics``) and, for ``topics.regex``, whenever the
+topic list is refreshed (:func:`match_topics`). Pure functions; no IO.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sinkapp.config.types import ConverterSettings, Settings
+
+DEFAULT_VALUE_CONVERTER = ConverterSettings(
+    class_name="org.apache.kafka.connect.json.JsonConverter", schemas_enable=False)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One topic → database.table mapping; the unit that owns one Faust agent."""
+
+    topic: str
+    database: str
+    table: str
+    headers: Mapping[str, str]
+    value_converter: ConverterSettings
+    key_converter: ConverterSettings | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}->{self.database}.{self.table}"
+
+
+def route_for(settings: Settings, topic: str) -> Route:
+    """The route of ``topic``: table from ``starrocks.topic2table.map`` or the topic's own name."""
+    return Route(
+        topic=topic,
+        database=settings.database,
+        table=settings.topic2table.get(topic, topic),
+        headers=dict(settings.sink_properties),
+        value_converter=settings.value_converter or DEFAULT_VALUE_CONVERTER,
+        key_converter=settings.key_converter,
+    )
+
+
+OLD_LEDGER_INFIX = "-sinkapp-ledger-"        # 0.2: one ledger topic per route
+LEDGER_SUFFIX = "-sinkapp-ledger"            # one ledger topic per consumer group
+
+
+def is_internal(topic: str, settings: Settings | None = None) -> bool:
+    """Topics a ``topics.regex`` never matches: Kafka's and Confluent's (``__*``, ``_confluent*``,
+    any leading ``_``), Kafka Streams / Faust state (``*-changelog``, ``*-repartition``,
+    ``*__assignor-__leader``), sinkapp's ledger topics (0.2's too) and the dead-letter topic."""
+    if topic.startswith("_") or topic.endswith(("-changelog", "-repartition", "__assignor-__leader")):
+        return True
+    if OLD_LEDGER_INFIX in topic or topic.endswith(LEDGER_SUFFIX):
+        return True
+    return settings is not None and topic in (settings.errors.dlq_topic, settings.ledger_topic)
+
+
+def match_topics(settings: Settings, existing: Iterable[str]) -> list[str]:
+    """Topics to load: the ``topics`` list (taken as named, even an internal one), or the existing
+    topics that fully match ``topics.regex`` except internal ones (:func:`is_internal`)."""
+    if settings.topics:
+        return list(settings.topics)
+    assert settings.topics_regex is not None
+    rx = re.compile(settings.topics_regex)
+    return sorted(t for t in set(existing) if rx.fullmatch(t) and not is_internal(t, settings))
+
+
+def build_routes(settings: Settings, existing_topics: Iterable[str] = ()) -> list[Route]:
+    return [route_for(settings, t) for t in match_topics(settings, existing_topics)]

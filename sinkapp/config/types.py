@@ -1,0 +1,158 @@
+"""The typed, frozen settings model (built by :mod:`sinkapp.config`, never mutated).
+
+Secrets are :class:`Secret` values: their ``repr``/``str`` never show the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or error messages."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('******')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ConverterSettings:
+    """One key or value converter: class name plus its ``<side>.converter.*`` options."""
+
+    class_name: str
+    schemas_enable: bool
+    registry_url: str | None = None
+    registry_user_info: Secret | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How the worker reaches Kafka (not Java connector keys: Connect keeps these in the worker)."""
+
+    bootstrap_servers: str
+    group_id: str
+    security_protocol: str
+    sasl_mechanism: str | None
+    sasl_username: str | None
+    sasl_password: Secret | None
+    ssl_cafile: str | None
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
+    auto_offset_reset: str
+    session_timeout_ms: int = 60000
+    heartbeat_interval_ms: int = 3000
+
+
+@dataclass(frozen=True)
+class ErrorSettings:
+    """Kafka Connect's ``errors.*`` keys: what happens to a record that cannot be loaded."""
+
+    tolerance: str = "none"                 # none | all
+    dlq_topic: str | None = None
+    dlq_replication_factor: int = 3
+    dlq_partitions: int = 1
+    context_headers: bool = False
+    log_enable: bool = False
+    log_messages: bool = False
+
+    @property
+    def tolerant(self) -> bool:
+        return self.tolerance == "all"
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """``auto.create`` / ``auto.evolve`` and the DDL connection (:mod:`sinkapp.config.tables`)."""
+
+    auto_create: bool = False
+    auto_evolve: bool = False
+    jdbc_url: str | None = None                       # as written, a password=... in it masked
+    jdbc_hosts: tuple[tuple[str, int], ...] = ()
+    jdbc_password: Secret | None = None               # a password=... written into the URL
+    create_properties: Mapping[str, str] = field(default_factory=dict)
+    create_buckets: int | None = None
+    change_timeout_ms: int = 300000
+
+    @property
+    def enabled(self) -> bool:
+        return self.auto_create or self.auto_evolve
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs; built by :func:`load_settings`, never mutated."""
+
+    name: str
+    topics: tuple[str, ...]
+    topics_regex: str | None
+    topic2table: Mapping[str, str]
+    http_urls: tuple[str, ...]
+    database: str
+    username: str
+    password: Secret = field(repr=True)
+    key_converter: ConverterSettings | None = None
+    value_converter: ConverterSettings | None = None
+    tasks_max: int = 1
+    bufferflush_maxbytes: int = 94371840
+    bufferflush_intervalms: int = 300000
+    connect_timeoutms: int = 1000
+    sink_maxretries: int = 3
+    sink_properties: Mapping[str, str] = field(default_factory=dict)
+    label_prefix: str = "sinkapp"
+    load_timeout_ms: int = 600000
+    flush_max_rows: int = 500000
+    drain_timeout_ms: int = 20000
+    delivery_guarantee: str = "exactly_once"
+    backoff_max_ms: int = 60000
+    ledger_topic: str = ""
+    ledger_partitions: int = 25
+    ledger_replication_factor: int = 3
+    starrocks_cafile: str | None = None
+    starrocks_certfile: str | None = None
+    starrocks_keyfile: str | None = None
+    timezone: str = "UTC"
+    stall_timeout_ms: int = 60000
+    web_bind: str = "127.0.0.1"
+    web_port: int = 6066
+    kafka: KafkaSettings | None = None
+    registry_url: str | None = None
+    registry_user_info: Secret | None = None
+    errors: ErrorSettings = field(default_factory=ErrorSettings)
+    transforms: tuple[TransformSpec, ...] = ()
+    tables: TableSettings = field(default_factory=TableSettings)
+
+    @property
+    def body_format(self) -> str:
+        return self.sink_properties.get("format", "json").lower()
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """``transforms.<name>.type`` and the other ``transforms.<name>.*`` options.
+
+    ``value_schemas``: whether the route's values carry a Connect schema (False for JsonConverter
+    with ``schemas.enable=false`` and the String/ByteArray converters); a schema-only transform
+    (TimeMillisToStringTransform) passes schemaless values through, as in Kafka Connect."""
+
+    name: str
+    type: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    value_schemas: bool = True

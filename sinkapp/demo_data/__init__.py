@@ -1,1 +1,0 @@
-"""Fixtures of the product walkthrough, shipped for `sinkapp demo`."""

@@ -1,7 +1,0 @@
-"""``python -m sinkapp.testing.kafka fetch|start|stop|status [...]``: see :mod:`.cli`."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

@@ -1,7 +1,0 @@
-"""``python -m sinkapp.testing.streamload``."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

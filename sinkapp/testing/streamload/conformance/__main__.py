@@ -1,7 +1,0 @@
-"""``python -m sinkapp.testing.streamload.conformance [--tests DIR] [--min-sink-pass PCT]`` (see :mod:`.cli`)."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

@@ -1,0 +1,133 @@
+"""What a worker does before it joins the consumer group: routes, checks, its own topics.
+
+Who calls: :func:`sinkapp.worker.app.create_app` (each step in its own ``asyncio.run``, before Faust's
+loop exists) and ``sinkapp check`` (``routes_with_transforms``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sinkapp.config import Settings
+from sinkapp.config.routes import Route, build_routes
+from sinkapp.errors import ConfigError, InfraError
+from sinkapp.kafka.admin import (
+    LEDGER_TOPIC_CONFIG,
+    admin_client,
+    aiokafka_security,
+    ensure_topic,
+    max_message_bytes,
+    topic_partitions,
+)
+from sinkapp.transforms.builtin import routed_table
+from sinkapp.transforms.debezium import op_headers
+
+log = logging.getLogger(__name__)
+
+
+def resolve_routes(settings: Settings) -> tuple[list[Route], dict[str, int]]:
+    """Routes for ``topics`` (or ``topics.regex``) and each topic's partition count.
+
+    A configured topic that does not exist is a ConfigError: sinkapp never creates source topics."""
+    return asyncio.run(resolve_routes_async(settings))
+
+
+async def resolve_routes_async(settings: Settings) -> tuple[list[Route], dict[str, int]]:
+    k = settings.kafka
+    assert k is not None
+    try:
+        async with admin_client(k) as admin:
+            partitions = await topic_partitions(admin)
+    except Exception as exc:
+        raise InfraError(f"cannot reach Kafka at bootstrap.servers={k.bootstrap_servers}: {exc!r}") from None
+    routes = build_routes(settings, partitions)
+    if not routes:
+        raise ConfigError(f"topics.regex={settings.topics_regex!r} matches no existing topic")
+    missing = [r.topic for r in routes if not partitions.get(r.topic)]
+    if missing:
+        raise ConfigError(f"topics: {', '.join(missing)} does not exist on the Kafka cluster "
+                          f"{k.bootstrap_servers} (sinkapp does not create source topics)")
+    return routes, partitions
+
+
+def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) -> list[Route]:
+    """What the transforms change of a route itself: RegexRouter picks its table, the Debezium
+    transform adds ``__op`` to its columns / jsonpaths headers (deletes need it)."""
+    if chain is None:
+        return routes
+    out = []
+    for route in routes:
+        for spec, _ in chain.steps:
+            if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
+                route = dataclasses.replace(route, table=routed_table(route.topic, spec.options,
+                                                                      settings.topic2table))
+            elif spec.type == "Debezium":
+                route = dataclasses.replace(route, headers=op_headers(route.headers))
+        out.append(route)
+    return out
+
+
+def check_at_start(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:
+    """The checks of ``sinkapp check --connect``; a definitive failure (credentials, a missing table
+    or database, registry authorisation) stops start-up now instead of at the first flush."""
+    from sinkapp.worker.checks import run_checks
+
+    checks = asyncio.run(run_checks(settings, routes, partitions))
+    for c in checks:
+        if not c.ok and not c.definitive:
+            log.warning("start-up check: %s (the worker starts and waits it out)", c.line())
+    bad = [c for c in checks if not c.ok and c.definitive]
+    if bad:
+        raise ConfigError("start-up checks failed (sinkapp check --connect prints them all):\n"
+                          + "\n".join(c.line() for c in bad))
+
+
+@dataclass(frozen=True)
+class OwnTopics:
+    dlq_max_message_bytes: int | None
+
+
+def ensure_own_topics(settings: Settings, routes: list[Route]) -> OwnTopics:
+    """Create the ledger topic and the dead-letter topic when missing (an admin may create them in
+    advance; then no CREATE permission is needed)."""
+    k = settings.kafka
+    assert k is not None
+    e = settings.errors
+
+    async def run() -> OwnTopics:
+        async with admin_client(k) as admin:
+            await ensure_topic(admin, settings.ledger_topic, partitions=settings.ledger_partitions,
+                               replication_factor=settings.ledger_replication_factor, configs=LEDGER_TOPIC_CONFIG,
+                               what="ledger topic", rf_key="sinkapp.ledger.topic.replication.factor", k=k)
+            if not e.dlq_topic:
+                return OwnTopics(None)
+            size = await max_message_bytes(admin, [r.topic for r in routes])
+            await ensure_topic(admin, e.dlq_topic, partitions=e.dlq_partitions,
+                               replication_factor=e.dlq_replication_factor,
+                               configs={"max.message.bytes": str(size)}, what="dead-letter topic",
+                               rf_key="errors.deadletterqueue.topic.replication.factor", k=k)
+            return OwnTopics(size)
+
+    return asyncio.run(run())
+
+
+def migrate_old_ledgers(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:
+    """0.2 kept one ledger topic per route; read those once into the group's ledger topic."""
+    from sinkapp.kafka.ledger import KafkaLedger
+    from sinkapp.kafka.ledger_migrate import migrate
+
+    k = settings.kafka
+    assert k is not None
+
+    async def run() -> None:
+        ledger = KafkaLedger(settings.ledger_topic, k.bootstrap_servers, aiokafka_security(k))
+        try:
+            await migrate(ledger, settings, routes, partitions)
+        finally:
+            await ledger.close()
+
+    asyncio.run(run())

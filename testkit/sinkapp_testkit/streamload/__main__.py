@@ -1,0 +1,7 @@
+"""``python -m sinkapp_testkit.streamload``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
