@@ -38,6 +38,23 @@ from sinkapp.kafka.acls import check_acls
 from sinkapp.kafka.admin import aiokafka_security
 from sinkapp.observe import redact
 
+#: a flush interval above this (ms) gets a note: a first run would show no rows for that long
+SLOW_FIRST_ROWS_MS = 60_000
+
+
+def first_rows_note(settings: Settings) -> str | None:
+    """What ``sinkapp check`` warns of (and a worker logs at start) when ``bufferflush.intervalms`` is
+    over a minute: when the first rows will appear in StarRocks. None when it is a minute or less."""
+    ms = settings.bufferflush_intervalms
+    if ms <= SLOW_FIRST_ROWS_MS:
+        return None
+    minutes = f"{ms / 60_000:g} min"
+    return (f"bufferflush.intervalms={ms} ({minutes}): a table's rows are loaded when its oldest buffered row is "
+            f"{minutes} old (sooner only when its batch reaches bufferflush.maxbytes={settings.bufferflush_maxbytes} "
+            f"or sinkapp.flush.max.rows={settings.flush_max_rows}), so the first rows appear in StarRocks up to "
+            f"{minutes} after the worker reads them; set bufferflush.intervalms=10000 or lower to see rows within "
+            "seconds")
+
 
 @dataclass(frozen=True)
 class Check:
