@@ -1,4 +1,4 @@
-"""Start-up with many routes: process start → first row stored, 5 routes against 500 (issue 17).
+"""Start-up with many routes: process start → first row stored, 5 routes against 500.
 
     .venv/bin/python benchmarks/startup_routes.py [--routes 5,500] [--partitions 3] [--rows 6] [--rounds 3]
 

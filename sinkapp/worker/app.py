@@ -204,7 +204,7 @@ def _add_agent(app: SinkApp, rid: int, route: Route) -> None:
 
     async def agent(stream: Any) -> None:
         # each event is one fetched partition batch (sinkapp.faustio.consumer); noack_batches (Faust's
-        # noack_take without an idle timer) never auto-acks (docs/faust-streaming.md): the committer
+        # noack_take without an idle timer) never auto-acks (docs/faust-streaming.md, noack_take): the committer
         # acks after the rows loaded, and
         # batches of partitions that are not (or no longer) assigned here are dropped
         async for events in noack_batches(stream, TAKE_MAX_BATCHES, TAKE_WITHIN_S):

@@ -17,7 +17,7 @@ Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on e
     POST   /_emulator/tables                     {"db": "...", "ddl": "CREATE TABLE ..."}
     POST   /_emulator/truncate?db=&table=        delete all rows of a table
     GET    /_emulator/versions?db=&table=        {"db", "table", "tablet_id", "count", "limit", "refused",
-                                                 "compaction_per_s"}: versions now, loads refused (§8a)
+                                                 "compaction_per_s"}: versions now, loads refused (docs/streamload-protocol.md §8a)
     GET    /_emulator/versions                   {"max_versions": 1000, "compaction_per_s": 10.0, "style": "current"}
     POST   /_emulator/versions                   {"max_versions": n, "compaction_per_s": x, "style": s} (any
                                                  subset) → the settings; 400 for a bad value (:mod:`.versions`)

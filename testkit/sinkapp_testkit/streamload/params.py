@@ -1,4 +1,4 @@
-"""Stream Load request headers → :class:`LoadParams` (spec §2).
+"""Stream Load request headers → :class:`LoadParams` (docs/streamload-protocol.md §2).
 
 :func:`parse_params` is called by the BE handler before the body is read (spec §1.5 ``on_header``);
 any problem raises :class:`LoadFailure` with the exact message of the §2 table.
