@@ -34,8 +34,8 @@ options:
 #: commands that live in the sinkapp-testkit distribution: command → its module
 TESTKIT_COMMANDS = {"demo": "sinkapp_testkit.demo", "kafka": "sinkapp_testkit.kafka",
                     "emulator": "sinkapp_testkit.streamload.cli", "registry": "sinkapp_testkit.registry"}
-TESTKIT_INSTALL = ("pip install -e ./testkit from a clone of the sinkapp repository (scripts/setup installs "
-                   "it with the dev tools); it is not on PyPI")
+TESTKIT_INSTALL = ("Install it from a clone of the sinkapp repository: pip install -e ./testkit (scripts/setup "
+                   "installs it with the dev tools; it is not on PyPI)")
 CONFIG_HELP = "connector JSON file (default: $SINKAPP_CONFIG)"
 
 
@@ -134,10 +134,10 @@ def _testkit(cmd: str) -> Callable[[list[str], str], int]:
             mod = importlib.import_module(TESTKIT_COMMANDS[cmd])
         except ModuleNotFoundError as exc:
             if exc.name is None or exc.name.split(".")[0] != "sinkapp_testkit":
-                raise NotInstalled(f"{prog} needs the sinkapp-testkit distribution, and its dependency "
-                                   f"{exc.name} is missing: {TESTKIT_INSTALL}") from None
-            raise NotInstalled(f"{prog} needs the sinkapp-testkit distribution (the local Kafka broker, the "
-                               f"Stream Load and Schema Registry emulators), which is not installed: "
+                raise NotInstalled(f"{exc.name}, a dependency of the sinkapp-testkit distribution this command "
+                                   f"needs, is not installed. {TESTKIT_INSTALL}") from None
+            raise NotInstalled("this command needs the sinkapp-testkit distribution (the local Kafka broker, the "
+                               f"Stream Load and Schema Registry emulators), which is not installed. "
                                f"{TESTKIT_INSTALL}") from None
         return int(mod.main(argv, prog=prog) or 0)
     return run
