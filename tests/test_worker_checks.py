@@ -59,3 +59,21 @@ def test_another_refusal_whose_text_says_unknown_table_is_not_taken_for_a_missin
         monkeypatch: pytest.MonkeyPatch) -> None:
     c = starrocks_check(monkeypatch, LoadRejected("column c1 of unknown table type is not allowed"), **AUTO_CREATE)
     assert not c.ok and "unknown table type" in c.detail
+
+
+def test_a_worker_starting_with_a_long_flush_interval_warns_when_rows_appear(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from sinkapp.worker import startup
+
+    async def no_checks(*args: Any, **kw: Any) -> list[checks.Check]:
+        return []
+
+    monkeypatch.setattr(checks, "run_checks", no_checks)
+    for interval, warned in (("300000", True), ("10000", False)):
+        caplog.clear()
+        s = build_settings({**BASE, "bufferflush.intervalms": interval})
+        with caplog.at_level(logging.WARNING, logger="sinkapp.worker.startup"):
+            startup.check_at_start(s, build_routes(s), {"orders": 1})
+        assert ("first rows appear in StarRocks up to 5 min after the worker reads them" in caplog.text) == warned

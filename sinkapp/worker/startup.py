@@ -78,7 +78,7 @@ def check_at_start(settings: Settings, routes: list[Route], partitions: dict[str
 
     note = first_rows_note(settings)
     if note:
-        log.info("%s", note)
+        log.warning("%s", note)
     checks = asyncio.run(run_checks(settings, routes, partitions))
     for c in checks:
         if not c.ok and not c.definitive:
