@@ -30,6 +30,10 @@ Callers tell errors apart by type, never by message text or status strings.
     │                          and what to do
     ├── UsageError             a command-line argument names something that does not exist
     ├── NotInstalled           a command needs a part that is not installed (the testkit)
+    ├── DdlError               a statement on the FE's MySQL port failed (``code``: the MySQL error)
+    │   ├── DdlUnreachable     no FE of starrocks.jdbc.url answered
+    │   ├── SchemaChangeRunning the table is in a schema change job: wait for it
+    │   └── SchemaChangeFailed a table cannot be made to take a schema's records
     └── InfraError             a local test service (broker, emulator) could not start
 """
 
@@ -158,6 +162,11 @@ class DdlError(SinkError):
 
 class DdlUnreachable(DdlError):
     """No FE of ``starrocks.jdbc.url`` answered (retried with backoff)."""
+
+
+class SchemaChangeRunning(DdlError):
+    """The FE refused a statement because a schema change job is running on the table (its state is
+    not NORMAL): wait for the job, then look at the table again."""
 
 
 class SchemaChangeFailed(DdlError):
