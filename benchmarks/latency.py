@@ -18,7 +18,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from sinkapp_testkit import demo_data  # noqa: E402
 from sinkapp_testkit.demo import datagen_order  # noqa: E402
 from sinkapp_testkit.kafka import LocalKafka  # noqa: E402
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
 
 def timeline(admin: str) -> list[list[float]]:
@@ -56,13 +56,17 @@ async def produce_slowly(bootstrap: str, topic: str, n: int, every_s: float) -> 
     return acked
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=30)
     ap.add_argument("--every-s", type=float, default=0.7)
     ap.add_argument("--intervalms", type=int, default=1000)
-    args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sinkapp-latency-"))
+    add_work_options(ap)
+    args = ap.parse_args(argv)
+    return run_in_work_dir("sinkapp-latency-", args, lambda work: run(args, work))
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     kafka = LocalKafka(home=work / "kafka")
     kafka.start()
     emu = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",

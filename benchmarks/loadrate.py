@@ -34,11 +34,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
 from benchmarks.bench import plot, steady_report  # noqa: E402
 from benchmarks.bench import results as bench_results  # noqa: E402
@@ -70,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                "with the producer (180)")
     ap.add_argument("--drain-timeout", type=float, default=120,
                     help="seconds for the last rows after the producer stops (120)")
-    ap.add_argument("--work", type=Path, help="work directory (default: a new one under the temp dir)")
     ap.add_argument("--json-out", type=Path, metavar="FILE", help="write every run and the medians as JSON")
-    ap.add_argument("--png", type=Path, metavar="FILE", help="picture path (default <work>/loadrate.png)")
+    ap.add_argument("--png", type=Path, metavar="FILE", default=Path("loadrate.png"),
+                    help="picture path (default: loadrate.png in the current directory)")
+    add_work_options(ap)
     return ap
 
 
@@ -96,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         from sinkapp_testkit.connect.standalone import plugin_dir
         args.java_plugin = plugin_dir(args.java_plugin)        # fail now, not after the broker started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # clean up broker and emulator on kill
-    work = args.work or Path(tempfile.mkdtemp(prefix="sinkapp-loadrate-"))
-    work.mkdir(parents=True, exist_ok=True)
+    return run_in_work_dir("sinkapp-loadrate-", args, lambda work: run(args, keys, work))
+
+
+def run(args: argparse.Namespace, keys: list[str], work: Path) -> int:
     print(f"work dir {work}\npartitions={args.partitions} rate={args.rate:g} rows/s duration={args.duration:g} s "
           f"warmup={args.warmup:g} s intervalms={args.intervalms} maxbytes={args.maxbytes} "
           f"scenarios={','.join(keys)} rounds={args.rounds}\n", flush=True)
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_results.write_json(args.json_out, args, runs=runs, medians=table)
     title = (f"loadrate: {args.partitions} partitions, {args.rate:,.0f} rows/s, intervalms {args.intervalms}, "
              f"{args.duration:g} s window")
-    png = plot.plot_steady(runs, args.png or work / "loadrate.png", title)
+    png = plot.plot_steady(runs, args.png, title)
     if png:
         print(f"picture written to {png}")
     return bench_results.failures(results)

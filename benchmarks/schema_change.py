@@ -31,7 +31,6 @@ import io
 import json
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from sinkapp_testkit.kafka import LocalKafka  # noqa: E402
 from sinkapp_testkit.registry import RegistryThread, confluent_encode  # noqa: E402
 from sinkapp_testkit.streamload import EmulatorThread  # noqa: E402
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
 from tests.workers import FIXTURES, Worker, datagen_order  # noqa: E402
 
@@ -260,7 +260,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
               f"exactly once in {ok}/{len(outs)} rounds")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rate", type=float, default=20.0, help="records/s of the trickle")
@@ -269,8 +269,12 @@ def main() -> int:
     ap.add_argument("--warmup-s", type=float, default=6.0, help="v1 trickle at least this long before the measure")
     ap.add_argument("--tail-s", type=float, default=3.0, help="keep producing this long after the row is visible")
     ap.add_argument("--partitions", type=int, default=3)
-    args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sinkapp-schema-change-"))
+    add_work_options(ap)
+    args = ap.parse_args(argv)
+    return run_in_work_dir("sinkapp-schema-change-", args, lambda work: run(args, work))
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     print(f"rate={args.rate:g}/s partitions={args.partitions} intervalms={args.intervalms} "
           f"schema_change_s={args.schema_change_s:g} rounds={args.rounds} (work dir {work})")
     kafka = LocalKafka(home=work / "kafka")

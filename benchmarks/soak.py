@@ -26,7 +26,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from sinkapp_testkit.kafka import LocalKafka  # noqa: E402
 from sinkapp_testkit.streamload import EmulatorThread  # noqa: E402
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
 from tests.workers import offsets_sync, produce_sync  # noqa: E402
 
@@ -84,17 +84,21 @@ class Workers:
             self.stop(i, signal.SIGTERM)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--rate", type=int, default=1000, help="rows produced per second")
     ap.add_argument("--seed", type=int, default=None)
-    args = ap.parse_args()
+    add_work_options(ap)
+    args = ap.parse_args(argv)
+    return run_in_work_dir("sinkapp-soak-", args, lambda work: run(args, work))
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    work = Path(tempfile.mkdtemp(prefix="sinkapp-soak-"))
     print(f"soak: seed={seed} work={work}", flush=True)
     kafka = LocalKafka(home=work / "kafka")
     kafka.start()

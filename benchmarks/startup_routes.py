@@ -1,4 +1,4 @@
-"""Start-up with many routes: process start → first row stored, 5 routes against 500 (issue 17).
+"""Start-up with many routes: process start → first row stored, 5 routes against 500.
 
     .venv/bin/python benchmarks/startup_routes.py [--routes 5,500] [--partitions 3] [--rows 6] [--rounds 3]
 
@@ -20,7 +20,6 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sinkapp_testkit.demo import datagen_order  # noqa: E402
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
 from benchmarks.bench.harness import Services  # noqa: E402
 
@@ -130,7 +130,7 @@ def run_once(s: Services, work: Path, n: int, rows: int, rnd: int, profile_s: fl
             "ledger_topics": asyncio.run(ledger_topics(s.kafka.bootstrap_servers, group)), "log": str(log_path)}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--routes", default="5,500", help="route counts, comma-separated")
     ap.add_argument("--partitions", type=int, default=3)
@@ -138,11 +138,16 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--profile-s", type=float, default=0,
-                    help="record each worker's first seconds with py-spy (speedscope files in the work directory)")
-    args = ap.parse_args()
+                    help="record each worker's first seconds with py-spy (speedscope files in the work directory: "
+                         "add --keep)")
+    add_work_options(ap)
+    args = ap.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)    # leader elections of fresh topics: retried
+    return run_in_work_dir("sinkapp-startup-", args, lambda work: run(args, work))
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     counts = [int(x) for x in args.routes.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="sinkapp-startup-"))
     runs = []
     with Services(work) as s:
         for n in counts:
@@ -169,7 +174,6 @@ def main() -> int:
           f"all rows: {med[hi][1] / med[lo][1]:.2f}")
     if args.json_out:
         args.json_out.write_text(json.dumps({"runs": runs, "medians": med}, indent=2))
-    print(f"work directory (worker logs): {work}")
     return 0
 
 

@@ -58,12 +58,13 @@ import argparse
 import asyncio
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
 from benchmarks.bench import plot  # noqa: E402
 from benchmarks.bench import results as bench_results  # noqa: E402
@@ -122,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
     ap.add_argument("--stall-timeout", type=float, default=120.0,
                     help="fail a sinkapp or Java run when no new row is visible for this long (default 120 s)")
-    ap.add_argument("--work", type=Path, help="work directory (default: a new one under the temp dir)")
     ap.add_argument("--json-out", type=Path, metavar="FILE", help="write every run and the medians as JSON")
-    ap.add_argument("--png", type=Path, metavar="FILE", help="picture path (default <work>/throughput.png)")
+    ap.add_argument("--png", type=Path, metavar="FILE", default=Path("throughput.png"),
+                    help="picture path (default: throughput.png in the current directory)")
+    add_work_options(ap)
     ap.add_argument("--raw-child", nargs=4, help=argparse.SUPPRESS)
     return ap
 
@@ -185,7 +187,7 @@ def report(args: argparse.Namespace, work: Path, records: dict[str, int], rounds
                                  runs=[r.to_dict() for r in results], medians=table)
     title = (f"throughput: {', '.join(f'{f} {n:,}' for f, n in records.items())} rows, {args.partitions} "
              f"partitions, intervalms 1000, maxbytes {args.maxbytes:,}")
-    png = plot.plot_bulk(results, args.png or work / "throughput.png", title)
+    png = plot.plot_bulk(results, args.png, title)
     if png:
         print(f"picture written to {png}")
     return bench_results.failures(results)
@@ -210,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         records["json"] = parse_records(args.records, ["json"], args.quick)["json"]   # baselines read json
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # clean up broker and emulators on kill
-    work = args.work or Path(tempfile.mkdtemp(prefix="sinkapp-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
+    return run_in_work_dir("sinkapp-bench-", args,
+                           lambda work: run(args, work, formats, rounds, records, two_workers))
+
+
+def run(args: argparse.Namespace, work: Path, formats: list[str], rounds: int, records: dict[str, int],
+        two_workers: bool) -> int:
     print(f"work dir {work}", flush=True)
     with Services(work, registry="avro" in formats) as svc:
         topics = produce_all(svc, records, args.partitions)

@@ -23,7 +23,17 @@ Callers tell errors apart by type, never by message text or status strings.
     │       ├── AuthRejected   StarRocks refused the credentials (HTTP 401)
     │       ├── TlsRejected    the FE/BE certificate is not trusted
     │       ├── DataRejected   StarRocks refused rows of the batch (filtered rows, bad JSON)
+    │       ├── UnknownTable   the target table does not exist (the database does)
+    │       ├── UnknownDatabase the target database does not exist
     │       └── NoLoadData     a zero-row load: StarRocks accepted the request but had no data
+    ├── ResetRefused           ``sinkapp offsets reset`` cannot be done now; the message says why
+    │                          and what to do
+    ├── UsageError             a command-line argument names something that does not exist
+    ├── NotInstalled           a command needs a part that is not installed (the testkit)
+    ├── DdlError               a statement on the FE's MySQL port failed (``code``: the MySQL error)
+    │   ├── DdlUnreachable     no FE of starrocks.jdbc.url answered
+    │   ├── SchemaChangeRunning the table is in a schema change job: wait for it
+    │   └── SchemaChangeFailed a table cannot be made to take a schema's records
     └── InfraError             a local test service (broker, emulator) could not start
 """
 
@@ -93,7 +103,7 @@ class LabelRunning(LoadRetriable):
 
 
 class LoadPressure(LoadRetriable):
-    """StarRocks cannot take loads this often (streamload-protocol.md §8a): back off, let batches
+    """StarRocks cannot take loads this often (docs/streamload-protocol.md §8a): back off, let batches
     grow. ``reason``: ``too_many_versions``, ``txn_limit`` or ``http_concurrency``."""
 
     def __init__(self, message: str, *, reason: str, label: str | None = None, status: str | None = None,
@@ -126,7 +136,16 @@ class TlsRejected(LoadRejected):
 
 class DataRejected(LoadRejected):
     """StarRocks refused rows of the batch (too many filtered rows, JSON it cannot parse): only
-    then can the batch be split to find the rows (streamload-protocol.md §3.2, §6)."""
+    then can the batch be split to find the rows (docs/streamload-protocol.md §3.2, §6)."""
+
+
+class UnknownTable(LoadRejected):
+    """StarRocks answered ``unknown table "<db>.<table>"``: the database exists, the table does not
+    (docs/streamload-protocol.md §7.2)."""
+
+
+class UnknownDatabase(LoadRejected):
+    """StarRocks answered ``unknown database, database=<db>``."""
 
 
 class NoLoadData(LoadRejected):
@@ -145,8 +164,29 @@ class DdlUnreachable(DdlError):
     """No FE of ``starrocks.jdbc.url`` answered (retried with backoff)."""
 
 
+class SchemaChangeRunning(DdlError):
+    """The FE refused a statement because a schema change job is running on the table (its state is
+    not NORMAL): wait for the job, then look at the table again."""
+
+
 class SchemaChangeFailed(DdlError):
     """A table cannot be made to take a schema's records (a job CANCELLED or timed out, DDL refused)."""
+
+
+class ResetRefused(SinkError):
+    """``sinkapp offsets reset`` refused to move anything: a worker of the group is running, the ledger
+    holds a pending batch, or the move goes back over loaded records without ``--reload``. The
+    message names the partition or the members and says what to do."""
+
+
+class UsageError(SinkError):
+    """A command-line argument names something that does not exist (a route of the config); the
+    message lists what exists."""
+
+
+class NotInstalled(SinkError):
+    """A command needs an optional part that is not installed (the ``sinkapp-testkit`` distribution
+    for ``sinkapp demo``, ``kafka``, ``emulator``, ``registry``); the message says how to install it."""
 
 
 class InfraError(SinkError):

@@ -1,5 +1,7 @@
 """The custom-agent example (examples/enrich_orders.py) end to end on the real broker: a Faust agent
-joins orders with a table of customers, a sinkapp route loads its output topic into the emulator."""
+joins orders with a table of customers, a sinkapp route loads its output topic into the emulator.
+The agent runs with its table's changelog topic missing from its metadata for its first seconds
+(tests/late_changelog.py), the race between topic creation and metadata it must survive."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def test_enrichment_agent_feeds_a_sinkapp_route(kafka: Any, emulator: Any, tmp_p
     env = dict(os.environ, SINKAPP_EXAMPLE_BROKER=kafka.bootstrap_servers, SINKAPP_EXAMPLE_PREFIX=prefix,
                SINKAPP_EXAMPLE_APP=f"{prefix}enrich", PYTHONUNBUFFERED="1")
     agent_log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115
-    agent = subprocess.Popen([sys.executable, "-m", "faust", "-A", "examples.enrich_orders", "--datadir",
+    agent = subprocess.Popen([sys.executable, "-m", "tests.late_changelog", "-A", "examples.enrich_orders", "--datadir",
                               str(tmp_path / "agent-data"), "worker", "-l", "info", "--without-web"],
                              cwd=ROOT, env=env, stdout=agent_log, stderr=subprocess.STDOUT)
     cfg = connector(kafka, emulator, topics=prefix + "orders-enriched",

@@ -164,10 +164,14 @@ async def test_bad_rows_rejected_with_message_and_error_url_lines(emu) -> None:
     assert emu.count("test", "t") == 0
 
 
-async def test_unknown_table_is_rejected(emu) -> None:
+async def test_unknown_table_and_database_are_rejected_with_their_own_types(emu) -> None:
+    from sinkapp.errors import UnknownDatabase, UnknownTable
+
     c = client(emu)
-    with pytest.raises(LoadRejected, match="unknown table"):
+    with pytest.raises(UnknownTable, match="unknown table"):
         await load_with_retry(c, "test", "nope", "l-x", body(range(1)), HEADERS, FAST)
+    with pytest.raises(UnknownDatabase, match="unknown database"):
+        await load_with_retry(c, "nodb", "t", "l-y", body(range(1)), HEADERS, FAST)
 
 
 async def test_retries_stop_when_aborting(emu) -> None:

@@ -19,12 +19,13 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from sinkapp.config import Settings, load_settings
-from sinkapp.errors import ConfigError
+from sinkapp.errors import ResetRefused, UsageError
 from sinkapp.kafka.admin import admin_client, aiokafka_security
 from sinkapp.kafka.ledger import KafkaLedger
 from sinkapp.pipeline.ledger import Entry
@@ -96,13 +97,7 @@ async def target_offsets(s: Settings, rows: list[Row], how: str, value: Any) -> 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     assert s.kafka is not None
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"--to-datetime {value!r} is not an ISO 8601 date-time (e.g. 2026-12-01T10:00:00Z)") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    ms = int(when.timestamp() * 1000)
+    ms = int(value.timestamp() * 1000)
     c = AIOKafkaConsumer(bootstrap_servers=s.kafka.bootstrap_servers, group_id=None, enable_auto_commit=False,
                          **aiokafka_security(s.kafka))
     await c.start()
@@ -118,19 +113,19 @@ async def target_offsets(s: Settings, rows: list[Row], how: str, value: Any) -> 
 
 
 def plan_reset(rows: list[Row], targets: dict[Part, int], reload: bool, epoch: int) -> dict[Part, Entry]:
-    """The ledger entries a reset writes; ConfigError (with what to do) when it cannot be done."""
+    """The ledger entries a reset writes; ResetRefused (with what to do) when it cannot be done."""
     out = {}
     for r in rows:
         to = targets[r.part]
         where = f"{r.part.topic}[{r.part.partition}]"
         if r.entry.pending:
-            raise ConfigError(f"{where}: the ledger holds a pending batch ({', '.join(r.entry.pending)}); start a "
+            raise ResetRefused(f"{where}: the ledger holds a pending batch ({', '.join(r.entry.pending)}); start a "
                               "worker and let it settle the batch (it loads it or finds it was never attempted), "
                               "stop it, then reset")
         if reload:
             out[r.part] = Entry(to - 1, {}, (), epoch)
         elif to <= r.entry.loaded:
-            raise ConfigError(
+            raise ResetRefused(
                 f"{where}: moving to offset {to} goes back over records the ledger says are in StarRocks (up to "
                 f"{r.entry.loaded}); they would be skipped, not loaded. Add --reload to load them again (new "
                 "labels, exactly-once from then on)")
@@ -178,7 +173,7 @@ async def _run(args: argparse.Namespace, s: Settings) -> int:
     topics = [r.topic for r in routes]
     await ensure_ledger_topic(s)
     if args.route is not None and args.route not in topics:
-        raise ConfigError(f"--route {args.route}: not a route of this config (routes: {', '.join(topics)})")
+        raise UsageError(f"--route {args.route}: not a route of this config (routes: {', '.join(topics)})")
     ledger = KafkaLedger(s.ledger_topic, s.kafka.bootstrap_servers, aiokafka_security(s.kafka))
     try:
         rows = _select(await read_rows(s, topics, ledger), args.route, args.partition)
@@ -205,7 +200,7 @@ async def _reset(args: argparse.Namespace, s: Settings, rows: list[Row], ledger:
     members = await active_members(s)
     if members:
         assert s.kafka is not None
-        raise ConfigError(f"consumer group {s.kafka.group_id} has active members ({', '.join(members)}): stop every "
+        raise ResetRefused(f"consumer group {s.kafka.group_id} has active members ({', '.join(members)}): stop every "
                           "worker of the group before resetting its offsets")
     how, value = args.how
     targets = await target_offsets(s, rows, how, value)
@@ -225,25 +220,57 @@ async def _reset(args: argparse.Namespace, s: Settings, rows: list[Row], ledger:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="sinkapp offsets", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    show = sub.add_parser("show", help="committed offsets, the ledger, end offsets and lag")
-    reset = sub.add_parser("reset", help="move the committed offsets and the ledger (workers stopped)")
+def _offset(text: str) -> tuple[str, int]:
+    try:
+        return "offset", int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an offset (a whole number)") from None
+
+
+def _datetime(text: str) -> tuple[str, dt.datetime]:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date-time (e.g. 2026-12-01T10:00:00Z)") from None
+    return "datetime", when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def build_parser(prog: str = "sinkapp offsets") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=(
+        "Show or reset the committed offsets and the ledger of a config's routes (like Kafka Connect's "
+        "offsets API). reset needs every worker of the group stopped; it refuses to move back over "
+        "loaded records unless --reload loads them again under new labels."))
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{show,reset}")
+    show = sub.add_parser("show", help="committed offsets, the ledger, end offsets and lag",
+                          description="Per route and partition: committed offset, the ledger's loaded mark, "
+                                      "pending batches, label epoch, end offset and lag.")
+    reset = sub.add_parser("reset", help="move the committed offsets and the ledger (workers stopped)",
+                           description="Move the committed offsets and the ledger together (every worker of "
+                                       "the group stopped). Prints the plan and asks before applying it.")
     for sp in (show, reset):
-        sp.add_argument("--config", "-c", required=True)
+        sp.add_argument("--config", "-c", help="connector JSON file (default: $SINKAPP_CONFIG)")
         sp.add_argument("--route", help="a route's topic (default: every route)")
-        sp.add_argument("--partition", type=int)
-    show.add_argument("--json", action="store_true")
+        sp.add_argument("--partition", type=int, help="one partition of the route(s) (default: every partition)")
+    show.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     to = reset.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-earliest", dest="how", action="store_const", const=("earliest", None))
-    to.add_argument("--to-latest", dest="how", action="store_const", const=("latest", None))
-    to.add_argument("--to-offset", dest="how", type=lambda v: ("offset", int(v)), metavar="N")
-    to.add_argument("--to-datetime", dest="how", type=lambda v: ("datetime", v), metavar="ISO8601")
-    reset.add_argument("--reload", action="store_true", help="load records the ledger says are loaded again")
+    to.add_argument("--to-earliest", dest="how", action="store_const", const=("earliest", None),
+                    help="the first offset still in each partition")
+    to.add_argument("--to-latest", dest="how", action="store_const", const=("latest", None),
+                    help="the end of each partition (skip everything not yet loaded)")
+    to.add_argument("--to-offset", dest="how", type=_offset, metavar="N",
+                    help="offset N in each partition (kept within the partition's first and end offsets)")
+    to.add_argument("--to-datetime", dest="how", type=_datetime, metavar="ISO8601",
+                    help="the first record at or after this time (UTC unless it names a zone), as Kafka's "
+                         "offsets_for_times finds it")
+    reset.add_argument("--reload", action="store_true",
+                       help="load records the ledger says are loaded again, under a new label epoch")
     reset.add_argument("--yes", action="store_true", help="apply without asking")
-    args = p.parse_args(argv)
-    s = load_settings(args.config)
+    return p
+
+
+def main(argv: list[str], prog: str = "sinkapp offsets") -> int:
+    args = build_parser(prog).parse_args(argv)
+    s = load_settings(args.config or os.environ.get("SINKAPP_CONFIG"))
     return asyncio.run(_run(args, s))
 
 

@@ -10,7 +10,7 @@ from sinkapp.errors import ConfigError
 
 
 def parse_delimiter(text: str) -> bytes:
-    r"""StarRocks delimiter text → bytes: ``\x01``/``0x0D0A`` hex forms, else UTF-8 (§2)."""
+    r"""StarRocks delimiter text → bytes: ``\x01``/``0x0D0A`` hex forms, else UTF-8 (docs/streamload-protocol.md §2, §6.1)."""
     low = text.lower()
     if low.startswith(("\\x", "0x")) and len(text) > 2:
         digits = text[2:]

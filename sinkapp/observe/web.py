@@ -10,7 +10,7 @@ Who calls: :func:`sinkapp.worker.app.create_app` (``add_pages``); served by Faus
 - ``GET /status``: shaped like Kafka Connect's ``GET /connectors/{name}/status``: ``name``,
   ``connector`` {state, worker_id}, ``tasks`` (one per route: id = route name, state RUNNING /
   DEGRADED / FAILED, worker_id, trace = the error), ``type: sink``, plus sinkapp's own fields
-  (partitions assigned, counters). Never record contents: a stop reason's first line, redacted.
+  (``version``: sinkapp's, as ``sinkapp --version`` prints it; partitions assigned, counters). Never record contents: a stop reason's first line, redacted.
 - ``GET /metrics``: Prometheus text (:mod:`sinkapp.observe.metrics`).
 - ``GET /sinkapp/status/``: the per-route and per-table counters (kept from 0.1).
 
@@ -24,6 +24,7 @@ import socket
 import time
 from typing import Any
 
+from sinkapp import __version__
 from sinkapp.observe import metrics, redact
 from sinkapp.pipeline.stats import RouteView, Snapshot
 
@@ -98,7 +99,7 @@ def connect_status(snap: Snapshot, name: str, web_port: int, stall_after_s: floa
         tasks.append(task)
     states = {t["state"] for t in tasks}
     assigned = sorted(f"{p.topic}[{p.partition}]" for p in snap.partitions)
-    return {"name": name, "type": "sink",
+    return {"name": name, "type": "sink", "version": __version__,
             "connector": {"state": "FAILED" if states == {"FAILED"} else "RUNNING", "worker_id": worker_id},
             "tasks": tasks, "partitions_assigned": assigned, "routes": counters(snap), "tables": tables(snap)}
 

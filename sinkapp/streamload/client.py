@@ -6,7 +6,8 @@ Who calls: :func:`sinkapp.streamload.retry.load_with_retry`, which owns retries 
 :mod:`sinkapp.errors`: retriable (``Unreachable``, ``LoadTimeout``, ``LabelRunning``,
 ``LoadPressure`` for "too many versions" / transaction limits / the HTTP concurrency limit,
 ``UnknownAnswer``, other 5xx and busy answers) or rejected (``AuthRejected``, ``TlsRejected``,
-``DataRejected`` with the ErrorURL lines, ``NoLoadData``, other refusals).
+``DataRejected`` with the ErrorURL lines, ``UnknownTable``, ``UnknownDatabase``, ``NoLoadData``,
+other refusals).
 FEs in ``urls`` are tried in turn when one cannot be reached (failover within one attempt).
 The body is a :class:`~sinkapp.streamload.encoding.Body` (written part by part) or bytes. The session is
 injectable so tests can pass their own.
@@ -36,6 +37,8 @@ from sinkapp.errors import (
     NoLoadData,
     TlsRejected,
     UnknownAnswer,
+    UnknownDatabase,
+    UnknownTable,
     Unreachable,
 )
 from sinkapp.streamload.encoding import Body
@@ -47,6 +50,8 @@ from sinkapp.streamload.wire import (
     PRESSURE_MESSAGES,
     RETRIABLE_MESSAGES,
     SUCCESS_STATUSES,
+    UNKNOWN_DATABASE,
+    UNKNOWN_TABLE,
     BodyPayload,
     auth_header,
     parse_answer,
@@ -229,7 +234,9 @@ class StreamLoadClient:
         if error_url:
             lines = await self.error_log(str(error_url))
             detail += f"; ErrorURL {error_url} says:\n{lines}"
-        cls = DataRejected if error_url or "too many filtered rows" in message else LoadRejected
+        cls = (DataRejected if error_url or "too many filtered rows" in message
+               else UnknownTable if UNKNOWN_TABLE.search(message)
+               else UnknownDatabase if UNKNOWN_DATABASE.search(message) else LoadRejected)
         raise cls(f"StarRocks rejected the load (Status {status or '?'}): {detail}",
                   label=label, status=status or "Fail", response=doc)
 

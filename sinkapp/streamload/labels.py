@@ -1,4 +1,4 @@
-"""Deterministic Stream Load labels from a table batch's Kafka identity (design §2).
+"""Deterministic Stream Load labels from a table batch's Kafka identity (docs/design.md §2).
 
 Who calls: :class:`sinkapp.pipeline.types.BatchId` (``label``). A label depends only on the
 prefix, the table and the batch's members (topic, partition, first offset, last offset), so every

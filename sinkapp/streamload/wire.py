@@ -1,6 +1,6 @@
 """The Stream Load wire format: answer texts and shapes, request auth, a body written part by part.
 
-Who calls: :mod:`sinkapp.streamload.client`. Sources: streamload-protocol.md §3 (answer fields and
+Who calls: :mod:`sinkapp.streamload.client`. Sources: docs/streamload-protocol.md §3 (answer fields and
 Status values), §7.2 (BE messages), §8a (load pressure).
 """
 
@@ -19,11 +19,11 @@ from sinkapp.config.types import Secret
 from sinkapp.streamload.encoding import Body
 
 SUCCESS_STATUSES = ("Success", "Publish Timeout")
-#: every ``Status`` a Stream Load answer can carry (streamload-protocol.md §3.1); anything else,
+#: every ``Status`` a Stream Load answer can carry (docs/streamload-protocol.md §3.1); anything else,
 #: or no ``Status`` at all, is never taken for a load
 DOCUMENTED_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Fail")
 
-#: ``Fail`` messages that say StarRocks cannot take loads this often (streamload-protocol.md §8a,
+#: ``Fail`` messages that say StarRocks cannot take loads this often (docs/streamload-protocol.md §8a,
 #: §7.2): back off and let the table's next batch grow. Lower-cased text → reason.
 PRESSURE_MESSAGES = (
     ("too many versions", "too_many_versions"),            # 3.x and 2.5 texts
@@ -34,7 +34,7 @@ PRESSURE_MESSAGES = (
     ("exceed http concurrent limit", "http_concurrency"),
 )
 #: other ``Fail`` messages that describe the server, not the data: retry with the same label
-#: (streamload-protocol.md §3.2, §7.2).
+#: (docs/streamload-protocol.md §3.2, §7.2).
 RETRIABLE_MESSAGES = (
     "Service is shutting down",
     "Transaction status unknown",
@@ -47,6 +47,9 @@ RETRIABLE_MESSAGES = (
     "please retry later",
 )
 NO_DATA_MESSAGES = ("all partitions have no load data", "no load data")
+#: the FE's refusals of a missing target (docs/streamload-protocol.md §7.2)
+UNKNOWN_TABLE = re.compile(r'unknown table "[^"]*"', re.IGNORECASE)
+UNKNOWN_DATABASE = re.compile(r"unknown database, database=", re.IGNORECASE)
 LABEL_USED = re.compile(r"Label \[.*\] has already been used")
 MAX_ERROR_LOG_CHARS = 3000
 

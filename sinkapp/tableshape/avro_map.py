@@ -1,6 +1,6 @@
 """Avro record schema → StarRocks columns.
 
-Who calls: table creation/evolution (issue 18) with the writer schema the Avro converter holds for
+Who calls: table creation/evolution (auto.create / auto.evolve) with the writer schema the Avro converter holds for
 a schema id (``sinkapp.converters.avro.parse_writer_schema`` output, with ``sinkapp.*`` logical
 types and ``__named_schemas``) or the schema as JSON (``dict``/``str``). Pure.
 

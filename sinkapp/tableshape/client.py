@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sinkapp.config.types import Secret
-from sinkapp.errors import DdlError, DdlUnreachable
+from sinkapp.errors import DdlError, DdlUnreachable, SchemaChangeRunning
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ class DdlClient:
                 if code is None or code >= 2000:          # client side: the connection is gone
                     await self._drop()
                     raise DdlUnreachable(f"the FE connection ({self.where}) failed: {text}", code=code) from None
-                raise DdlError(str(text), code=code) from None
+                running = any(t in str(text).lower() for t in SCHEMA_CHANGE_RUNNING)
+                raise (SchemaChangeRunning if running else DdlError)(str(text), code=code) from None
             except (TimeoutError, OSError) as exc:
                 await self._drop()
                 raise DdlUnreachable(f"the FE connection ({self.where}) failed: {exc}") from None
@@ -119,8 +120,3 @@ class DdlClient:
     async def close(self) -> None:
         async with self._lock:
             await self._drop()
-
-
-def schema_change_running(exc: DdlError) -> bool:
-    text = str(exc).lower()
-    return any(t in text for t in SCHEMA_CHANGE_RUNNING)

@@ -1,6 +1,6 @@
 """Whether an existing table column takes a record field's values.
 
-Who calls: the evolve flow (issue 18), with the column type as ``DESC`` (``BIGINT``,
+Who calls: the evolve flow (auto.evolve), with the column type as ``DESC`` (``BIGINT``,
 ``VARCHAR(65533)``, ``DECIMAL(10,2)``) or ``information_schema.COLUMNS.COLUMN_TYPE`` (``bigint(20)``,
 ``varchar(65533)``, ``decimal(10,2)``, ``datetime``, ``json``) shows it. Pure.
 

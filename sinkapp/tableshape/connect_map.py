@@ -1,7 +1,7 @@
 """Kafka Connect schema (the ``schema`` of a JsonConverter ``{"schema", "payload"}`` envelope) →
 StarRocks columns.
 
-Who calls: table creation/evolution (issue 18) with the ``schema`` object of a record. Pure.
+Who calls: table creation/evolution (auto.create / auto.evolve) with the ``schema`` object of a record. Pure.
 
 The type names are the ones Kafka's JsonConverter writes (``JsonSchema.*_TYPE_NAME`` in
 connect-json; ``tests/test_debezium_postgres_kafka.py`` reads them out of the real jar): ``int8``

@@ -1,6 +1,6 @@
 """StarRocks DDL text for tables that follow the data: CREATE TABLE and ADD COLUMN.
 
-Who calls: the create/evolve flow (issue 18), which sends the text over the MySQL protocol. Pure:
+Who calls: the create/evolve flow (auto.create / auto.evolve), which sends the text over the MySQL protocol. Pure:
 every name is checked (:func:`~.names.check_identifier`) and backquoted (:func:`~.names.quote`),
 every type is re-parsed and range-checked (:func:`check_type`), every property is a double-quoted
 string literal; each function returns single statements, no ``;``.

@@ -1,6 +1,6 @@
 """Debezium change events: the row inside the envelope, and the key's fields.
 
-Who calls: table creation for a Debezium route (issue 18). A Debezium value schema is an envelope
+Who calls: table creation for a Debezium route (auto.create). A Debezium value schema is an envelope
 (``before``, ``after``, ``op``, ``source``, ``ts_ms``, ``transaction``); the table holds the row,
 which is the ``after`` struct (``before`` has the same schema; either is used). The ``__op`` the
 Debezium transform adds to each row is NOT a column: StarRocks reads it at load time as the

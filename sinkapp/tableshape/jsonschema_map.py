@@ -1,6 +1,6 @@
 """JSON Schema document → StarRocks columns (Confluent's JsonSchemaConverter).
 
-Who calls: table creation/evolution (issue 18) with the registry's schema document (a dict, or its
+Who calls: table creation/evolution (auto.create / auto.evolve) with the registry's schema document (a dict, or its
 text). Pure. The converter hands the payload on as orjson decoded it (no conversion), so a column
 must take the JSON value as it is:
 

@@ -1,6 +1,6 @@
 """Protobuf message descriptor → StarRocks columns.
 
-Who calls: table creation/evolution (issue 18) with the ``Descriptor`` of the record's message
+Who calls: table creation/evolution (auto.create / auto.evolve) with the ``Descriptor`` of the record's message
 (``ProtobufConverter``'s ``_Schema.message_class(indexes, id).DESCRIPTOR``). Pure.
 
 Types follow the converter's ``_Walker`` (``sinkapp.converters.protobuf``): ``double`` DOUBLE,

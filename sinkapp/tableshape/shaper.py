@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sinkapp.config.types import TableSettings
-from sinkapp.errors import ConversionError, DdlError, DdlUnreachable, SchemaChangeFailed
+from sinkapp.errors import ConversionError, DdlError, DdlUnreachable, SchemaChangeFailed, SchemaChangeRunning
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape import mapping
-from sinkapp.tableshape.client import DUP_COLUMN, DdlClient, TableColumn, schema_change_running
+from sinkapp.tableshape.client import DUP_COLUMN, DdlClient, TableColumn
 from sinkapp.tableshape.sources import Described
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class TableShapes:
             except DdlError as exc:
                 if isinstance(exc, DdlUnreachable):
                     raise
-                if exc.code != DUP_COLUMN and not schema_change_running(exc):
+                if exc.code != DUP_COLUMN and not isinstance(exc, SchemaChangeRunning):
                     raise SchemaChangeFailed(f"ALTER TABLE {table} ADD COLUMN {', '.join(c.name for c in new)} "
                                              f"failed: {exc}") from None
                 # another worker (or an admin) is changing the table: wait, then look again

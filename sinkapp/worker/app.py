@@ -62,11 +62,14 @@ class SinkApp(BatchApp):
     progress: Progress | None = None
 
     async def on_stop(self) -> None:
-        """The last progress lines, whatever moved since the last ones, then close the clients."""
-        if self.progress is not None and self.pipeline is not None:
-            for line in self.progress.lines(self.snapshot(), final=True):
-                log.info("%s", line)
-        await super().on_stop()
+        """Stop (Faust's stop drains the sink: the last loads happen there), then log the last progress
+        lines, so their counters include those loads."""
+        try:
+            await super().on_stop()
+        finally:
+            if self.progress is not None and self.pipeline is not None:
+                for line in self.progress.lines(self.snapshot(), final=True):
+                    log.info("%s", line)
 
     def snapshot(self) -> Snapshot:
         """What the status pages and metrics show, taken now."""
@@ -78,13 +81,20 @@ class SinkApp(BatchApp):
 
 
 class _TransientCoordinatorError(logging.Filter):
-    """aiokafka logs ERROR "Group Coordinator Request failed: GroupCoordinatorNotAvailableError"
-    while a fresh cluster elects the coordinator (every first start); it retries by itself. INFO."""
+    """aiokafka logs ERROR "Group Coordinator Request failed: %s" with the error as the record's
+    argument, also while a fresh cluster elects the coordinator (every first start), and retries a
+    retriable error by itself: such a record is INFO. Told apart by the argument's type."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and "GroupCoordinatorNotAvailable" in record.getMessage():
+        if record.levelno >= logging.ERROR and _retriable_kafka_error(record.args):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+def _retriable_kafka_error(args: Any) -> bool:
+    from aiokafka.errors import KafkaError
+
+    return isinstance(args, tuple) and any(isinstance(a, KafkaError) and a.retriable for a in args)
 
 
 logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_TransientCoordinatorError())
@@ -194,7 +204,7 @@ def _add_agent(app: SinkApp, rid: int, route: Route) -> None:
 
     async def agent(stream: Any) -> None:
         # each event is one fetched partition batch (sinkapp.faustio.consumer); noack_batches (Faust's
-        # noack_take without an idle timer) never auto-acks (faust-streaming.md §1.2): the committer
+        # noack_take without an idle timer) never auto-acks (docs/faust-streaming.md, noack_take): the committer
         # acks after the rows loaded, and
         # batches of partitions that are not (or no longer) assigned here are dropped
         async for events in noack_batches(stream, TAKE_MAX_BATCHES, TAKE_WITHIN_S):

@@ -12,7 +12,8 @@ ledger topic, CREATE on it while missing, the dead-letter topic's); the Schema R
 converter uses it); each FE reachable; the StarRocks credentials and each target table, through
 the Stream Load protocol itself: a load of zero rows under a fresh label, which StarRocks answers
 ``all partitions have no load data`` (or Success with 0 rows) when user, password, database and
-table are right, 401 for bad credentials and ``unknown table`` / ``unknown database`` otherwise.
+table are right, 401 for bad credentials and ``unknown table`` / ``unknown database`` otherwise
+(:class:`~sinkapp.errors.UnknownTable`, :class:`~sinkapp.errors.UnknownDatabase`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,35 @@ from dataclasses import dataclass
 
 from sinkapp.config import Settings, starrocks_ssl_context
 from sinkapp.config.routes import Route
-from sinkapp.errors import AuthRejected, LoadError, LoadRejected, LoadRetriable, NoLoadData, Unreachable
+from sinkapp.errors import (
+    AuthRejected,
+    LoadError,
+    LoadRejected,
+    LoadRetriable,
+    NoLoadData,
+    UnknownTable,
+    Unreachable,
+)
 from sinkapp.kafka.acls import check_acls
 from sinkapp.kafka.admin import aiokafka_security
 from sinkapp.observe import redact
+
+#: a flush interval above this (ms) gets a note: a first run would show no rows for that long
+SLOW_FIRST_ROWS_MS = 60_000
+
+
+def first_rows_note(settings: Settings) -> str | None:
+    """What ``sinkapp check`` warns of (and a worker logs at start) when ``bufferflush.intervalms`` is
+    over a minute: when the first rows will appear in StarRocks. None when it is a minute or less."""
+    ms = settings.bufferflush_intervalms
+    if ms <= SLOW_FIRST_ROWS_MS:
+        return None
+    minutes = f"{ms / 60_000:g} min"
+    return (f"bufferflush.intervalms={ms} ({minutes}): a table's rows are loaded when its oldest buffered row is "
+            f"{minutes} old (sooner only when its batch reaches bufferflush.maxbytes={settings.bufferflush_maxbytes} "
+            f"or sinkapp.flush.max.rows={settings.flush_max_rows}), so the first rows appear in StarRocks up to "
+            f"{minutes} after the worker reads them; set bufferflush.intervalms=10000 or lower to see rows within "
+            "seconds")
 
 
 @dataclass(frozen=True)
@@ -130,16 +156,17 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
                     out.append(Check(False, what, str(exc), definitive=False))
                 except AuthRejected as exc:
                     out.append(Check(False, what, str(exc).split("\n", 1)[0]))
-                except LoadRejected as exc:
-                    msg = str(exc)
-                    if settings.tables.auto_create and "unknown table" in msg.lower():
+                except UnknownTable as exc:
+                    if settings.tables.auto_create:
                         out.append(Check(True, what, "credentials accepted; the table is missing and auto.create "
                                                      "creates it"))
-                    elif _tables_per_row(settings) and "unknown table" in msg.lower():
+                    elif _tables_per_row(settings):
                         out.append(Check(True, f"StarRocks {fe} user {settings.username}",
                                          "credentials accepted; tables are chosen per row (TableByField)"))
                     else:
-                        out.append(Check(False, what, msg.split("\n", 1)[0]))
+                        out.append(Check(False, what, str(exc).split("\n", 1)[0]))
+                except LoadRejected as exc:
+                    out.append(Check(False, what, str(exc).split("\n", 1)[0]))
                 except LoadError as exc:
                     out.append(Check(False, what, str(exc)))
         finally:

@@ -74,8 +74,11 @@ def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) 
 def check_at_start(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:
     """The checks of ``sinkapp check --connect``; a definitive failure (credentials, a missing table
     or database, registry authorisation) stops start-up now instead of at the first flush."""
-    from sinkapp.worker.checks import run_checks
+    from sinkapp.worker.checks import first_rows_note, run_checks
 
+    note = first_rows_note(settings)
+    if note:
+        log.warning("%s", note)
     checks = asyncio.run(run_checks(settings, routes, partitions))
     for c in checks:
         if not c.ok and not c.definitive:

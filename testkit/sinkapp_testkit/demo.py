@@ -4,7 +4,10 @@ Starts the local Apache Kafka broker, the Schema Registry emulator and the Strea
 emulator (database ``test``, table ``test123``), produces Datagen-like Avro ``orders``
 continuously in the Confluent wire format, runs a ``sinkapp worker`` with the walkthrough's
 ``connector-avro.json`` adapted to the local endpoints, prints progress, and ends with a
-sample of the table and the totals. Exit status 0 when loaded rows equal produced rows.
+sample of the table and the totals (``loads=`` counts the loads that wrote rows, not the worker's
+zero-row start-up check). Exit status 0 when loaded rows equal produced rows. The work directory
+(broker data, worker config and log) is removed after a successful run unless ``--keep`` or
+``--work DIR`` (:mod:`sinkapp_testkit.workdir`).
 
 Who calls: ``sinkapp demo`` and tests/test_demo.py.
 """
@@ -20,12 +23,14 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from sinkapp_testkit.workdir import add_work_options, run_in_work_dir
 
 DB, TABLE, TOPIC = "test", "test123", "datagen_topic"
 USER, PASSWORD = "root", "demo-pw"
@@ -101,18 +106,36 @@ def _committed_lag(bootstrap: str, group: str) -> int:
     return asyncio.run(group_lag(bootstrap, group, TOPIC))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="sinkapp demo", description=__doc__.split("\n\n")[0])
+def data_loads(records: Iterable[Any]) -> int:
+    """The loads that wrote rows: the worker's start-up check (a zero-row load that proves credentials
+    and table) and refused or repeated attempts are not counted."""
+    return sum(1 for r in records if r.status in ("Success", "Publish Timeout") and r.rows_loaded > 0)
+
+
+def build_parser(prog: str = "sinkapp demo") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=(
+        "The product documentation's walkthrough on one machine, with no cluster: a local Kafka broker, "
+        "the Schema Registry and Stream Load emulators, Avro orders produced continuously and a sinkapp "
+        "worker loading them into test.test123."))
     p.add_argument("--duration", type=float, default=60.0, help="seconds to produce (default 60)")
     p.add_argument("--rate", type=int, default=2000, help="orders produced per second (default 2000)")
-    p.add_argument("--partitions", type=int, default=3)
-    args = p.parse_args(argv)
+    p.add_argument("--partitions", type=int, default=3, help="partitions of the orders topic (default 3)")
+    add_work_options(p)
+    return p
 
+
+def main(argv: list[str] | None = None, prog: str = "python -m sinkapp_testkit.demo") -> int:
+    """Entry point (``sinkapp demo`` passes ``prog="sinkapp demo"``, the name its help shows)."""
+    args = build_parser(prog).parse_args(argv)
+    return run_in_work_dir("sinkapp-demo-", args, lambda work: _demo(args, work),
+                           say=lambda text: print(f"demo: {text}", flush=True))
+
+
+def _demo(args: argparse.Namespace, work: Path) -> int:
     from sinkapp_testkit.kafka import LocalKafka
     from sinkapp_testkit.registry import RegistryThread
     from sinkapp_testkit.streamload import EmulatorThread
 
-    work = Path(tempfile.mkdtemp(prefix="sinkapp-demo-"))
     print(f"demo: work dir {work}", flush=True)
     kafka = LocalKafka(home=work / "kafka")
     kafka.start()
@@ -141,7 +164,7 @@ def _run(args: argparse.Namespace, kafka: Any, registry: Any, emu: Any, work: Pa
     print(f"demo: kafka {kafka.bootstrap_servers}  registry {registry.url}  starrocks FE {emu.fe_url}\n"
           f"demo: worker config {cfg_path} (connector-avro.json with local URL, credentials, bootstrap)",
           flush=True)
-    log = open(work / "worker.log", "wb")
+    log = open(work / "worker.log", "wb")  # noqa: SIM115 (closed once the worker exited)
     worker = subprocess.Popen([sys.executable, "-m", "sinkapp.cli", "worker", "--config", str(cfg_path),
                                "--without-web", "--datadir", str(work / "worker-data")],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
@@ -169,6 +192,8 @@ def _run(args: argparse.Namespace, kafka: Any, registry: Any, emu: Any, work: Pa
                 worker.wait(60)
             except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait()
+        log.close()
     if producer.error:
         print(f"demo: producer failed: {producer.error!r}", flush=True)
     loaded = emu.count(DB, TABLE)
@@ -176,7 +201,7 @@ def _run(args: argparse.Namespace, kafka: Any, registry: Any, emu: Any, work: Pa
     print("\nsample of test.test123:")
     for r in rows:
         print("  " + json.dumps(r, default=str))
-    loads = len(emu.loads())
+    loads = data_loads(emu.loads(DB, TABLE))
     ok = loaded == producer.produced and producer.produced > 0
     print(f"\ntotals: produced={producer.produced} loaded={loaded} loads={loads} "
           f"worker_exit={worker.returncode} -> {'OK' if ok else 'MISMATCH'}", flush=True)
@@ -194,7 +219,7 @@ def _progress(emu: Any, producer: Producer, kafka: Any, group: str, t0: float,
         lag = "?"
     rate = (loaded - last[1]) / max(1e-6, now - last[0])
     print(f"[{now - t0:5.0f}s] produced={producer.produced} loaded={loaded} lag={lag} "
-          f"loads={len(emu.loads())} rows/s={rate:.0f}", flush=True)
+          f"loads={data_loads(emu.loads(DB, TABLE))} rows/s={rate:.0f}", flush=True)
     return now, loaded
 
 

@@ -43,7 +43,7 @@ from .broker import LocalKafka
 from .cli import main
 from .config import DEFAULT_SASL_USERS
 from .jars import POM, REPO_ROOT, fetch, find_java, jars_present, kafka_home, kafka_version, libs_dir
-from .process import LOG_TAIL_LINES, BrokerAlreadyRunning, BrokerState, read_state
+from .process import LOG_TAIL_LINES, BrokerAlreadyRunning, BrokerState, PortTaken, read_state
 
 __all__ = [
     "Acl",
@@ -55,6 +55,7 @@ __all__ = [
     "BrokerState",
     "ExistingKafka",
     "LocalKafka",
+    "PortTaken",
     "TopicAdmin",
     "acreate_acls",
     "acreate_topic",

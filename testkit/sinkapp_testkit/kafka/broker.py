@@ -45,6 +45,7 @@ from .jars import fetch, find_java, kafka_home, kafka_version, libs_dir
 from .process import (
     BrokerAlreadyRunning,
     BrokerState,
+    PortTaken,
     die_with_parent,
     free_port,
     log_excerpt,
@@ -152,9 +153,9 @@ class LocalKafka(TopicAdmin):
         self._choose_ports()
         try:
             self._launch(java, timeout_s, detach)
-        except InfraError as exc:
+        except PortTaken:
             # A free port picked a moment ago may be taken since: pick new ones once.
-            if not (self._auto_ports and "Address already in use" in str(exc)):
+            if not self._auto_ports:
                 raise
             self.port, self.controller_port = 0, 0
             self.sasl_port = 0 if self.sasl_port is not None else None
@@ -228,8 +229,7 @@ class LocalKafka(TopicAdmin):
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code is not None:
-                raise InfraError(f"the Kafka broker exited with code {code} while starting"
-                                 + self._log_excerpt())
+                raise self._start_failed(f"the Kafka broker exited with code {code} while starting")
             ports_open = (tcp_open(self.port) and (self.sasl_port is None or tcp_open(self.sasl_port))
                           and (self.sasl_ssl_port is None or tcp_open(self.sasl_ssl_port)))
             if ports_open:
@@ -242,8 +242,12 @@ class LocalKafka(TopicAdmin):
                 except Exception as exc:
                     last_error = f"metadata request failed: {exc!r}"
             time.sleep(0.2)
-        raise InfraError(f"the Kafka broker did not come up within {timeout_s:g}s ({last_error})"
-                         + self._log_excerpt())
+        raise self._start_failed(f"the Kafka broker did not come up within {timeout_s:g}s ({last_error})")
+
+    def _start_failed(self, what: str) -> InfraError:
+        """``what`` with the log excerpt; PortTaken when the log says a port was taken."""
+        excerpt = self._log_excerpt()
+        return (PortTaken if "Address already in use" in excerpt else InfraError)(what + excerpt)
 
     def _log_excerpt(self) -> str:
         """Log path, the first ERROR of this start (if any) and the last 30 lines, for errors."""

@@ -46,11 +46,11 @@ def _describe(state: BrokerState) -> str:
     return "\n".join(lines)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m sinkapp_testkit.kafka") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sinkapp_testkit.kafka",
+        prog=prog,
         description="Fetch, start, stop a local single-node Apache Kafka broker (KRaft) on 127.0.0.1.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fetch,start,stop,status}")
     home_help = "broker home (default: $SINKAPP_KAFKA_HOME or <repo>/.kafka)"
     p_fetch = sub.add_parser("fetch", help="download the broker jars with Maven (nothing is started)")
     p_fetch.add_argument("--force", action="store_true", help="download again even if present")
@@ -71,9 +71,10 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point (``python -m sinkapp_testkit.kafka``, ``scripts/kafka``). Returns the exit code."""
-    args = _build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m sinkapp_testkit.kafka") -> int:
+    """CLI entry point (``python -m sinkapp_testkit.kafka``, ``scripts/kafka``, ``sinkapp kafka`` with
+    ``prog="sinkapp kafka"``: the name its help shows). Returns the exit code."""
+    args = build_parser(prog).parse_args(argv)
     try:
         if args.command == "fetch":
             started = time.monotonic()

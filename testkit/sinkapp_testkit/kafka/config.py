@@ -93,36 +93,35 @@ def server_properties(*, port: int, controller_port: int, sasl_port: int | None,
     listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller_port}"]
     advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
-    extra: list[str] = []
-    if sasl_port is not None:
-        listeners.append(f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}")
-        advertised.append(f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}")
-        protocols.append("SASL_PLAINTEXT:SASL_PLAINTEXT")
-        users = " ".join(f'user_{name}="{_jaas_escape(pw)}"' for name, pw in sasl_users.items())
-        extra += [
-            "sasl.enabled.mechanisms=PLAIN",
-            "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
-            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
-            + _props_escape(f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"),
-        ]
+    sasl: list[tuple[str, int, Path | None]] = [("SASL_PLAINTEXT", sasl_port, None)] if sasl_port is not None else []
     if sasl_ssl_port is not None and ssl_pem is not None:
-        listeners.append(f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
-        advertised.append(f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
-        protocols.append("SASL_SSL:SASL_SSL")
-        users = " ".join(f'user_{name}="{_jaas_escape(pw)}"' for name, pw in sasl_users.items())
-        if "sasl.enabled.mechanisms=PLAIN" not in extra:
-            extra.append("sasl.enabled.mechanisms=PLAIN")
-        extra += [
-            "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN",
-            "listener.name.sasl_ssl.plain.sasl.jaas.config="
-            + _props_escape(f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"),
-            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
-            f"listener.name.sasl_ssl.ssl.keystore.location={ssl_pem}",
-        ]
+        sasl.append(("SASL_SSL", sasl_ssl_port, ssl_pem))
+    extra = ["sasl.enabled.mechanisms=PLAIN"] if sasl else []
+    for protocol, sasl_listener_port, pem in sasl:
+        listeners.append(f"{protocol}://127.0.0.1:{sasl_listener_port}")
+        advertised.append(f"{protocol}://127.0.0.1:{sasl_listener_port}")
+        protocols.append(f"{protocol}:{protocol}")
+        extra += _sasl_listener_props(protocol.lower(), sasl_users, pem)
     if super_users is not None:
         supers = [BROKER_PRINCIPAL, *(u for u in super_users if u != BROKER_PRINCIPAL)]
         extra += [f"authorizer.class.name={AUTHORIZER}", f"super.users={';'.join(supers)}",
                   "allow.everyone.if.no.acl.found=false"]
+    return _node_props(controller_port, listeners, advertised, protocols, data_dir, extra)
+
+
+def _sasl_listener_props(name: str, sasl_users: dict[str, str], pem: Path | None) -> list[str]:
+    """A SASL listener's PLAIN users (and, with ``pem``, its TLS key and certificates)."""
+    users = " ".join(f'user_{user}="{_jaas_escape(pw)}"' for user, pw in sasl_users.items())
+    props = [f"listener.name.{name}.sasl.enabled.mechanisms=PLAIN",
+             f"listener.name.{name}.plain.sasl.jaas.config="
+             + _props_escape(f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};")]
+    if pem is not None:
+        props += [f"listener.name.{name}.ssl.keystore.type=PEM", f"listener.name.{name}.ssl.keystore.location={pem}"]
+    return props
+
+
+def _node_props(controller_port: int, listeners: list[str], advertised: list[str], protocols: list[str],
+                data_dir: Path, extra: list[str]) -> str:
     props = [
         "# Written by sinkapp_testkit.kafka at every start; edits are overwritten.",
         "process.roles=broker,controller",

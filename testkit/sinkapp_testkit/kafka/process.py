@@ -184,6 +184,11 @@ class BrokerAlreadyRunning(InfraError):
         self.state = state
 
 
+class PortTaken(InfraError):
+    """The broker exited at start because a port it was given is taken (the JVM's "Address already in
+    use", read from its log where the start fails)."""
+
+
 def write_state(path: Path, state: BrokerState) -> None:
     """Write ``state`` to ``path`` atomically (a reader never sees half a file)."""
     tmp = path.with_suffix(".tmp")

@@ -14,9 +14,9 @@ import signal
 from .server import RegistryEmulator
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m sinkapp_testkit.registry") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sinkapp registry",
+        prog=prog,
         description="Run a Confluent-compatible Schema Registry emulator (in memory).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
@@ -39,11 +39,12 @@ async def serve(host: str, port: int, user_info: str | None) -> None:
         await stop.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m sinkapp_testkit.registry") -> int:
+    """Entry point; returns the process exit code. ``prog``: the command's name in its help."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     if args.user_info is not None and ":" not in args.user_info:
-        build_parser().error("--user-info must be KEY:SECRET")
+        parser.error("--user-info must be KEY:SECRET")
     try:
         asyncio.run(serve(args.host, args.port, args.user_info))
     except KeyboardInterrupt:

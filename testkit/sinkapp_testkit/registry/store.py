@@ -17,91 +17,26 @@ changes.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-import fastavro
-
-from .avro_compat import can_read
-
-SCHEMA_TYPES = ("AVRO", "JSON", "PROTOBUF")
-LEVELS = (
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-    "NONE",
+from .schemas import (
+    LEVELS,
+    SCHEMA_TYPES,
+    Parsed,
+    Reference,
+    RegistryError,
+    StoredSchema,
+    Version,
+    check_level,
+    compat_messages,
+    parse_references,
+    parse_schema,
+    version_number,
 )
 
-
-class RegistryError(Exception):
-    """A Confluent-style failure: HTTP ``status`` plus ``error_code`` (40401, 42201, 409, ...)."""
-
-    def __init__(self, status: int, error_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A schema reference as sent in ``"references": [{"name", "subject", "version"}]``."""
-
-    name: str
-    subject: str
-    version: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "subject": self.subject, "version": self.version}
-
-
-@dataclass(frozen=True)
-class StoredSchema:
-    """One globally registered schema; ``schema`` is the text as first registered."""
-
-    id: int
-    schema: str
-    schema_type: str
-    references: tuple[Reference, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Body of ``GET /schemas/ids/{id}``: ``schemaType`` omitted for AVRO, as Confluent does."""
-        body: dict[str, Any] = {"schema": self.schema}
-        if self.schema_type != "AVRO":
-            body["schemaType"] = self.schema_type
-        if self.references:
-            body["references"] = [r.to_json() for r in self.references]
-        return body
-
-
-@dataclass
-class _Version:
-    version: int
-    schema_id: int
-    deleted: bool = False
-
-
-@dataclass
-class _Parsed:
-    canonical: str
-    avro: Any = None
-    named: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_references(raw: Any) -> tuple[Reference, ...]:
-    """Validate the ``references`` member of a request body (422/42201 when malformed)."""
-    if raw is None:
-        return ()
-    try:
-        return tuple(Reference(str(r["name"]), str(r["subject"]), int(r["version"])) for r in raw)
-    except (TypeError, KeyError, ValueError) as exc:
-        raise RegistryError(422, 42201, f"Invalid schema references: {exc}") from exc
+__all__ = ["LEVELS", "SCHEMA_TYPES", "Reference", "RegistryError", "SchemaStore", "StoredSchema", "parse_references"]
 
 
 class SchemaStore:
@@ -110,11 +45,11 @@ class SchemaStore:
     def __init__(self, compatibility: str = "BACKWARD") -> None:
         self._lock = threading.RLock()
         self._schemas: dict[int, StoredSchema] = {}
-        self._parsed: dict[int, _Parsed] = {}
+        self._parsed: dict[int, Parsed] = {}
         self._ids: dict[tuple[str, str, tuple[Reference, ...]], int] = {}
-        self._subjects: dict[str, list[_Version]] = {}
+        self._subjects: dict[str, list[Version]] = {}
         self._levels: dict[str, str] = {}
-        self.global_level = self._check_level(compatibility)
+        self.global_level = check_level(compatibility)
 
     # -- introspection -------------------------------------------------------------------------
     @property
@@ -180,7 +115,7 @@ class SchemaStore:
                 self._parsed[existing] = parsed
                 self._ids[key] = existing
             versions = self._subjects.setdefault(subject, [])
-            versions.append(_Version(max((v.version for v in versions), default=0) + 1, existing))
+            versions.append(Version(max((v.version for v in versions), default=0) + 1, existing))
             return existing
 
     def lookup(
@@ -264,7 +199,7 @@ class SchemaStore:
 
     def set_level(self, level: Any, subject: str | None = None) -> str:
         with self._lock:
-            level = self._check_level(level)
+            level = check_level(level)
             if subject is None:
                 self.global_level = level
             else:
@@ -272,30 +207,11 @@ class SchemaStore:
             return level
 
     # -- internals -----------------------------------------------------------------------------
-    @staticmethod
-    def _check_level(level: Any) -> str:
-        if not isinstance(level, str) or level.upper() not in LEVELS:
-            raise RegistryError(422, 42203, f"Invalid compatibility level: {level!r}")
-        return level.upper()
-
-    def _live(self, subject: str, deleted: bool) -> list[_Version]:
+    def _live(self, subject: str, deleted: bool) -> list[Version]:
         return [v for v in self._subjects.get(subject, []) if deleted or not v.deleted]
 
-    def _find_version(self, subject: str, version: str | int, deleted: bool = False) -> _Version:
-        spec = str(version)
-        if spec == "latest":
-            spec = "-1"
-        try:
-            number = int(spec)
-            if number == 0 or number < -1 or number > 2**31 - 1:
-                raise ValueError(spec)
-        except ValueError:
-            raise RegistryError(
-                422,
-                42202,
-                f"The specified version '{version}' is not a valid version id. Allowed values are between "
-                '[1, 2^31-1] and the string "latest"',
-            ) from None
+    def _find_version(self, subject: str, version: str | int, deleted: bool = False) -> Version:
+        number = version_number(version)
         live = self._live(subject, deleted)
         if not live:
             raise RegistryError(404, 40401, f"Subject '{subject}' not found.")
@@ -305,57 +221,12 @@ class SchemaStore:
         return found
 
     def _compat_messages(
-        self, subject: str, schema_type: str, new: _Parsed, ids: list[int], transitive: bool = False
+        self, subject: str, schema_type: str, new: Parsed, ids: list[int], transitive: bool = False
     ) -> list[str]:
         level = self._levels.get(subject, self.global_level)
-        if level == "NONE" or not ids:
-            return []
-        targets = ids if transitive or level.endswith("_TRANSITIVE") else ids[-1:]
-        base = level.removesuffix("_TRANSITIVE")
-        messages: list[str] = []
-        for schema_id in reversed(targets):
-            old, old_parsed = self._schemas[schema_id], self._parsed[schema_id]
-            if old.schema_type != schema_type:
-                messages.append(f"schema type changed from {old.schema_type} to {schema_type}")
-            elif schema_type == "AVRO":
-                if base in ("BACKWARD", "FULL"):
-                    messages += can_read(new.avro, new.named, old_parsed.avro, old_parsed.named)
-                if base in ("FORWARD", "FULL"):
-                    messages += can_read(old_parsed.avro, old_parsed.named, new.avro, new.named)
-        return messages
+        if transitive and level != "NONE" and not level.endswith("_TRANSITIVE"):
+            level += "_TRANSITIVE"
+        return compat_messages(level, schema_type, new, [(self._schemas[i], self._parsed[i]) for i in ids])
 
-    def _parse(self, schema: str, schema_type: str, refs: tuple[Reference, ...]) -> _Parsed:
-        if schema_type not in SCHEMA_TYPES:
-            raise RegistryError(422, 42201, f"Invalid schema type {schema_type!r}")
-        if not isinstance(schema, str) or not schema.strip():
-            raise RegistryError(422, 42201, "Empty schema")
-        if schema_type == "PROTOBUF":
-            return _Parsed("\n".join(line.rstrip() for line in schema.strip().splitlines()))
-        try:
-            obj = json.loads(schema)
-        except ValueError as exc:
-            raise RegistryError(422, 42201, f"Invalid schema: not JSON: {exc}") from exc
-        canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-        if schema_type == "JSON":
-            return _Parsed(canonical)
-        named: dict[str, Any] = {}
-        self._load_avro_references(refs, named, depth=0)
-        try:
-            parsed = fastavro.parse_schema(obj, named_schemas=named, _write_hint=False)
-        except Exception as exc:  # fastavro raises several unrelated exception types
-            raise RegistryError(422, 42201, f"Invalid schema: {type(exc).__name__}: {exc}") from exc
-        return _Parsed(canonical, parsed, named)
-
-    def _load_avro_references(self, refs: tuple[Reference, ...], named: dict[str, Any], depth: int) -> None:
-        if depth > 32:
-            raise RegistryError(422, 42201, "Invalid schema: reference cycle")
-        for ref in refs:
-            try:
-                _, target = self.get_version(ref.subject, ref.version)
-            except RegistryError as exc:
-                raise RegistryError(
-                    422, 42201, f"Invalid schema: reference {ref.name}: {exc.message}"
-                ) from exc
-            self._load_avro_references(target.references, named, depth + 1)
-            if ref.name not in named:
-                fastavro.parse_schema(json.loads(target.schema), named_schemas=named, _write_hint=False)
+    def _parse(self, schema: str, schema_type: str, refs: tuple[Reference, ...]) -> Parsed:
+        return parse_schema(schema, schema_type, refs, lambda ref: self.get_version(ref.subject, ref.version)[1])

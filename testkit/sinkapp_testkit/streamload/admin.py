@@ -17,7 +17,7 @@ Served on the admin port (``emu.admin_url``, stays up when FEs go down) and on e
     POST   /_emulator/tables                     {"db": "...", "ddl": "CREATE TABLE ..."}
     POST   /_emulator/truncate?db=&table=        delete all rows of a table
     GET    /_emulator/versions?db=&table=        {"db", "table", "tablet_id", "count", "limit", "refused",
-                                                 "compaction_per_s"}: versions now, loads refused (§8a)
+                                                 "compaction_per_s"}: versions now, loads refused (docs/streamload-protocol.md §8a)
     GET    /_emulator/versions                   {"max_versions": 1000, "compaction_per_s": 10.0, "style": "current"}
     POST   /_emulator/versions                   {"max_versions": n, "compaction_per_s": x, "style": s} (any
                                                  subset) → the settings; 400 for a bad value (:mod:`.versions`)
@@ -48,11 +48,23 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
-    def q(request: web.Request, key: str) -> str:
-        value = request.query.get(key)
-        if not value:
-            raise web.HTTPBadRequest(text=f"missing query parameter {key}")
-        return value
+    """Every ``/_emulator/`` route of the module docstring on ``app``."""
+    _add_read_routes(app, emu)
+    _add_fault_routes(app, emu)
+    _add_table_routes(app, emu)
+    _add_versions_routes(app, emu)
+    _add_statements_route(app, emu)
+
+
+def _q(request: web.Request, key: str) -> str:
+    value = request.query.get(key)
+    if not value:
+        raise web.HTTPBadRequest(text=f"missing query parameter {key}")
+    return value
+
+
+def _add_read_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
+    """``info``, ``rows``, ``count``, ``timeline``, ``loads``, ``label_state``."""
 
     async def info(request: web.Request) -> web.Response:
         return _json({"fe_urls": emu.fe_urls, "be_urls": emu.be_urls, "admin_url": emu.admin_url,
@@ -60,13 +72,13 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
 
     async def rows(request: web.Request) -> web.Response:
         try:
-            return _json(emu.rows(q(request, "db"), q(request, "table")))
+            return _json(emu.rows(_q(request, "db"), _q(request, "table")))
         except SinkError as exc:
             return _json({"error": str(exc)}, 404)
 
     async def count(request: web.Request) -> web.Response:
         try:
-            return _json({"count": emu.count(q(request, "db"), q(request, "table"))})
+            return _json({"count": emu.count(_q(request, "db"), _q(request, "table"))})
         except SinkError as exc:
             return _json({"error": str(exc)}, 404)
 
@@ -76,7 +88,7 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         except ValueError:
             return _json({"error": "since must be a number (seconds since the epoch)"}, 400)
         try:
-            return _json([list(pt) for pt in emu.timeline(q(request, "db"), q(request, "table"), since)])
+            return _json([list(pt) for pt in emu.timeline(_q(request, "db"), _q(request, "table"), since)])
         except SinkError as exc:
             return _json({"error": str(exc)}, 404)
 
@@ -85,7 +97,19 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         return _json([r.to_dict() for r in recs])
 
     async def label_state(request: web.Request) -> web.Response:
-        return _json({"state": emu.label_state(q(request, "db"), q(request, "label"))})
+        return _json({"state": emu.label_state(_q(request, "db"), _q(request, "label"))})
+
+    r = app.router
+    r.add_get("/_emulator/info", info)
+    r.add_get("/_emulator/rows", rows)
+    r.add_get("/_emulator/count", count)
+    r.add_get("/_emulator/timeline", timeline)
+    r.add_get("/_emulator/loads", loads)
+    r.add_get("/_emulator/label_state", label_state)
+
+
+def _add_fault_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
+    """``GET``/``POST``/``DELETE /_emulator/faults``: armed faults, arm some, clear them."""
 
     async def faults_get(request: web.Request) -> web.Response:
         return _json(emu.faults.pending())
@@ -108,6 +132,14 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
         emu.faults.clear()
         return _json([])
 
+    app.router.add_get("/_emulator/faults", faults_get)
+    app.router.add_post("/_emulator/faults", faults_post)
+    app.router.add_delete("/_emulator/faults", faults_delete)
+
+
+def _add_table_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
+    """``POST /_emulator/tables`` (a CREATE TABLE) and ``POST /_emulator/truncate``."""
+
     async def tables(request: web.Request) -> web.Response:
         payload = await request.json()
         try:
@@ -118,25 +150,13 @@ def add_admin_routes(app: web.Application, emu: StreamLoadEmulator) -> None:
 
     async def truncate(request: web.Request) -> web.Response:
         try:
-            emu.truncate(q(request, "db"), q(request, "table"))
+            emu.truncate(_q(request, "db"), _q(request, "table"))
         except SinkError as exc:
             return _json({"error": str(exc)}, 404)
         return _json({"ok": True})
 
-    r = app.router
-    r.add_get("/_emulator/info", info)
-    r.add_get("/_emulator/rows", rows)
-    r.add_get("/_emulator/count", count)
-    r.add_get("/_emulator/timeline", timeline)
-    r.add_get("/_emulator/loads", loads)
-    r.add_get("/_emulator/label_state", label_state)
-    r.add_get("/_emulator/faults", faults_get)
-    r.add_post("/_emulator/faults", faults_post)
-    r.add_delete("/_emulator/faults", faults_delete)
-    r.add_post("/_emulator/tables", tables)
-    r.add_post("/_emulator/truncate", truncate)
-    _add_versions_routes(app, emu)
-    _add_statements_route(app, emu)
+    app.router.add_post("/_emulator/tables", tables)
+    app.router.add_post("/_emulator/truncate", truncate)
 
 
 def _add_statements_route(app: web.Application, emu: StreamLoadEmulator) -> None:

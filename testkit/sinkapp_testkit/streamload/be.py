@@ -1,4 +1,4 @@
-"""The BE ``PUT /api/{db}/{table}/_stream_load`` handler and ``/api/_load_error_log`` (spec §1.5, §3, §6.4).
+"""The BE ``PUT /api/{db}/{table}/_stream_load`` handler and ``/api/_load_error_log`` (docs/streamload-protocol.md §1.5, §3, §6.4).
 
 Headers are validated before anything is read; ``100 Continue`` is sent only once the load has
 begun, so a client that honours ``Expect: 100-continue`` never sends the body of a rejected load

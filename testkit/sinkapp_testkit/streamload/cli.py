@@ -15,8 +15,8 @@ from .sqlcatalog import SCHEMA_CHANGE_S
 from .versions import COMPACTION_PER_S, MESSAGE_STYLES, TABLET_MAX_VERSIONS
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sinkapp_testkit.streamload",
+def build_parser(prog: str = "python -m sinkapp_testkit.streamload") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Local StarRocks Stream Load emulator (FE + BE on one host).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--fe-port", type=int, default=8030, help="first FE port, 0 = free port (default 8030)")
@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int, default=0, help="admin API port (default: a free port)")
     p.add_argument("--fes", type=int, default=1, help="number of FEs (consecutive ports)")
     p.add_argument("--bes", type=int, default=1, help="number of BEs (consecutive ports)")
-    p.add_argument("--user", default="root")
-    p.add_argument("--password", default="")
+    p.add_argument("--user", default="root", help="the StarRocks user loads must authenticate as (default root)")
+    p.add_argument("--password", default="", help="that user's password (default: empty)")
     p.add_argument("--database", default="test", help="database the --ddl tables go into (default test)")
     p.add_argument("--ddl", action="append", default=[], metavar="FILE", help="CREATE TABLE file (repeatable)")
     p.add_argument("--no-store", action="store_true", help="benchmark mode: validate and count, keep no rows")
@@ -71,8 +71,10 @@ async def _serve(args: argparse.Namespace) -> None:
         await emu.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m sinkapp_testkit.streamload") -> int:
+    """Entry point (``python -m sinkapp_testkit.streamload``, ``sinkapp emulator`` with ``prog``: the
+    command's name in its help); returns the exit code."""
+    args = build_parser(prog).parse_args(argv)
     try:
         asyncio.run(_serve(args))
     except SinkError as exc:

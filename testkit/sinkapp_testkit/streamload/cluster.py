@@ -1,4 +1,4 @@
-"""Shared state of an emulated cluster and the work every load does (spec §1.5 steps 6-11).
+"""Shared state of an emulated cluster and the work every load does (docs/streamload-protocol.md §1.5 steps 6-11).
 
 One :class:`Cluster` is shared by all FE and BE nodes of an emulator: catalog, label registry,
 faults, load records, error logs, per-table timelines and version counts (:mod:`.versions`, §8a).

@@ -1,4 +1,4 @@
-"""The ``columns`` and ``where`` headers (spec §2), in the subset the emulator evaluates.
+"""The ``columns`` and ``where`` headers (docs/streamload-protocol.md §2), in the subset the emulator evaluates.
 
 ``columns``: a comma list of items, each parsed by sqlglot's StarRocks dialect: a source name (``col``,
 ```my col```) or a mapping ``name = expr`` where ``expr`` is a column reference (``__op = temp``), a

@@ -62,7 +62,7 @@ class StreamLoadEmulator:
         if n_fe < 1 or n_be < 0:
             raise EmulatorError("an emulator needs at least one FE")
         try:
-            versions = Versions(max_versions, compaction_per_s, versions_style)   # §8a
+            versions = Versions(max_versions, compaction_per_s, versions_style)   # docs/streamload-protocol.md §8a
         except ValueError as exc:
             raise EmulatorError(str(exc)) from None
         if schema_change_s < 0:

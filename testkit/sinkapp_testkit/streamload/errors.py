@@ -7,7 +7,7 @@
     └── EmulatorError       the emulator could not start, or a node index is out of range
 
 Internal (never raised to callers, turned into a ``Status: Fail`` reply):
-:class:`LoadFailure` carries the exact ``Message`` text of spec §2 / §7.2.
+:class:`LoadFailure` carries the exact ``Message`` text of docs/streamload-protocol.md §2 / §7.2.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fault injection for the emulator (programmatic; also driven over ``POST /_emulator/faults``).
 
 Every ``*_next`` fault arms the next ``n`` matching ``_stream_load`` requests; ``table`` scopes it to
-``"tbl"`` or ``"db.tbl"``. Faults are consumed in the order the BE meets them (spec §1.5):
+``"tbl"`` or ``"db.tbl"``. Faults are consumed in the order the BE meets them (docs/streamload-protocol.md §1.5):
 
 * ``fail_next``            — the next request (FE or BE, whichever sees it first) gets a bare HTTP error.
 * ``fail_message_next``    — ``Status: Fail`` with ``message``; ``stage="header"`` before the body (txn

@@ -1,4 +1,4 @@
-"""FE handlers: ``PUT /api/{db}/{table}/_stream_load`` (307 to a BE) and ``get_load_state`` (spec §1.3, §4, §7.1).
+"""FE handlers: ``PUT /api/{db}/{table}/_stream_load`` (307 to a BE) and ``get_load_state`` (docs/streamload-protocol.md §1.3, §4, §7.1).
 
 The FE never reads the request body and never sends ``100 Continue``: it answers the headers with a
 final reply, so an RFC 7231 client does not send the body to the FE (§1.3). Every stream-load

@@ -1,5 +1,5 @@
 """Reading a JSON body that a strict parser refuses, the way StarRocks' on-demand (simdjson) reader does
-(spec §6.2 and MYSQL.md "Conformance"; R files test_invalid_json, test_stream_load_json_map_partial_append).
+(docs/streamload-protocol.md §6.2 and MYSQL.md "Conformance"; R files test_invalid_json, test_stream_load_json_map_partial_append).
 
 StarRocks reads a row's fields one at a time. What the two R files show:
 

@@ -1,4 +1,4 @@
-"""Per-database label registry and transactions (spec §4, §5.1 state machine).
+"""Per-database label registry and transactions (docs/streamload-protocol.md §4, §5.1 state machine).
 
 States: PREPARE → PREPARED → COMMITTED → VISIBLE; PREPARE/PREPARED → ABORTED. Only non-ABORTED
 transactions block a label [FE-DTM]; finished labels are forgotten after ``label_keep_max_s``

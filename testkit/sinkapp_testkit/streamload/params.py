@@ -1,4 +1,4 @@
-"""Stream Load request headers → :class:`LoadParams` (spec §2).
+"""Stream Load request headers → :class:`LoadParams` (docs/streamload-protocol.md §2).
 
 :func:`parse_params` is called by the BE handler before the body is read (spec §1.5 ``on_header``);
 any problem raises :class:`LoadFailure` with the exact message of the §2 table.
@@ -89,7 +89,34 @@ def parse_separator(value: str) -> str:
 
 def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: int,
                  content_length: int | None) -> LoadParams:
-    """Validate §2 headers (case-insensitive mapping). Order follows [BE-SL] ``on_header``."""
+    """Validate §2 headers (case-insensitive mapping). Order follows [BE-SL] ``on_header``: the helpers
+    below run in that order, so the first problem StarRocks reports is the one raised."""
+    fmt, compression, ignore_json_size = _format_and_size(h, json_max_bytes, max_body_bytes, content_length)
+    timeout_s, strict, partial, skip_header, trim = _options(h)
+    compression = _compression(h, compression)
+    jsonpaths = _jsonpaths(h)
+    envelope = _envelope(h, fmt)
+    mode = h.get("partial_update_mode", "row")     # exact and case-sensitive; other values mean row (spec §2)
+    return LoadParams(
+        label=h.get("label") or None, format=fmt, compression=compression,
+        column_separator=parse_separator(h["column_separator"]) if "column_separator" in h else "\t",
+        row_delimiter=parse_separator(h["row_delimiter"]) if "row_delimiter" in h else "\n",
+        columns=parse_columns(h["columns"]) if h.get("columns", "").strip() else None,
+        where=parse_where(h["where"]) if h.get("where", "").strip() else None,
+        max_filter_ratio=_strtod(h.get("max_filter_ratio", "0")),
+        timeout_s=timeout_s, strict_mode=strict, partial_update=partial,
+        partial_update_mode="column" if mode == "column" else "row", envelope=envelope,
+        merge_condition=(h.get("merge_condition") or "").strip() or None, skip_header=skip_header, trim_space=trim,
+        enclose=h["enclose"][:1] if h.get("enclose") else None,
+        escape=h["escape"][:1] if h.get("escape") else None,
+        jsonpaths=jsonpaths, json_root=h.get("json_root") or None,
+        strip_outer_array=h.get("strip_outer_array", "").strip().lower() == "true",
+        ignore_json_size=ignore_json_size)
+
+
+def _format_and_size(h: Mapping[str, str], json_max_bytes: int, max_body_bytes: int,
+                     content_length: int | None) -> tuple[str, str | None, bool]:
+    """``format`` (and the compression it implies), the body size limits, ``ignore_json_size``."""
     fmt_raw = h.get("format", "csv")
     fmt_compression = FORMATS.get(fmt_raw.strip().lower())
     if fmt_compression is None:
@@ -105,6 +132,12 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
             f"The size of this batch exceed the max size [{json_max_bytes}]  of json type data  data "
             f"[ {content_length} ]. Set ignore_json_size to skip the check, although it may lead huge "
             "memory consuming.")
+    return fmt, compression, ignore_json_size
+
+
+def _options(h: Mapping[str, str]) -> tuple[int, bool, bool, int, bool]:
+    """timeout, merge commit, strict mode, partitions, memory limits, partial update, rejected-record
+    log, skip_header, trim_space, load_dop: (timeout_s, strict, partial, skip_header, trim)."""
     timeout_s = DEFAULT_TIMEOUT_S
     if "timeout" in h:
         timeout_s = _int(h["timeout"], "Invalid timeout format")
@@ -134,6 +167,11 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
     trim = _bool(h.get("trim_space"), False, "Invalid trim space format. Must be bool type")
     if "load_dop" in h:
         _int(h["load_dop"], "Invalid load_dop format")
+    return timeout_s, strict, partial, skip_header, trim
+
+
+def _compression(h: Mapping[str, str], compression: str | None) -> str | None:
+    """``compression`` or ``Content-Encoding`` (not both), over what the format implied."""
     comp_hdr, enc_hdr = h.get("compression"), h.get("Content-Encoding")
     if comp_hdr and enc_hdr:
         raise LoadFailure("Only one of http header content-encoding and compression can be set")
@@ -143,15 +181,22 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
         if c not in COMPRESSIONS:
             raise LoadFailure(f"Unsupported compression type: {comp_hdr or enc_hdr}")
         compression = c
-    jsonpaths = None
-    if h.get("jsonpaths"):
-        try:
-            paths = orjson.loads(h["jsonpaths"])
-        except orjson.JSONDecodeError:
-            paths = None
-        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise LoadFailure(f"Invalid expression for jsonpaths: {h['jsonpaths']}")
-        jsonpaths = tuple(paths)
+    return compression
+
+
+def _jsonpaths(h: Mapping[str, str]) -> tuple[str, ...] | None:
+    if not h.get("jsonpaths"):
+        return None
+    try:
+        paths = orjson.loads(h["jsonpaths"])
+    except orjson.JSONDecodeError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise LoadFailure(f"Invalid expression for jsonpaths: {h['jsonpaths']}")
+    return tuple(paths)
+
+
+def _envelope(h: Mapping[str, str], fmt: str) -> str | None:
     envelope = (h.get("envelope") or "").strip().lower() or None
     if envelope not in (None, "debezium"):
         raise LoadFailure(f"emulator: envelope {h['envelope']!r} is not supported (only debezium is)")
@@ -160,19 +205,4 @@ def parse_params(h: Mapping[str, str], *, json_max_bytes: int, max_body_bytes: i
     if envelope and (h.get("json_root") or h.get("strip_outer_array", "").strip().lower() == "true"):
         # incompatible per StarRocks' docs (spec §2); StarRocks' own text was not read
         raise LoadFailure("envelope: debezium cannot be combined with json_root or strip_outer_array")
-    mode = h.get("partial_update_mode", "row")     # exact and case-sensitive; other values mean row (spec §2)
-    return LoadParams(
-        label=h.get("label") or None, format=fmt, compression=compression,
-        column_separator=parse_separator(h["column_separator"]) if "column_separator" in h else "\t",
-        row_delimiter=parse_separator(h["row_delimiter"]) if "row_delimiter" in h else "\n",
-        columns=parse_columns(h["columns"]) if h.get("columns", "").strip() else None,
-        where=parse_where(h["where"]) if h.get("where", "").strip() else None,
-        max_filter_ratio=_strtod(h.get("max_filter_ratio", "0")),
-        timeout_s=timeout_s, strict_mode=strict, partial_update=partial,
-        partial_update_mode="column" if mode == "column" else "row", envelope=envelope,
-        merge_condition=(h.get("merge_condition") or "").strip() or None, skip_header=skip_header, trim_space=trim,
-        enclose=h["enclose"][:1] if h.get("enclose") else None,
-        escape=h["escape"][:1] if h.get("escape") else None,
-        jsonpaths=jsonpaths, json_root=h.get("json_root") or None,
-        strip_outer_array=h.get("strip_outer_array", "").strip().lower() == "true",
-        ignore_json_size=ignore_json_size)
+    return envelope

@@ -1,4 +1,4 @@
-"""Body readers (spec §6.1 CSV, §6.2 JSON): bytes → source records.
+"""Body readers (docs/streamload-protocol.md §6.1 CSV, §6.2 JSON): bytes → source records.
 
 Each reader yields :class:`Record` objects: ``values`` is a list of CSV fields (``None`` = ``\\N``),
 a JSON object (simple mode) or a list of jsonpath results; ``error`` is set when the record is

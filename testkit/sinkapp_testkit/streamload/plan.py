@@ -1,4 +1,4 @@
-"""Map source records onto table columns (spec §2 ``columns``/``where``/``__op``, §6.2, §6.3).
+"""Map source records onto table columns (docs/streamload-protocol.md §2 ``columns``/``where``/``__op``, §6.2, §6.3).
 
 :class:`Plan` is compiled once per load from the table schema and the load headers and turns each
 :class:`~.parse.Record` into ``(op, values)`` (``op`` 0 = UPSERT, 1 = DELETE; ``values`` in DDL

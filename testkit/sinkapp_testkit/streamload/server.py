@@ -97,7 +97,7 @@ class Node:
 
     async def start(self, sock: socket.socket) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-                                      lingering_time=0)  # unread bodies: close at once (§1.3)
+                                      lingering_time=0)  # unread bodies: close at once (docs/streamload-protocol.md §1.3)
         await self._runner.setup()
         await self._serve(sock)
 

@@ -44,7 +44,7 @@ class TableData:
 
     def apply(self, ops: Iterable[Op], *, partial: frozenset[int] | None = None,
               merge_index: int | None = None) -> None:
-        """Apply committed rows (spec §2 ``__op``: 0 upsert, 1 delete; partial_update; merge_condition)."""
+        """Apply committed rows (docs/streamload-protocol.md §2 ``__op``: 0 upsert, 1 delete; partial_update; merge_condition)."""
         if not self._keys:
             if self.store_rows:
                 self._list.extend(self._pad(row) for _op, row in ops)

@@ -1,4 +1,4 @@
-"""Transaction Stream Load interface ``/api/transaction/{begin,load,prepare,commit,rollback}`` (spec §5).
+"""Transaction Stream Load interface ``/api/transaction/{begin,load,prepare,commit,rollback}`` (docs/streamload-protocol.md §5).
 
 BE side (:class:`BeTxn`) answers with code-name ``Status`` values (§5.2) and the §5.3 errors. FE side
 (:class:`FeTxn`) redirects ``begin`` to a BE round-robin, remembers label → BE and sticky-routes the

@@ -1,4 +1,4 @@
-"""Per-column value conversion (spec §6.3).
+"""Per-column value conversion (docs/streamload-protocol.md §6.3).
 
 :func:`make_converter` compiles, once per load, a function ``raw -> value`` for a column. ``raw``
 is a CSV field (``str``) or a JSON value (``str``/``int``/``float``/``bool``/``dict``/``list``); genuine

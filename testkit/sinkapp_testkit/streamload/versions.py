@@ -1,4 +1,4 @@
-"""Versions per table and background compaction: the "too many versions" load pressure (spec §8a).
+"""Versions per table and background compaction: the "too many versions" load pressure (docs/streamload-protocol.md §8a).
 
 StarRocks counts data versions per tablet: every committed load adds one to each tablet it wrote,
 compaction merges them in the background, and a load whose tablet has more than the BE setting

@@ -1,0 +1,44 @@
+"""Runtime files (sinkapp/, the testkit) cite only files in the repository, by their path: no ticket
+numbers, no documents that live elsewhere, no "design §" without the document's path."""
+
+from __future__ import annotations
+
+import re
+
+from tests.workers import ROOT
+
+SOURCES = [ROOT / "sinkapp", ROOT / "testkit" / "sinkapp_testkit", ROOT / "examples"]
+#: what a citation of something outside the repository (or of no file at all) looks like
+OUTSIDE = re.compile(r"\b[Ii]ssue \d+|(?<!docs/)\bdesign §|(?<![/\w])faust-streaming\.md|\.\./shared|"
+                     r"product-doc[\w.-]*\.txt")
+#: documents a runtime file may name by path; each must exist in the repository
+DOC_PATH = re.compile(r"\bdocs/[\w.-]+\.md\b")
+#: docs/faust-streaming.md arrives with the README rewrite of this release (the lead adds it)
+ARRIVING = {"docs/faust-streaming.md"}
+#: lines of the pipeline and faustio packages (and the defaults table) another change of this release
+#: rewrites; they may still carry the old citations until it lands
+PENDING = {"sinkapp/config/keys.py", "sinkapp/pipeline/intake.py", "sinkapp/pipeline/ledger.py",
+           "sinkapp/pipeline/loader.py", "sinkapp/pipeline/settle.py", "sinkapp/faustio/consumer.py",
+           "sinkapp/faustio/app.py"}
+
+
+def _files() -> list:
+    return [p for root in SOURCES for p in root.rglob("*") if p.suffix in (".py", ".md", ".xml")
+            and "__pycache__" not in p.parts]
+
+
+def test_no_citation_of_a_ticket_or_a_document_outside_the_repository() -> None:
+    found = []
+    for path in _files():
+        rel = path.relative_to(ROOT).as_posix()
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if OUTSIDE.search(line) and rel not in PENDING:
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_every_document_cited_by_path_exists() -> None:
+    missing = sorted({f"{p.relative_to(ROOT).as_posix()}: {m}" for p in _files()
+                      for m in DOC_PATH.findall(p.read_text(errors="replace"))
+                      if not (ROOT / m).is_file() and m not in ARRIVING})
+    assert not missing, "\n".join(missing)
