@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from sinkapp.config.keys import default_s
 from sinkapp.faustio.consumer import BatchConsumer, BatchTransport
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class BatchApp(faust.App):
     pipeline: Any = None                 # sinkapp.pipeline.core.Pipeline
     closers: list[Any] = []              # objects with ``async close()``
     route_topics: set[str] = set()
-    drain_timeout_s: float = 20.0
+    drain_timeout_s: float = default_s("sinkapp.drain.timeout.ms")
 
     def _new_transport(self) -> Any:
         """Every route topic is read through :class:`BatchConsumer` (one event per fetched batch)."""

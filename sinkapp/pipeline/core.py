@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sinkapp.config.keys import default, default_flag
+from sinkapp.config.types import Settings
 from sinkapp.pipeline.batcher import Batcher, TableBatch, TableLane
 from sinkapp.pipeline.committer import Committer
 from sinkapp.pipeline.ledger import Ledger
@@ -34,16 +36,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    label_prefix: str = "sinkapp"
-    max_bytes: int = 94371840
-    max_rows: int = 500000
-    interval_ms: int = 300000
-    max_interval_ms: int = 60000         # sinkapp.load.backoff.max.ms: longest interval under pressure
-    tasks_max: int = 1
+    """The settings the core reads; each default is its key's (:mod:`sinkapp.config.keys`)."""
+
+    label_prefix: str = default("sinkapp.label.prefix")
+    max_bytes: int = default("bufferflush.maxbytes")
+    max_rows: int = default("sinkapp.flush.max.rows")
+    interval_ms: int = default("bufferflush.intervalms")
+    max_interval_ms: int = default("sinkapp.load.backoff.max.ms")   # longest interval under pressure
+    tasks_max: int = default("tasks.max")
     database: str = ""
-    tolerant: bool = False
-    log_enable: bool = False
-    log_messages: bool = False
+    tolerant: bool = default("errors.tolerance") == "all"
+    log_enable: bool = default_flag("errors.log.enable")
+    log_messages: bool = default_flag("errors.log.include.messages")
+
+    @classmethod
+    def of(cls, settings: Settings) -> PipelineConfig:
+        e = settings.errors
+        return cls(label_prefix=settings.label_prefix, max_bytes=settings.bufferflush_maxbytes,
+                   max_rows=settings.flush_max_rows, interval_ms=settings.bufferflush_intervalms,
+                   max_interval_ms=settings.backoff_max_ms, tasks_max=settings.tasks_max,
+                   database=settings.database, tolerant=e.tolerant, log_enable=e.log_enable,
+                   log_messages=e.log_messages)
 
 
 class Pipeline:
