@@ -180,8 +180,8 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
         ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=e.tolerant, chain=chain),
                                 encoder, load_headers(route.headers))
         if shapes is not None:
-            ri.shape = route_shape(shapes, settings, ri.table, converter)
-            ri.chunker.gate = ri.shape.gate
+            ri.codec.shape = route_shape(shapes, settings, ri.table, converter)
+            ri.codec.chunker.gate = ri.codec.shape.gate
     return pipeline
 
 
