@@ -6,7 +6,7 @@ Who calls: Faust (the hooks below); :mod:`sinkapp.worker.app` builds a :class:`B
 ``before_revoke`` (called by :class:`~sinkapp.faustio.consumer.BatchConsumer` while the partitions
 are still assigned) loads what is buffered within ``sinkapp.drain.timeout.ms``; the consumer then
 commits what loaded. Faust calls ``_consumer_wait_empty`` when partitions are revoked and when the
-worker stops; it blocks until every event is acked or dropped (faust-streaming.md §1.3), so the
+worker stops; it blocks until every event is acked or dropped (``Consumer.wait_empty``), so the
 sink is drained there too and what it released is forgotten un-acked.
 """
 
