@@ -72,7 +72,7 @@ async def test_the_ledger_names_the_batch_on_every_member_before_the_load() -> N
             return await super().load(*a, **kw)
 
     h.client = Checking()
-    h.pipe.loader.d.client = h.client
+    h.pipe.loader.client = h.client
     await h.take(h.batch(0, range(0, 3)), h.batch(1, range(0, 2)))
     await h.flush()
     label = h.client.labels()[0]
@@ -122,7 +122,7 @@ async def test_retries_exhausted_stops_route_without_ack() -> None:
 async def test_load_pressure_backs_off_grows_the_next_batch_and_loses_nothing() -> None:
     pressure = LoadPressure("too many versions", reason="too_many_versions")
     h = harness(client=FakeClient(outcomes=[pressure] * 5), max_rows=2, interval_ms=1000, max_interval_ms=8000)
-    h.pipe.loader.d.policy = type(h.pipe.loader.d.policy)(max_retries=0, pressure_max_delay_s=0.01)
+    h.pipe.loader.policy = type(h.pipe.loader.policy)(max_retries=0, pressure_max_delay_s=0.01)
     await h.take(h.batch(0, range(0, 2)))           # due at once: its load meets pressure 5 times
     await h.take(h.batch(0, range(2, 12), prev=1))  # the next batch grows meanwhile
     await h.flush()
@@ -317,8 +317,8 @@ async def test_a_pending_batch_of_a_registry_converter_is_decoded_again_after_it
 
     h = harness(max_rows=1000)
     ri = h.pipe.routes[0]
-    ri.converter = conv = PreparedOnly()
-    ri.chunker = Chunker(conv, JsonEncoder())       # type: ignore[arg-type]
+    ri.codec.converter = conv = PreparedOnly()     # type: ignore[assignment]
+    ri.codec.chunker = Chunker(conv, JsonEncoder())       # type: ignore[arg-type]
     label = previous_owner(h, [("orders", 0, 0, 2), ("orders", 1, 0, 1)], {})
     for o in range(0, 2):
         h.batch(1, [o], value=b'{"v": %d}' % (100 + o))   # p1 is owned elsewhere now: never taken here
@@ -521,7 +521,7 @@ async def test_an_unexpected_error_in_intake_stops_the_route_with_the_reason_not
         async def prepare(self, records: Any, tolerant: bool = False) -> None:
             raise RuntimeError("registry client bug")
 
-    h.pipe.routes[0].converter = Broken()            # type: ignore[assignment]
+    h.pipe.routes[0].codec.converter = Broken()      # type: ignore[assignment]
     ev = h.batch(0, range(0, 3))
     await h.take(ev)                                  # returns: the agent lives on
     assert "internal error" in (h.stats.failed or "") and "registry client bug" in (h.stats.failed or "")

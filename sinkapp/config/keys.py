@@ -3,6 +3,10 @@
 Who calls: :mod:`sinkapp.config` (validation) and the README's configuration reference,
 which lists the same keys. Defaults follow the product documentation of the Java
 connector (``product-doc-kafka-connector.txt``) where it and the connector's code differ.
+
+This table is the only place a default is written: the settings model
+(:mod:`sinkapp.config.types`), the sink core's configuration and the clients' keyword defaults
+read it through :func:`default`, :func:`default_s` and :func:`default_flag`.
 """
 
 from __future__ import annotations
@@ -144,6 +148,21 @@ _SPECS: list[KeySpec] = [
 ]
 
 KEYS: dict[str, KeySpec] = {s.key: s for s in _SPECS}
+
+
+def default(key: str) -> Any:
+    """The default of ``key`` as the table holds it (an int for integer keys, else text or None)."""
+    return KEYS[key].default
+
+
+def default_s(key: str) -> float:
+    """The default of a ``...ms`` key, in seconds."""
+    return float(KEYS[key].default) / 1000.0
+
+
+def default_flag(key: str) -> bool:
+    """The default of a true/false key."""
+    return str(KEYS[key].default) == "true"
 
 #: Kafka Connect keys that have no meaning for sinkapp: accepted with a warning.
 IGNORED_CONNECT_KEYS = frozenset({

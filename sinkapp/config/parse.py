@@ -124,7 +124,7 @@ def _topic2table(text: str | None) -> dict[str, str]:
 
 
 def _kafka(raw: Mapping[str, str], v: Mapping[str, Any], name: str) -> KafkaSettings:
-    proto = raw.get("security.protocol", "PLAINTEXT").strip().upper()
+    proto = v["security.protocol"].strip().upper()
     if proto not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
         raise ConfigError(
             f"security.protocol={proto!r} is not allowed; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
@@ -145,11 +145,11 @@ def _kafka(raw: Mapping[str, str], v: Mapping[str, Any], name: str) -> KafkaSett
         raise ConfigError(
             f"security.protocol={proto} needs sasl.username and sasl.password "
             "(or SINKAPP_SASL_USERNAME / SINKAPP_SASL_PASSWORD, or sasl.jaas.config)")
-    reset = raw.get("auto.offset.reset", "earliest").strip().lower()
+    reset = v["auto.offset.reset"].strip().lower()
     if reset not in ("earliest", "latest"):
         raise ConfigError(f"auto.offset.reset={reset!r} is not allowed; use earliest or latest")
     return KafkaSettings(
-        bootstrap_servers=raw.get("bootstrap.servers", "127.0.0.1:9092").strip(),
+        bootstrap_servers=v["bootstrap.servers"].strip(),
         group_id=(raw.get("group.id") or f"connect-{name}").strip(),
         security_protocol=proto,
         sasl_mechanism=mech,

@@ -1,12 +1,15 @@
 """The typed, frozen settings model (built by :mod:`sinkapp.config`, never mutated).
 
-Secrets are :class:`Secret` values: their ``repr``/``str`` never show the text.
+Secrets are :class:`Secret` values: their ``repr``/``str`` never show the text. Every default is
+the key's in :mod:`sinkapp.config.keys` (read there, never written again here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from sinkapp.config.keys import default, default_flag
 
 
 class Secret:
@@ -57,21 +60,21 @@ class KafkaSettings:
     ssl_certfile: str | None
     ssl_keyfile: str | None
     auto_offset_reset: str
-    session_timeout_ms: int = 60000
-    heartbeat_interval_ms: int = 3000
+    session_timeout_ms: int = default("session.timeout.ms")
+    heartbeat_interval_ms: int = default("heartbeat.interval.ms")
 
 
 @dataclass(frozen=True)
 class ErrorSettings:
     """Kafka Connect's ``errors.*`` keys: what happens to a record that cannot be loaded."""
 
-    tolerance: str = "none"                 # none | all
+    tolerance: str = default("errors.tolerance")      # none | all
     dlq_topic: str | None = None
-    dlq_replication_factor: int = 3
-    dlq_partitions: int = 1
-    context_headers: bool = False
-    log_enable: bool = False
-    log_messages: bool = False
+    dlq_replication_factor: int = default("errors.deadletterqueue.topic.replication.factor")
+    dlq_partitions: int = default("sinkapp.dlq.topic.partitions")
+    context_headers: bool = default_flag("errors.deadletterqueue.context.headers.enable")
+    log_enable: bool = default_flag("errors.log.enable")
+    log_messages: bool = default_flag("errors.log.include.messages")
 
     @property
     def tolerant(self) -> bool:
@@ -82,14 +85,14 @@ class ErrorSettings:
 class TableSettings:
     """``auto.create`` / ``auto.evolve`` and the DDL connection (:mod:`sinkapp.config.tables`)."""
 
-    auto_create: bool = False
-    auto_evolve: bool = False
+    auto_create: bool = default_flag("auto.create")
+    auto_evolve: bool = default_flag("auto.evolve")
     jdbc_url: str | None = None                       # as written, a password=... in it masked
     jdbc_hosts: tuple[tuple[str, int], ...] = ()
     jdbc_password: Secret | None = None               # a password=... written into the URL
     create_properties: Mapping[str, str] = field(default_factory=dict)
     create_buckets: int | None = None
-    change_timeout_ms: int = 300000
+    change_timeout_ms: int = default("sinkapp.schema.change.timeout.ms")
 
     @property
     def enabled(self) -> bool:
@@ -110,28 +113,28 @@ class Settings:
     password: Secret = field(repr=True)
     key_converter: ConverterSettings | None = None
     value_converter: ConverterSettings | None = None
-    tasks_max: int = 1
-    bufferflush_maxbytes: int = 94371840
-    bufferflush_intervalms: int = 300000
-    connect_timeoutms: int = 1000
-    sink_maxretries: int = 3
+    tasks_max: int = default("tasks.max")
+    bufferflush_maxbytes: int = default("bufferflush.maxbytes")
+    bufferflush_intervalms: int = default("bufferflush.intervalms")
+    connect_timeoutms: int = default("connect.timeoutms")
+    sink_maxretries: int = default("sink.maxretries")
     sink_properties: Mapping[str, str] = field(default_factory=dict)
-    label_prefix: str = "sinkapp"
-    load_timeout_ms: int = 600000
-    flush_max_rows: int = 500000
-    drain_timeout_ms: int = 20000
-    delivery_guarantee: str = "exactly_once"
-    backoff_max_ms: int = 60000
+    label_prefix: str = default("sinkapp.label.prefix")
+    load_timeout_ms: int = default("sinkapp.load.timeout.ms")
+    flush_max_rows: int = default("sinkapp.flush.max.rows")
+    drain_timeout_ms: int = default("sinkapp.drain.timeout.ms")
+    delivery_guarantee: str = default("sinkapp.delivery.guarantee")
+    backoff_max_ms: int = default("sinkapp.load.backoff.max.ms")
     ledger_topic: str = ""
-    ledger_partitions: int = 25
-    ledger_replication_factor: int = 3
+    ledger_partitions: int = default("sinkapp.ledger.topic.partitions")
+    ledger_replication_factor: int = default("sinkapp.ledger.topic.replication.factor")
     starrocks_cafile: str | None = None
     starrocks_certfile: str | None = None
     starrocks_keyfile: str | None = None
-    timezone: str = "UTC"
-    stall_timeout_ms: int = 60000
-    web_bind: str = "127.0.0.1"
-    web_port: int = 6066
+    timezone: str = default("sinkapp.timezone")
+    stall_timeout_ms: int = default("sinkapp.stall.timeout.ms")
+    web_bind: str = default("sinkapp.web.bind")
+    web_port: int = default("sinkapp.web.port")
     kafka: KafkaSettings | None = None
     registry_url: str | None = None
     registry_user_info: Secret | None = None

@@ -6,7 +6,7 @@ Who calls: Faust (the hooks below); :mod:`sinkapp.worker.app` builds a :class:`B
 ``before_revoke`` (called by :class:`~sinkapp.faustio.consumer.BatchConsumer` while the partitions
 are still assigned) loads what is buffered within ``sinkapp.drain.timeout.ms``; the consumer then
 commits what loaded. Faust calls ``_consumer_wait_empty`` when partitions are revoked and when the
-worker stops; it blocks until every event is acked or dropped (faust-streaming.md §1.3), so the
+worker stops; it blocks until every event is acked or dropped (``Consumer.wait_empty``), so the
 sink is drained there too and what it released is forgotten un-acked.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from sinkapp.config.keys import default_s
 from sinkapp.faustio.consumer import BatchConsumer, BatchTransport
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class BatchApp(faust.App):
     pipeline: Any = None                 # sinkapp.pipeline.core.Pipeline
     closers: list[Any] = []              # objects with ``async close()``
     route_topics: set[str] = set()
-    drain_timeout_s: float = 20.0
+    drain_timeout_s: float = default_s("sinkapp.drain.timeout.ms")
 
     def _new_transport(self) -> Any:
         """Every route topic is read through :class:`BatchConsumer` (one event per fetched batch)."""

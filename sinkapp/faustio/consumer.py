@@ -1,6 +1,6 @@
 """Faust carries one event per fetched partition batch, and commits what the routes loaded.
 
-Why (design §5, issue 8): a Faust event per Kafka record costs ~200 µs of framework CPU; one
+Why (docs/design.md §5): a Faust event per Kafka record costs ~200 µs of framework CPU; one
 event per fetched partition batch costs Faust < 0.1 µs per row. So the aiokafka driver's
 ``getmany`` is replaced by one that yields, per fetch, one :class:`BatchMessage` per partition
 carrying the fetched records (``records``, ``first_offset``; ``offset`` = the last record's).

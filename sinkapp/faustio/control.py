@@ -27,6 +27,9 @@ class ConsumerControl:
     def owns(self, part: Part) -> bool:
         return TP(part.topic, part.partition) in self._consumer().assignment()
 
+    def taken(self, event: Any) -> None:
+        event.message.records = []           # a BatchMessage's records: the sink holds their rows now
+
     def ack(self, event: Any) -> None:
         event.ack()
 

@@ -61,7 +61,7 @@ def _part_of(items: list[tuple[int, int]], members: list[MemberRecords], table: 
         data, n, _ = encode_run(mr, lo, hi, table)
         if n:
             pieces.append(data)
-            by_route[mr.route.id] = by_route.get(mr.route.id, 0) + n
+            by_route[mr.codec.id] = by_route.get(mr.codec.id, 0) + n
     return BatchId(table, tuple(sorted(subs)), epoch), pieces, by_route
 
 
@@ -98,6 +98,16 @@ async def search(members: list[MemberRecords], table: TableKey, first_error: Dat
         stop = found.stopped.get(mr.member.part)
         found.through[mr.member.part] = mr.member.last if stop is None else stop[0].offset - 1
     return found
+
+
+def stop_reason(record: Any, why: DataRejected) -> str:
+    """Why a partition stopped at ``record`` (errors.tolerance=none), and what to do."""
+    r = record
+    return (f"row {r.topic}[{r.partition}]@{r.offset} was refused by StarRocks (TASK_PUT): {why}. Every "
+            f"record before it is loaded and committed. Fix the data or the table and restart, or skip the "
+            f"record (kafka-consumer-groups --reset-offsets --to-offset {r.offset + 1} for "
+            f"{r.topic}:{r.partition}), or set errors.tolerance=all with errors.deadletterqueue.topic.name "
+            f"to dead-letter such rows")
 
 
 def _refused(found: Search, members: list[MemberRecords], item: tuple[int, int], error: DataRejected,

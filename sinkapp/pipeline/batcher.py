@@ -1,7 +1,10 @@
 """The batcher: one open batch per target table, across every partition and route that feeds it.
 
-Who calls: the route intake (``add``: the rows a run of a fetched partition batch gave for one
-table), the pipeline's flush (``due``, ``seal``) and the load task (``lane``: in flight, back-off).
+Who calls: the route intake (``lane``, ``add``: the rows a run of a fetched partition batch gave
+for one table; ``add`` returns the batch the committer must hold the partition for when it joined
+it) and the pipeline (``due``, ``seal``, ``drop``, ``clear``, ``after_load``).
+The batcher alone writes a lane's open batch and back-off; the pipeline alone writes
+``TableLane.loading``.
 
 ``bufferflush.maxbytes``, ``sinkapp.flush.max.rows`` and ``bufferflush.intervalms`` apply per
 table, as in the Java connector. A table's open batch is due when it reached the byte or row
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,34 +76,37 @@ class TableLane:
     table: TableKey
     headers: dict[str, str]
     encoder: Any
-    open: TableBatch | None = None
-    loading: Any = None               # asyncio.Task of the batch in flight
+    open: TableBatch | None = None    # written by the batcher only
+    loading: Any = None               # asyncio.Task of the batch in flight; written by the pipeline only
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)   # held by the one load in flight
     factor: float = 1.0               # back-off: the interval is multiplied by this
-    pressure: int = 0                 # consecutive loads that met load pressure
     partial: bool = False             # a route feeding it may send rows that lack columns (Debezium)
 
 
 class Batcher:
     def __init__(self, *, max_bytes: int, max_rows: int, interval_s: float, max_interval_s: float,
-                 hold: Callable[[Part, int, str, int], None], clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float]) -> None:
         self.max_bytes, self.max_rows = max_bytes, max_rows
         self.interval_s, self.max_interval_s = interval_s, max(interval_s, max_interval_s)
         self.lanes: dict[TableKey, TableLane] = {}
-        self._hold, self._clock = hold, clock
+        self._clock = clock
 
-    def lane(self, table: TableKey, headers: dict[str, str], encoder: Any) -> TableLane:
+    def lane(self, table: TableKey, headers: dict[str, str], encoder: Any, partial: bool = False) -> TableLane:
+        """The lane of ``table`` (made with the first route's headers and encoder); ``partial``: the
+        route may send rows that lack columns."""
         lane = self.lanes.get(table)
         if lane is None:
             lane = self.lanes[table] = TableLane(table, headers, encoder)
+        lane.partial = lane.partial or partial
         return lane
 
     def add(self, table: TableKey, part: Part, first: int, last: int, route: int,
             data: bytes | memoryview | None, rows: int, dead: list[DeadLetter] | None = None,
-            epoch: int = 0, since: float | None = None) -> TableBatch:
+            epoch: int = 0, since: float | None = None) -> int | None:
         """Rows of records ``first..last`` of ``part`` for ``table`` (or only dead letters); ``since``:
         when the records reached the worker, if that was before now (they waited for a schema change),
-        so the batch's age is its oldest row's."""
+        so the batch's age is its oldest row's. Returns the batch's ``seq`` when ``part`` joined it
+        now (the committer holds the partition from ``first`` until that batch loads), else None."""
         lane = self.lanes[table]
         b = lane.open
         now = self._clock()
@@ -110,8 +116,6 @@ class Batcher:
             b.started_at = since
         span = b.members.get(part)
         b.members[part] = (span[0] if span else first, last)
-        if span is None:
-            self._hold(part, b.seq, str(table), first)
         b.routes.add(route)
         b.epoch = max(b.epoch, epoch)
         if data is not None and rows:
@@ -120,10 +124,15 @@ class Batcher:
             b.nbytes += len(data) + 1
         if dead:
             b.dead.extend(dead)
-        return b
+        return b.seq if span is None else None
 
-    def interval(self, lane: TableLane) -> float:
-        return min(self.max_interval_s, self.interval_s * lane.factor)
+    def interval(self, lane: TableLane, pending: Sequence[int] = ()) -> float:
+        """The lane's flush interval now; ``pending``: the pressure of a load still running, as
+        :class:`~sinkapp.pipeline.stats.LoadStats` counts it (what the interval will be once it is in)."""
+        factor = lane.factor
+        for times in pending:
+            factor = self._factor(factor, times)
+        return min(self.max_interval_s, self.interval_s * factor)
 
     def full(self, lane: TableLane) -> bool:
         b = lane.open
@@ -144,15 +153,38 @@ class Batcher:
         b, lane.open = lane.open, None
         return b if b is not None and b.members else None
 
-    def pressed(self, lane: TableLane) -> None:
-        """StarRocks refused a load for load pressure: the lane's interval doubles (bounded)."""
-        lane.pressure += 1
-        lane.factor = min(self.max_interval_s / self.interval_s, lane.factor * 2)
+    def drop(self, parts: set[Part]) -> None:
+        """Take ``parts`` out of every open batch (their routes stopped); a batch left empty goes."""
+        if not parts:
+            return
+        for lane in self.lanes.values():
+            if lane.open is not None:
+                lane.open.drop_parts(parts)
+                if not lane.open.members:
+                    lane.open = None
 
-    def relieved(self, lane: TableLane) -> None:
-        """A load went through without pressure: the interval halves back towards the setting."""
-        lane.pressure = 0
-        lane.factor = max(1.0, lane.factor / 2)
+    def clear(self) -> None:
+        """Forget every open batch (a rebalance: the next owner reads their records again)."""
+        for lane in self.lanes.values():
+            lane.open = None
+
+    def holding(self, route: int) -> list[TableLane]:
+        """Lanes whose open batch holds rows (or dead letters) of ``route``."""
+        return [ln for ln in self.lanes.values() if ln.open is not None and route in ln.open.routes]
+
+    def after_load(self, lane: TableLane, pressure: Sequence[int]) -> None:
+        """A load ended; ``pressure``: per Stream Load it sent, the times StarRocks refused it for load
+        pressure (each doubles the lane's interval, bounded) or 0 (it went through without: the
+        interval halves back towards the setting)."""
+        for times in pressure:
+            lane.factor = self._factor(lane.factor, times)
+
+    def _factor(self, factor: float, times: int) -> float:
+        if not times:
+            return max(1.0, factor / 2)
+        for _ in range(times):
+            factor = min(self.max_interval_s / self.interval_s, factor * 2)
+        return factor
 
     def buffered(self) -> dict[TableKey, tuple[int, int]]:
         return {t: (ln.open.rows, ln.open.nbytes) for t, ln in self.lanes.items() if ln.open is not None}

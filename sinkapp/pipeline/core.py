@@ -3,6 +3,12 @@
 Who calls: the Faust app (:mod:`sinkapp.worker.app`): each route's agent (``take``), the flush timer
 (``flush_due``), the revoke and stop hooks (``drain``, ``release``) and the pages (``snapshot``).
 
+The pipeline owns the parts and alone applies what they return: the route intake returns the record
+it halts at (:class:`~.route.Halt`), the settler what became of a previous owner's pending batch, the
+loader a batch's :class:`~.types.Outcome` (its counts in the :class:`~.stats.LoadStats` the pipeline
+hands it). The pipeline changes route states, starts and forgets loads (``TableLane.loading``), moves
+the committer after loads and assignments, and adds the counts to the statistics. No part calls it back.
+
 A table has one open batch and at most one load in flight (``tasks.max`` bounds the loads in
 flight across tables). A route's agent that fills a table's batch to its byte or row bound while
 the table's previous load is still in flight waits for it, which holds intake back while StarRocks
@@ -15,102 +21,86 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from sinkapp.errors import DdlError, SchemaChangeFailed
+from sinkapp.pipeline import assign, view
 from sinkapp.pipeline.batcher import Batcher, TableBatch, TableLane
+from sinkapp.pipeline.codec import RouteCodec
 from sinkapp.pipeline.committer import Committer
-from sinkapp.pipeline.ledger import Ledger
-from sinkapp.pipeline.loader import Loader, LoaderDeps, Outcome
+from sinkapp.pipeline.ledger import BatchRecord, Ledger
+from sinkapp.pipeline.loader import Loader
 from sinkapp.pipeline.ports import DeadLetters, PartitionControl, SourceReader, StreamLoader
-from sinkapp.pipeline.route import RouteIntake, Shared
-from sinkapp.pipeline.settle import Settler
-from sinkapp.pipeline.stats import RouteView, Snapshot, TableStats, TableView
-from sinkapp.pipeline.types import Part, RouteState, TableKey
+from sinkapp.pipeline.route import RouteIntake
+from sinkapp.pipeline.settings import PipelineConfig
+from sinkapp.pipeline.settle import Settled, Settler
+from sinkapp.pipeline.stats import LoadStats, Snapshot, TableStats, add_load
+from sinkapp.pipeline.types import Kind, Outcome, Part, RouteState, TableKey
 from sinkapp.streamload.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    label_prefix: str = "sinkapp"
-    max_bytes: int = 94371840
-    max_rows: int = 500000
-    interval_ms: int = 300000
-    max_interval_ms: int = 60000         # sinkapp.load.backoff.max.ms: longest interval under pressure
-    tasks_max: int = 1
-    database: str = ""
-    tolerant: bool = False
-    log_enable: bool = False
-    log_messages: bool = False
 
 
 class Pipeline:
     def __init__(self, cfg: PipelineConfig, *, client: StreamLoader, ledger: Ledger, control: PartitionControl,
                  policy: RetryPolicy, dlq: DeadLetters | None = None, reader: SourceReader | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.cfg, self.control, self.ledger = cfg, control, ledger
-        self.aborting = False
+        self.cfg, self.control, self.ledger, self.clock, self.dlq = cfg, control, ledger, clock, dlq
+        self.abandon = asyncio.Event()               # set while a drain abandons what is in flight
         self.shapes: Any = None                      # auto.create/evolve: sinkapp.tableshape TableShapes
         self.routes: list[RouteIntake] = []
         self.by_topic: dict[str, RouteIntake] = {}
+        self.codecs: dict[str, RouteCodec] = {}
         self.table_stats: dict[str, TableStats] = {}
+        self.loading: dict[TableKey, LoadStats] = {}  # the loads running now: what they counted so far
         self.committer = Committer(control)
         self.batcher = Batcher(max_bytes=cfg.max_bytes, max_rows=cfg.max_rows, interval_s=cfg.interval_ms / 1000,
-                               max_interval_s=cfg.max_interval_ms / 1000, hold=self.committer.hold, clock=clock)
+                               max_interval_s=cfg.max_interval_ms / 1000, clock=clock)
         self.slots = asyncio.Semaphore(cfg.tasks_max)
-        self.loader = Loader(LoaderDeps(
-            client=client, ledger=ledger, committer=self.committer, batcher=self.batcher, policy=policy,
-            label_prefix=cfg.label_prefix, reader=reader, route_of=self.route_of,
-            route_stats=lambda rid: self.routes[rid].stats, table_stats=self._table_stats, owns=control.owns,
-            aborting=lambda: self.aborting, dlq=dlq, tolerant=cfg.tolerant, log_messages=cfg.log_messages))
-        self.settler = Settler(ledger=ledger, client=client, loader=self.loader, reader=reader,
-                               database=cfg.database, route_of=self.route_of, lane_of=self._lane,
-                               aborting=lambda: self.aborting, retry_delay=policy.delay,
-                               has_route=lambda topic: topic in self.by_topic)
-        self.shared = Shared(self.committer, self.batcher, self.settler, ledger, control, lane=self._lane,
-                             halt=self._halt, stop=self.stop_routes, confirm=self.loader.until_confirmed, clock=clock,
-                             dlq=dlq is not None, log_enable=cfg.log_enable, log_messages=cfg.log_messages)
+        self.loader = Loader(client=client, ledger=ledger, policy=policy, label_prefix=cfg.label_prefix,
+                             abandon=self.abandon, codecs=self.codecs, reader=reader, dlq=dlq, tolerant=cfg.tolerant,
+                             log_messages=cfg.log_messages)
+        self.settler = Settler(ledger=ledger, client=client, reader=reader, database=cfg.database,
+                               codecs=self.codecs, abandon=self.abandon, retry_delay=policy.delay)
+        self.settling: dict[str, asyncio.Task[Settled]] = {}   # per label: its settling (assign.py)
         self._halts: set[asyncio.Task[None]] = set()
 
     def add_route(self, route: Any, converter: Any, chunker: Any, encoder: Any, headers: dict[str, str]) -> RouteIntake:
-        ri = RouteIntake(len(self.routes), route, converter, chunker, encoder, headers, self.shared)
+        codec = RouteCodec(len(self.routes), route.name, TableKey(route.database, route.table), converter, chunker,
+                           encoder, headers, dlq=self.dlq is not None, log_enable=self.cfg.log_enable,
+                           log_messages=self.cfg.log_messages)
+        ri = RouteIntake(route, codec, self.batcher, self.committer, self.control)
         self.routes.append(ri)
         self.by_topic[route.topic] = ri
-        self._lane(ri.table, ri)
+        self.codecs[route.topic] = codec
+        self.batcher.lane(ri.table, headers, encoder, chunker.marks)
+        self.table_stats.setdefault(str(ri.table), TableStats())
         return ri
-
-    def route_of(self, topic: str) -> RouteIntake:
-        return self.by_topic[topic]
-
-    def _table_stats(self, table: str) -> TableStats:
-        return self.table_stats.setdefault(table, TableStats())
-
-    def _lane(self, table: TableKey, route: RouteIntake) -> TableLane:
-        lane = self.batcher.lanes.get(table)
-        if lane is None:
-            lane = self.batcher.lane(table, route.headers, route.encoder)
-            self._table_stats(str(table))
-        lane.partial = lane.partial or route.chunker.marks
-        return lane
 
     # -- intake -------------------------------------------------------------------------------
     async def take(self, rid: int, events: list[Any]) -> None:
         """A route's agent hands over fetched partition batches (Faust events)."""
         route = self.routes[rid]
-        if route.state is not RouteState.RUNNING or self.aborting:
+        if route.state is not RouteState.RUNNING or self.abandon.is_set():
             return
         try:
-            if not await route.prepare(events):
+            if not await assign.assign_new(self, route, events):
                 return
-            route.take(events)
+            since = self.clock()                     # a schema change may make them wait in ready()
+            try:
+                await route.codec.ready([r for ev in events for r in ev.message.records])
+            except (DdlError, SchemaChangeFailed) as exc:   # the table cannot be made to take the records
+                self.stop_routes([rid], f"{exc}")
+                return
+            halt = route.take(events, since)
         except asyncio.CancelledError:
             raise
         except Exception as exc:                     # a bug must not kill the agent: stop the route, say why
             log.exception("route %s: intake failed", route.name)
             self.stop_routes([rid], f"internal error taking records of {route.name}: {exc!r}")
             return
+        if halt is not None:
+            self.halt(route, halt.reason)
         self.flush_due()
         for lane in list(self.batcher.lanes.values()):
             task = lane.loading
@@ -121,7 +111,7 @@ class Pipeline:
     # -- loads --------------------------------------------------------------------------------
     def flush_due(self) -> None:
         """Start the loads of tables whose batch is due and that have none in flight."""
-        if self.aborting:
+        if self.abandon.is_set():
             return
         for lane in self.batcher.due():
             self._start(lane)
@@ -134,7 +124,8 @@ class Pipeline:
     async def _run(self, lane: TableLane, batch: TableBatch) -> None:
         try:
             async with self.slots, lane.lock:
-                outcome = await self.loader.load(batch, lane)
+                pending = await self._pending(batch)
+                outcome = await self.load(lane, batch) if pending else Outcome(Kind.ABANDONED)
             await self._apply(batch, outcome)
         except asyncio.CancelledError:
             raise
@@ -142,11 +133,38 @@ class Pipeline:
             log.exception("load of a %s batch failed unexpectedly", lane.table)
             self.stop_routes(sorted(batch.routes), f"internal error loading into {lane.table}: {exc!r}")
 
+    async def _pending(self, batch: TableBatch) -> bool:
+        """Before a batch is sent: every member partition's ledger entry names it pending and its batch
+        record holds its identity, confirmed. False: a member is no longer assigned here, or the worker
+        is rebalancing or stopping (the batch is abandoned un-acked)."""
+        ident = batch.identity()
+        label, parts = ident.label(self.cfg.label_prefix), [m.part for m in ident.members]
+        if not all(self.control.owns(p) for p in parts):
+            log.info("batch %s dropped un-acked: a member partition is no longer assigned here", label)
+            return False
+        self.committer.mark_pending(batch.seq, label, parts)
+        record = BatchRecord(label, ident, dead=batch.dead_done, split=batch.split)
+        return await self.loader.until_confirmed(
+            lambda: self.ledger.write(lambda: self.committer.entries(parts), batches=[record]),
+            f"ledger write (pending {label})")
+
+    async def load(self, lane: TableLane, batch: TableBatch) -> Outcome:
+        """The load of ``batch`` (the caller holds the lane's lock). What it counted goes into the
+        statistics when it ends, however it ends; until then the pages see it in ``loading``."""
+        stats = self.loading[lane.table] = LoadStats()
+        try:
+            return await self.loader.load(batch, lane, stats)
+        finally:
+            del self.loading[lane.table]
+            add_load(self.table_stats.setdefault(str(lane.table), TableStats()), lambda rid: self.routes[rid].stats,
+                     lambda topic: self.by_topic[topic].id, stats)
+            self.batcher.after_load(lane, stats.pressure)
+
     async def _apply(self, batch: TableBatch, outcome: Outcome) -> None:
-        if outcome.kind == "failed":
+        if outcome.kind is Kind.FAILED:
             self.stop_routes(sorted(batch.routes), outcome.reason)
             return
-        if outcome.kind != "loaded":                 # abandoned: holds stay, the drain releases
+        if outcome.kind is not Kind.LOADED:          # abandoned: holds stay, the drain releases
             return
         ident = batch.identity()
         parts = self.committer.finished(batch.seq, outcome.through)
@@ -166,6 +184,9 @@ class Pipeline:
         except Exception as exc:
             log.warning("ledger update after load of %s failed: %r", label, exc)
 
+    def _busy(self, lanes: Any) -> list[asyncio.Task[None]]:
+        return [ln.loading for ln in lanes if ln.loading is not None and not ln.loading.done()]
+
     async def flush_all(self) -> None:
         """Load everything open now and wait for every load (tests, drain, shutdown)."""
         while True:
@@ -173,8 +194,7 @@ class Pipeline:
             for ln in opens:
                 if ln.loading is None or ln.loading.done():
                     self._start(ln)
-            busy = [ln.loading for ln in self.batcher.lanes.values()
-                    if ln.loading is not None and not ln.loading.done()]
+            busy = self._busy(self.batcher.lanes.values())
             if not busy and not opens:
                 return
             if busy:
@@ -185,26 +205,28 @@ class Pipeline:
             await asyncio.gather(*list(self._halts), return_exceptions=True)
 
     # -- halting, stopping, rebalancing --------------------------------------------------------
-    def _halt(self, route: RouteIntake) -> None:
+    def halt(self, route: RouteIntake, reason: str) -> None:
+        """errors.tolerance=none met a record the route cannot load (the committer stops before it)."""
+        if route.state is not RouteState.RUNNING:
+            return
+        route.state, route.reason = RouteState.HALTING, reason
+        log.error("route %s: %s; loading what came before it", route.name, reason)
         task = asyncio.ensure_future(self._finish_then_stop(route))
         self._halts.add(task)
         task.add_done_callback(self._halts.discard)
 
     async def _finish_then_stop(self, route: RouteIntake) -> None:
-        """errors.tolerance=none met a bad record: load what came before it, then stop the route."""
+        """Load what came before the bad record, then stop the route."""
         try:
-            while True:
-                lanes = [ln for ln in self.batcher.lanes.values()
-                         if (ln.open is not None and route.id in ln.open.routes)
-                         or (ln.loading is not None and not ln.loading.done())]
-                if not lanes or route.state is not RouteState.HALTING:
-                    break
-                for ln in lanes:
-                    if ln.open is not None and route.id in ln.open.routes and (ln.loading is None or ln.loading.done()):
+            while route.state is RouteState.HALTING:
+                holding = self.batcher.holding(route.id)
+                for ln in holding:
+                    if ln.loading is None or ln.loading.done():
                         self._start(ln)
-                busy = [ln.loading for ln in lanes if ln.loading is not None and not ln.loading.done()]
-                if busy:
-                    await asyncio.wait(busy)
+                busy = self._busy(self.batcher.lanes.values())
+                if not busy:
+                    break
+                await asyncio.wait(busy)
         finally:
             if route.state is RouteState.HALTING:
                 self.stop_routes([route.id], route.reason or "halted")
@@ -222,11 +244,7 @@ class Pipeline:
                 r.stats.failed = reason
                 log.error("route %s STOPPED, nothing after the last loaded offset is acknowledged: %s", r.name, reason)
             parts |= {p for p in self.committer.parts if p.topic == r.route.topic}
-        for lane in self.batcher.lanes.values():
-            if lane.open is not None and parts:
-                lane.open.drop_parts(parts)
-                if not lane.open.members:
-                    lane.open = None
+        self.batcher.drop(parts)
         self.committer.release(sorted(parts))
 
     async def drain(self, timeout_s: float) -> None:
@@ -238,7 +256,7 @@ class Pipeline:
         except Exception as exc:
             log.warning("drain failed: %r; the rest is left to the next owner", exc)
         finally:
-            self.aborting = True
+            self.abandon.set()
             tasks = [ln.loading for ln in self.batcher.lanes.values() if ln.loading is not None]
             tasks += list(self._halts)
             for t in tasks:
@@ -250,37 +268,22 @@ class Pipeline:
             except Exception as exc:
                 log.warning("ledger flush at drain failed: %r", exc)
             self.release()
-            self.aborting = False
+            self.abandon.clear()
 
     def release(self) -> None:
         """Forget every partition without acking (the next owner reads them from the commit)."""
         self.committer.release()
-        self.settler.forget()
+        for t in self.settling.values():             # the next assignment settles what is pending anew
+            t.cancel()
+        self.settling.clear()
+        self.batcher.clear()
         for lane in self.batcher.lanes.values():
-            lane.open = None
             lane.loading = None
         for r in self.routes:
             r.release()
+            if r.state is RouteState.HALTING:        # the next owner meets the record again
+                r.state, r.reason = RouteState.RUNNING, None
 
-    # -- what the pages read ------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
-        routes = []
-        for r in self.routes:
-            buffered: dict[int, tuple[int, int]] = {}
-            for lane in self.batcher.lanes.values():
-                for part, rid, data, rows in (lane.open.pieces if lane.open is not None else ()):
-                    if rid == r.id:
-                        n, b = buffered.get(part.partition, (0, 0))
-                        buffered[part.partition] = (n + rows, b + len(data) + 1)
-            trouble = self.table_stats.get(str(r.table), TableStats()).trouble
-            routes.append(RouteView(r.name, r.route.topic, str(r.table), r.state.value, r.reason, r.stats, buffered,
-                                    trouble or getattr(r.converter, "trouble", None)))
-        tables = []
-        for t, lane in self.batcher.lanes.items():
-            rows, nbytes = (lane.open.rows, lane.open.nbytes) if lane.open is not None else (0, 0)
-            tables.append(TableView(str(t), self._table_stats(str(t)), rows, nbytes,
-                                    lane.loading is not None and not lane.loading.done(), self.batcher.interval(lane)))
-        shapes = self.shapes
-        changes = tuple((t, k, n) for (t, k), n in sorted(shapes.changes.items())) if shapes else ()
-        refused = tuple(sorted(shapes.refused.items())) if shapes else ()
-        return Snapshot(tuple(routes), tuple(tables), schema_changes=changes, schemas_refused=refused)
+        """What the pages read (:mod:`.view`): the statistics with the running loads' counts so far."""
+        return view.snapshot(self)

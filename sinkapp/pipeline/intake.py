@@ -1,4 +1,5 @@
-"""Exactly-once intake decisions for one source partition (design §2), on fetched batches.
+"""Exactly-once intake decisions for one source partition (docs/design.md §2), on fetched
+batches.
 
 Who calls: :class:`sinkapp.pipeline.route.RouteIntake` for every fetched partition batch, before it
 decodes anything. Pure functions over offsets: no I/O, no Faust (tests/test_intake.py).

@@ -22,7 +22,7 @@ through one idempotent producer in the order their values were computed (``write
 values under a lock), and ``write`` returns when Kafka confirmed every record. A worker reads the
 whole topic once, then follows it (``catch_up`` returns once every record confirmed before the
 call is applied). Not a Faust table: Faust's table recovery pauses every stream until it
-finishes and was seen to hang for minutes after rebalances (faust-streaming.md §6).
+finishes and was seen to hang for minutes after rebalances.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from sinkapp.errors import ConfigError
+from sinkapp.errors import ConfigError, DataRejected
 from sinkapp.transforms.base import UNAVAILABLE_KEY as MARK
 
 OP = "__op"
@@ -135,6 +135,17 @@ def _columns(row: Mapping[str, Any], user_columns: Sequence[str]) -> tuple[str, 
     if user_columns:
         return tuple(c for c in user_columns if c in row and c != OP)
     return tuple(c for c in row if c != OP)
+
+
+def rejected(exc: DataRejected, part: Part) -> DataRejected:
+    """StarRocks refused ``part``'s rows: when it is a partial update, say why such rows exist and
+    what takes them."""
+    if part.columns is None:
+        return exc
+    return DataRejected(f"{exc} (a partial update of {', '.join(part.columns)}: Debezium sent no value for the "
+                        "other columns, PostgreSQL's unchanged TOASTed values under the default REPLICA IDENTITY; "
+                        "such rows load only into a PRIMARY KEY table, or set REPLICA IDENTITY FULL on the source "
+                        "table)", label=exc.label, status=exc.status, response=exc.response)
 
 
 def part_label(label: str, i: int) -> str:

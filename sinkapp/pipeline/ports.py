@@ -1,9 +1,9 @@
 """What the sink core needs from the world, as Protocols (the fakes in tests implement them).
 
-- :class:`PartitionControl`: the consumer (sinkapp.faustio): ownership, acks, commit watermarks,
-  re-seeks;
+- :class:`PartitionControl`: the consumer (sinkapp.faustio): ownership, taken records, acks, commit
+  watermarks, re-seeks;
 - :class:`StreamLoader`: the Stream Load client (sinkapp.streamload.client.StreamLoadClient);
-- :class:`DeadLetters`: the dead-letter topic (sinkapp.pipeline.letters.DeadLetterQueue);
+- :class:`DeadLetters`: the dead-letter topic (sinkapp.kafka.dlq.DeadLetterQueue);
 - :class:`SourceReader`: reads a range of a source partition again (sinkapp.kafka.refetch.SourceReader);
 - the ledger is :class:`sinkapp.pipeline.ledger.Ledger`.
 """
@@ -23,6 +23,10 @@ class PartitionControl(Protocol):
 
     def owns(self, part: Part) -> bool:
         """Assigned here: batches of it may be loaded."""
+
+    def taken(self, event: Any) -> None:
+        """The rows of the event's records are encoded: the consumer may free the records (the event
+        is acknowledged later; Kafka keeps the records for a re-read)."""
 
     def ack(self, event: Any) -> None:
         """Release a Faust event (it no longer blocks Faust's drain)."""

@@ -1,179 +1,115 @@
-"""A route's intake: its fetched partition batches → rows in table batches (no I/O but the ledger read).
+"""A route's intake: its fetched partition batches → rows in table batches (no I/O).
 
-Who calls: the pipeline, from the route's Faust agent (``prepare``, then ``take``). One per route
-(topic → db.table). For each fetched batch it decides what each record is (:mod:`.intake`),
-encodes the new ones (:mod:`.encode`), gives their rows to the table batches (:mod:`.batcher`;
-TableByField rows to the tables they name) and the event to the committer. A partition's first
-batch after an assignment waits until the partition's ledger entry is read and the pending batches
-a previous owner left are settled (:mod:`.settle`).
+Who calls: the pipeline, from the route's Faust agent (``take``), once the partitions of the events
+are assigned (the pipeline reads their ledger entries and settles what a previous owner left
+pending) and the records are ready to decode (``codec.ready``). One per route (topic → db.table). For
+each fetched batch it decides what each record is (:mod:`.intake`), encodes the new ones with the
+route's codec (:mod:`.codec`), gives their rows to the table batches (:mod:`.batcher`; TableByField
+rows to the tables they name), the partition's hold on them and then the event to the committer.
 
 ``errors.tolerance=none``: a record that cannot be decoded, transformed or encoded halts the route:
-the records before it are loaded and committed, then the route stops with an error naming it.
-``all``: it becomes a dead letter carried by the batch of the route's own table (written and
-confirmed before that batch loads), or is skipped and counted without a dead-letter topic.
+the committer never passes it, and ``take`` returns the :class:`Halt` for the pipeline, which loads
+the records before it and then stops the route. ``all``: it becomes a dead letter carried by the
+batch of the route's own table (written and confirmed before that batch loads), or is skipped and
+counted without a dead-letter topic.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sinkapp.config.routes import Route
-from sinkapp.converters import Converter
-from sinkapp.errors import DdlError, SchemaChangeFailed
-from sinkapp.pipeline.batcher import Batcher, TableLane
+from sinkapp.pipeline.batcher import Batcher
+from sinkapp.pipeline.codec import RouteCodec
 from sinkapp.pipeline.committer import Committer
-from sinkapp.pipeline.encode import BadRecord, Chunk, Chunker
+from sinkapp.pipeline.encode import BadRecord, Chunk
 from sinkapp.pipeline.intake import PartitionView, gap_resume, plan_intake, segments
-from sinkapp.pipeline.ledger import Ledger
-from sinkapp.pipeline.letters import DeadLetter, letter
 from sinkapp.pipeline.ports import PartitionControl
-from sinkapp.pipeline.settle import Settler
 from sinkapp.pipeline.stats import RouteStats
 from sinkapp.pipeline.types import Part, RouteState, TableKey
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Shared:
-    """What every route's intake works with (built by the pipeline)."""
+@dataclass(frozen=True)
+class Halt:
+    """A record the route cannot load (errors.tolerance=none): its partition stops before it."""
 
-    committer: Committer
-    batcher: Batcher
-    settler: Settler
-    ledger: Ledger
-    control: PartitionControl
-    lane: Callable[[TableKey, RouteIntake], TableLane]
-    halt: Callable[[RouteIntake], None]
-    stop: Callable[[list[int], str], None]
-    confirm: Callable[..., Any]                  # Loader.until_confirmed
-    clock: Callable[[], float]
-    dlq: bool = False
-    log_enable: bool = False
-    log_messages: bool = False
+    part: Part
+    offset: int
+    reason: str
 
 
 class RouteIntake:
-    def __init__(self, rid: int, route: Route, converter: Converter, chunker: Chunker, encoder: Any,
-                 headers: dict[str, str], shared: Shared) -> None:
-        self.id, self.route, self.converter, self.chunker, self.s = rid, route, converter, chunker, shared
-        self.encoder, self.headers = encoder, headers          # of the Stream Loads its tables get
-        self.table = TableKey(route.database, route.table)
-        self.state = RouteState.RUNNING
+    def __init__(self, route: Route, codec: RouteCodec, batcher: Batcher, committer: Committer,
+                 control: PartitionControl) -> None:
+        self.id, self.route, self.codec, self.table = codec.id, route, codec, codec.table
+        self.batcher, self.committer, self.control = batcher, committer, control
+        self.state = RouteState.RUNNING             # written by the pipeline only
         self.reason: str | None = None
         self.stats = RouteStats()
         self.views: dict[int, PartitionView] = {}
-        self.shape: Any = None                      # auto.create/evolve: a sinkapp.tableshape RouteShape
-        self.since: float | None = None             # when the events being taken reached the route
 
     @property
     def name(self) -> str:
         return self.route.name
 
-    def letter(self, record: Any, bad: BadRecord) -> DeadLetter | None:
-        """errors.tolerance=all: the record's dead letter, or None (skipped and counted) without a topic."""
-        d = letter(record, bad.stage, bad.error, self.chunker.class_name)
-        if self.s.log_enable:
-            extra = (f" key={record.key!r:.200} value={record.value!r:.500}" if self.s.log_messages else "")
-            log.warning("bad record %s stage=%s route=%s %s: %s%s", d.where(), d.stage, self.name,
-                        "dead-lettered" if self.s.dlq else "skipped", bad.error, extra)
-        if self.s.dlq:
-            return d
-        self.stats.skipped_bad[d.stage] += 1
-        return None
+    @property
+    def converter(self) -> Any:
+        return self.codec.converter
 
-    # -- assignment ---------------------------------------------------------------------------
-    async def prepare(self, events: list[Any]) -> bool:
-        """Read the ledger for partitions seen the first time (settling pending batches) and let the
-        converter fetch what it needs (registry schemas). False: give up for now (rebalancing)."""
-        new = sorted({Part(ev.message.topic, ev.message.partition) for ev in events
-                      if not self.s.committer.known(Part(ev.message.topic, ev.message.partition))})
-        if new:
-            if not await self.s.confirm(self.s.ledger.catch_up, "ledger read"):
-                return False
-            for part in new:
-                if self.s.control.accepts(part) and not await self._assign(part):
-                    return False
-        self.since = self.s.clock()                 # a schema change may make them wait in ready()
-        try:
-            await self.ready([r for ev in events for r in ev.message.records])
-        except (DdlError, SchemaChangeFailed) as exc:   # the table cannot be made to take the records
-            self.s.stop([self.id], f"{exc}")
-            return False
-        return True
+    @property
+    def chunker(self) -> Any:
+        return self.codec.chunker
 
-    async def ready(self, records: list[Any]) -> None:
-        """What decoding ``records`` needs: the converter fetches registry schemas it has not seen
-        (intake, and records read again from Kafka to settle or split a batch)."""
-        prep = getattr(self.converter, "prepare", None)
-        if prep is not None:
-            await prep(records, tolerant=True)
-        if self.shape is not None:
-            await self.shape.prepare(records)       # create the table / add columns before encoding
-
-    async def _assign(self, part: Part) -> bool:
-        entry = self.s.ledger.entry(part)
-        done, stops = dict(entry.done), []
-        for label in entry.pending:
-            res = await self.s.settler.settle(label)
-            out = res.outcome
-            if out.kind == "aborted":
-                return False
-            if out.kind == "failed":
-                self.s.stop([self.id], out.reason)
-                return False
-            if out.kind == "loaded" and res.record is not None:
-                table = str(res.record.batch.table)
-                upto = out.through.get(part, (entry.loaded, entry.loaded))[0]
-                done[table] = max(done.get(table, entry.loaded), upto)
-                if part in out.stopped:
-                    stops.append((upto + 1, out.stopped[part]))
-            self.stats.replayed_batches += 1
-        self.s.committer.init(part, entry, done)
+    def assigned(self, part: Part) -> None:
+        """``part`` is assigned here (the committer tracks it): its records may be taken."""
         self.views[part.partition] = PartitionView()
-        if entry.pending:
-            settled = self.s.committer.entries([part])
-            await self.s.confirm(lambda: self.s.ledger.write(lambda: settled), f"ledger write ({part})")
-        for offset, reason in stops:
-            self._halt_at(part, offset, reason)
-        return True
+
+    def release(self) -> None:
+        """A rebalance: partitions are read again from their committed offsets by whoever owns them."""
+        self.views.clear()
 
     # -- intake -------------------------------------------------------------------------------
-    def take(self, events: list[Any]) -> None:
+    def take(self, events: list[Any], since: float | None = None) -> Halt | None:
+        """Take fetched batches in order, up to the first record the route cannot load (returned);
+        ``since``: when they reached the route (the age of the rows they give)."""
         for ev in events:
             if self.state is not RouteState.RUNNING:
-                return                              # halted or stopped: dropped without ack
-            self._take_one(ev)
+                return None                         # halted or stopped: dropped without ack
+            halt = self._take_one(ev, since)
+            if halt is not None:
+                return halt
+        return None
 
-    def _take_one(self, ev: Any) -> None:
+    def _take_one(self, ev: Any, since: float | None) -> Halt | None:
         msg, st = ev.message, self.stats
         part, records = Part(msg.topic, msg.partition), msg.records
         if not records:
-            return
-        if not self.s.control.accepts(part) or not self.s.committer.known(part):
+            return None
+        if not self.control.accepts(part) or not self.committer.known(part):
             st.dropped_stale += len(records)        # revoked, or being revoked: never load or ack
-            return
+            return None
         view = self.views[part.partition]
-        floor = self.s.committer.watermark(part)
+        floor = self.committer.watermark(part)
         plan = plan_intake(view, records, msg.prev_last, floor, getattr(msg, "fetch_from", None))
         if plan.gap:
             self._gap(part, view, floor, len(records))
-            return
+            return None
         view.seeking = False
         if view.high < 0 and plan.start:
             self._behind_ledger(part, records[0].offset, floor)
         st.skipped_loaded += plan.start
         st.redelivered += plan.new - plan.start
         last = records[-1].offset
-        if plan.new < len(records):
-            self._encode(part, records, plan.new)
+        halt = self._encode(part, records, plan.new, since) if plan.new < len(records) else None
         view.high = max(view.high, last)
-        self.s.committer.took(part, ev, last, max(last, getattr(msg, "next_offset", last + 1) - 1))
-        msg.records = []                            # the rows are encoded; Kafka keeps the records
+        self.committer.took(part, ev, last, max(last, getattr(msg, "next_offset", last + 1) - 1))
+        self.control.taken(ev)                      # the rows are encoded; Kafka keeps the records
+        return halt
 
     def _skipped(self, record: Any, why: Any) -> None:
         """An event a transform skipped on purpose: counted; the first of each kind is named in the log."""
@@ -206,60 +142,66 @@ class RouteIntake:
         log.warning("route=%s partition=%d: a fetched batch after offset %d never reached the route; "
                     "re-reading from %s", self.name, part.partition, max(view.high, floor),
                     resume if resume is not None else "the committed offset")
-        self.s.control.reseek(part, resume)
+        self.control.reseek(part, resume)
 
-    def _encode(self, part: Part, records: list[Any], i: int) -> None:
-        skips = {t: off for t, off in self.s.committer.replay_skips(part).items() if off >= records[i].offset}
+    def _encode(self, part: Part, records: list[Any], i: int, since: float | None) -> Halt | None:
+        skips = {t: off for t, off in self.committer.replay_skips(part).items() if off >= records[i].offset}
+        chunker = self.codec.chunker
         for lo, hi, skip in segments(records, i, skips):
             try:
-                chunk = self.chunker.encode(records, lo, hi)
+                chunk = chunker.encode(records, lo, hi)
             except BadRecord as bad:                # errors.tolerance=none
                 if bad.index > lo:
-                    self._add(part, records, lo, bad.index, self.chunker.encode(records, lo, bad.index), skip)
-                self._halt(part, records[bad.index], bad)
-                return
-            self._add(part, records, lo, hi, chunk, skip)
+                    self._add(part, records, lo, bad.index, chunker.encode(records, lo, bad.index), skip, since)
+                return self._halt(part, records[bad.index], bad)
+            self._add(part, records, lo, hi, chunk, skip, since)
+        return None
 
-    def _add(self, part: Part, records: list[Any], lo: int, hi: int, chunk: Chunk, skip: frozenset[str]) -> None:
+    def _add(self, part: Part, records: list[Any], lo: int, hi: int, chunk: Chunk, skip: frozenset[str],
+             since: float | None) -> None:
         self.stats.records_in += hi - lo
         self.stats.tombstones += chunk.tombstones
         for k, why in chunk.skipped:
             self._skipped(records[k], why)
         first, last = records[lo].offset, records[hi - 1].offset
         own = str(self.table) not in skip
-        epoch = self.s.committer.epoch(part)
-        letters = [d for b in chunk.bad if (d := self.letter(records[b.index], b)) is not None] if own else []
+        epoch = self.committer.epoch(part)
+        letters = self._letters(records, chunk) if own else []
         carried = False
         for name, piece in chunk.pieces(self.table.table).items():
             table = TableKey(self.table.database, name)
             if str(table) in skip:
                 continue
-            self.s.lane(table, self)
             mine = letters if table == self.table else None
             carried = carried or bool(mine)
-            self.s.batcher.add(table, part, first, last, self.id, piece.data, piece.rows, mine, epoch, self.since)
+            self._put(table, part, first, last, piece.data, piece.rows, mine, epoch, since)
         if letters and not carried:
-            self.s.lane(self.table, self)
-            self.s.batcher.add(self.table, part, first, last, self.id, None, 0, letters, epoch, self.since)
+            self._put(self.table, part, first, last, None, 0, letters, epoch, since)
 
-    def _halt(self, part: Part, record: Any, bad: BadRecord) -> None:
+    def _letters(self, records: list[Any], chunk: Chunk) -> list[Any]:
+        """errors.tolerance=all: the dead letters of a run's bad records, to carry in the route's own
+        table batch; without a dead-letter topic none: they are skipped and counted here."""
+        letters = [self.codec.letter(records[b.index], b) for b in chunk.bad]
+        if self.codec.dlq:
+            return letters
+        self.stats.skipped_bad.update(d.stage for d in letters)
+        return []
+
+    def _put(self, table: TableKey, part: Part, first: int, last: int, data: Any, rows: int,
+             dead: list[Any] | None, epoch: int, since: float | None) -> None:
+        codec = self.codec
+        self.batcher.lane(table, codec.headers, codec.encoder, codec.chunker.marks)
+        seq = self.batcher.add(table, part, first, last, self.id, data, rows, dead, epoch, since)
+        if seq is not None:
+            self.committer.hold(part, seq, str(table), first)
+
+    def _halt(self, part: Part, record: Any, bad: BadRecord) -> Halt:
+        """The partition's watermark never passes ``record``, from before its event is taken."""
         r = record
         reason = (f"record {r.topic}[{r.partition}]@{r.offset} cannot be loaded ({bad.stage}): {bad.error}. "
                   f"Every record before it is loaded and committed. Fix the data and restart, or skip the "
                   f"record (kafka-consumer-groups --reset-offsets --to-offset {r.offset + 1} for "
                   f"{r.topic}:{r.partition}), or set errors.tolerance=all with "
                   f"errors.deadletterqueue.topic.name to dead-letter such records")
-        self._halt_at(part, r.offset, reason)
-
-    def _halt_at(self, part: Part, offset: int, reason: str) -> None:
-        self.s.committer.stop(part, offset)
-        if self.state is RouteState.RUNNING:
-            self.state, self.reason = RouteState.HALTING, reason
-            log.error("route %s: %s; loading what came before it", self.name, reason)
-            self.s.halt(self)
-
-    def release(self) -> None:
-        """A rebalance: partitions are read again from their committed offsets by whoever owns them."""
-        self.views.clear()
-        if self.state is RouteState.HALTING:
-            self.state, self.reason = RouteState.RUNNING, None   # the next owner meets the record again
+        self.committer.stop(part, r.offset)
+        return Halt(part, r.offset, reason)

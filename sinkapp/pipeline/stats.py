@@ -1,14 +1,17 @@
-"""Counters a user watches, and the snapshot the status pages and metrics read.
+"""Counters a user watches, what one load counted, and the snapshot the pages and metrics read.
 
-Who writes: the route intake (records in, tombstones, replay counts), the loader (loads, retries,
-back-offs, dead letters), the pipeline (stops). Who reads: :func:`Snapshot` consumers only
-(:mod:`sinkapp.observe.web`, :mod:`sinkapp.observe.metrics`, the progress line); they never see the sink's state.
+Who writes: the route intake its own route's intake counters (records in, tombstones, skips); the
+loader only the :class:`LoadStats` of the load it runs; the pipeline adds each load's
+:class:`LoadStats` to the table's and routes' counters (:func:`add_load`) when the load ends, however
+it ends. Who reads: :func:`Snapshot` consumers only (:mod:`sinkapp.observe.web`,
+:mod:`sinkapp.observe.metrics`, the progress line); they never see the sink's state.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -75,8 +78,66 @@ class TableStats:
     last_rows: int = 0
     last_load_label: str | None = None
     last_load_at: float | None = None
-    settled: int = 0                                               # pending batches of a previous owner
-    trouble: tuple[float, str] | None = None                       # (since, why) while loads fail
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One Stream Load that went through (a batch's, or one part of a split or partial batch)."""
+
+    label: str
+    status: str
+    rows: int                      # rows sent
+    loaded: int                    # rows StarRocks counts as loaded (all of them when ``confirmed``)
+    filtered: int
+    nbytes: int
+    seconds: float
+    at: float                      # wall clock
+    by_route: dict[int, int]       # route id -> rows of it sent
+    confirmed: bool = False        # Label Already Exists: an earlier attempt loaded it
+
+
+@dataclass
+class LoadStats:
+    """What one table batch's load did, in the order it happened; live while the load runs."""
+
+    sent: list[Sent] = field(default_factory=list)
+    retries: int = 0
+    route_retries: Counter[int] = field(default_factory=Counter)
+    backoffs: Counter[str] = field(default_factory=Counter)            # by reason (load pressure)
+    pressure: list[int] = field(default_factory=list)   # per Stream Load: times it met pressure (0: none)
+    dead_lettered: Counter[tuple[str, str]] = field(default_factory=Counter)   # (topic, stage), written
+    skipped_bad: Counter[tuple[str, str]] = field(default_factory=Counter)     # (topic, stage), no topic
+
+
+def add_load(table: TableStats, route: Callable[[int], RouteStats], topic_route: Callable[[str], int],
+             s: LoadStats) -> None:
+    """Add what a load counted to its table's and routes' counters (``route``: a route id's
+    counters; ``topic_route``: the id of the route that reads a topic)."""
+    for x in s.sent:
+        table.loads += 1
+        table.rows_loaded += x.loaded
+        table.bytes_loaded += x.nbytes
+        table.loads_by_status[x.status] += 1
+        table.load_times.observe(x.seconds)
+        table.last_rows, table.last_load_label, table.last_load_at = x.loaded, x.label, x.at
+        for r, n in x.by_route.items():
+            st = route(r)
+            st.loads += 1
+            st.label_confirmed += int(x.confirmed)
+            st.rows_loaded += n if x.confirmed or x.loaded == x.rows else round(n * x.loaded / max(1, x.rows))
+            st.rows_filtered += round(x.filtered * n / max(1, x.rows))
+            st.bytes_loaded += round(x.nbytes * n / max(1, x.rows))
+            st.loads_by_status[x.status] += 1
+            st.load_times.observe(x.seconds)
+            st.last_load_label, st.last_load_at = x.label, x.at
+    table.load_retries += s.retries
+    for r, n in s.route_retries.items():
+        route(r).load_retries += n
+    table.backoffs.update(s.backoffs)
+    for (topic, stage), n in s.dead_lettered.items():
+        route(topic_route(topic)).dead_lettered[stage] += n
+    for (topic, stage), n in s.skipped_bad.items():
+        route(topic_route(topic)).skipped_bad[stage] += n
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The sink core's vocabulary: source partitions, batch members, batch identities, route states.
+"""The sink core's vocabulary: source partitions, batch members, batch identities, route states,
+how a batch ended.
 
 Who uses it: every part of :mod:`sinkapp.pipeline`, the ledger and the status pages. Pure data.
 
@@ -10,7 +11,7 @@ label (:mod:`sinkapp.streamload.labels`) is derived from the identity alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -85,6 +86,28 @@ def batch_id(table: TableKey, members: dict[Part, tuple[int, int]], epoch: int =
 
 
 class RouteState(Enum):
+    """A route's state; the pipeline alone changes it."""
+
     RUNNING = "RUNNING"
     HALTING = "HALTING"        # errors.tolerance=none met a bad record: loading what came before it
-    STOPPED = "STOPPED"
+    STOPPED = "STOPPED"        # nothing of it loads or is acknowledged until the worker restarts
+
+
+class Kind(Enum):
+    """How a table batch ended (:class:`Outcome`): one word per meaning."""
+
+    LOADED = "loaded"          # its rows are in StarRocks (``through`` says how far per member)
+    FRESH = "fresh"            # (a previous owner's pending batch) never sent: its records load anew
+    ABANDONED = "abandoned"    # the worker is rebalancing or stopping: nothing acked, the next owner has it
+    FAILED = "failed"          # it cannot load (``reason``): the routes it feeds stop
+
+
+@dataclass
+class Outcome:
+    """What became of a table batch. ``through``: per member, (last offset done, member's last);
+    ``stopped``: members stopped at a row StarRocks refused (errors.tolerance=none), and why."""
+
+    kind: Kind
+    through: dict[Part, tuple[int, int]] = field(default_factory=dict)
+    reason: str = ""
+    stopped: dict[Part, str] = field(default_factory=dict)

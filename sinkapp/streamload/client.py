@@ -25,6 +25,7 @@ import aiohttp
 import aiohttp.payload
 import orjson
 
+from sinkapp.config.keys import default_s
 from sinkapp.config.types import Secret
 from sinkapp.errors import (
     AuthRejected,
@@ -83,7 +84,8 @@ class StreamLoadClient:
     """Sends one body to ``/api/{db}/{table}/_stream_load`` with the given label and headers."""
 
     def __init__(self, urls: Sequence[str], user: str, password: Secret, *,
-                 connect_timeout_s: float = 1.0, request_timeout_s: float = 600.0,
+                 connect_timeout_s: float = default_s("connect.timeoutms"),
+                 request_timeout_s: float = default_s("sinkapp.load.timeout.ms"),
                  session: aiohttp.ClientSession | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         if not urls:
             raise ValueError("at least one FE url is needed")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sinkapp.config.keys import default, default_s
 from sinkapp.errors import LoadAborted, LoadPressure, LoadRetriable
 from sinkapp.streamload.client import LoadResult
 from sinkapp.streamload.encoding import Body
@@ -28,10 +29,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_retries: int = 3            # sink.maxretries; -1 = unlimited
+    max_retries: int = default("sink.maxretries")                   # -1 = unlimited
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
-    pressure_max_delay_s: float = 60.0   # sinkapp.load.backoff.max.ms: the longest wait under load pressure
+    pressure_max_delay_s: float = default_s("sinkapp.load.backoff.max.ms")   # the longest wait under load pressure
 
     def delay(self, attempt: int) -> float:
         d = min(self.max_delay_s, self.base_delay_s * (2 ** min(attempt, 16)))

@@ -20,7 +20,7 @@ from sinkapp.converters.simple import set_zone
 from sinkapp.faustio.app import BatchApp
 from sinkapp.faustio.control import ConsumerControl
 from sinkapp.faustio.take import noack_batches
-from sinkapp.kafka.admin import aiokafka_security, faust_credentials
+from sinkapp.kafka.admin import BROKER_DEFAULT_MAX_MESSAGE_BYTES, aiokafka_security, faust_credentials
 from sinkapp.kafka.dlq import DeadLetterQueue
 from sinkapp.kafka.ledger import KafkaLedger
 from sinkapp.kafka.refetch import SourceReader
@@ -168,7 +168,7 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
     reader = SourceReader(k.bootstrap_servers, security)
     dlq = None
     if e.dlq_topic:
-        size = dlq_max_message_bytes or 1048588
+        size = dlq_max_message_bytes or BROKER_DEFAULT_MAX_MESSAGE_BYTES
         dlq = DeadLetterQueue(e.dlq_topic, k.bootstrap_servers, security, connector=settings.name,
                               context_headers=e.context_headers, max_request_size=max(size + 65536, 16 << 20))
         log.info("errors.tolerance=all: bad records go to the dead-letter topic %s", e.dlq_topic)
@@ -176,11 +176,7 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
         log.warning("errors.tolerance=all without errors.deadletterqueue.topic.name: bad records are skipped "
                     "(logged with errors.log.enable=true, counted on the status page), as Kafka Connect does")
     app.closers = [c for c in (client, ledger, dlq, reader) if c is not None]
-    cfg = PipelineConfig(label_prefix=settings.label_prefix, max_bytes=settings.bufferflush_maxbytes,
-                         max_rows=settings.flush_max_rows, interval_ms=settings.bufferflush_intervalms,
-                         max_interval_ms=settings.backoff_max_ms, tasks_max=settings.tasks_max,
-                         database=settings.database, tolerant=e.tolerant, log_enable=e.log_enable,
-                         log_messages=e.log_messages)
+    cfg = PipelineConfig.of(settings)
     policy = RetryPolicy(max_retries=settings.sink_maxretries, pressure_max_delay_s=settings.backoff_max_ms / 1000)
     pipeline = Pipeline(cfg, client=client, ledger=ledger, control=ConsumerControl(lambda: app.batch_consumer),
                         policy=policy, dlq=dlq, reader=reader)
@@ -194,8 +190,8 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
         ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=e.tolerant, chain=chain),
                                 encoder, load_headers(route.headers))
         if shapes is not None:
-            ri.shape = route_shape(shapes, settings, ri.table, converter)
-            ri.chunker.gate = ri.shape.gate
+            ri.codec.shape = route_shape(shapes, settings, ri.table, converter)
+            ri.codec.chunker.gate = ri.codec.shape.gate
     return pipeline
 
 
