@@ -2,7 +2,8 @@
 
 Who calls: :mod:`sinkapp.config` (validation) and the README's configuration reference,
 which lists the same keys. Defaults follow the product documentation of the Java
-connector (``product-doc-kafka-connector.txt``) where it and the connector's code differ.
+connector (CelerData's "Load data using the Kafka connector" page, which the README's configuration
+reference follows) where it and the connector's code differ.
 
 This table is the only place a default is written: the settings model
 (:mod:`sinkapp.config.types`), the sink core's configuration and the clients' keyword defaults
