@@ -93,7 +93,7 @@ def test_workers_joining_and_leaving_while_loading(kafka: Any, emulator: Any, to
         while not stop.is_set():
             produce_sync(kafka.bootstrap_servers, topic, rows(total["n"], 300), partitions=6)
             total["n"] += 300
-            time.sleep(0.2)
+            time.sleep(0.2)                 # a steady producer: ~1500 rows a second
 
     def rebalanced(*ws: Worker) -> None:
         """Until the live workers ``ws`` split the six partitions between them, then until a load lands
