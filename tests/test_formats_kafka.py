@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -357,7 +356,7 @@ def test_bad_magic_byte_stops_route_and_offset_never_passes_it(
     parsed = fastavro.parse_schema(json.loads(schema_text))
     cfg = connector(kafka, emulator, "connector-avro.json", topics=topic,
                     **{"starrocks.topic2table.map": f"{topic}:{table}"})
-    w = Worker(cfg, tmp_path, env={"SINKAPP_SCHEMA_REGISTRY_URL": registry.url}).start()
+    w = Worker(cfg, tmp_path, env={"SINKAPP_SCHEMA_REGISTRY_URL": registry.url}, web=True).start()
     try:
         # 20 good records load and commit first, so the committed offset sits right before the bad one
         produce_sync(kafka.bootstrap_servers, topic, (avro_value(sid, parsed, datagen_order(i)) for i in range(20)))
@@ -367,12 +366,10 @@ def test_bad_magic_byte_stops_route_and_offset_never_passes_it(
         bad = b"\x01" + good[1:]                       # wrong magic byte at offset 20
         produce_sync(kafka.bootstrap_servers, topic,
                      [bad] + [avro_value(sid, parsed, datagen_order(i)) for i in range(21, 31)])
-        wait_for(w, lambda: "STOPPED" in w.log() or not w.alive(), 60, "the route to stop")
-        # give the worker time to (wrongly) load or commit anything past the bad record
-        time.sleep(3)
+        w.wait_failed()
         committed, ends = offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)
     finally:
-        w.stop()
+        w.stop()    # the last chance to (wrongly) load or commit past the bad record: the drain at SIGTERM
     log = w.log()
     stop_lines = [ln for ln in log.splitlines() if "STOPPED" in ln]
     assert stop_lines, log[-3000:]
