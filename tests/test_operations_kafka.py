@@ -15,7 +15,16 @@ from schema_registry.client import SchemaRegistryClient
 from sinkapp_testkit.registry import RegistryThread
 
 from tests.test_formats_kafka import avro_value, connector, orders_table, run_until_loaded, tname
-from tests.workers import FIXTURES, Worker, datagen_order, free_port, http_get, metric, produce_sync, wait_until
+from tests.workers import (
+    FIXTURES,
+    Worker,
+    datagen_order,
+    free_port,
+    http_get,
+    metric,
+    produce_sync,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 
