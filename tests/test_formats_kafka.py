@@ -50,7 +50,9 @@ def tname(stem: str) -> str:
 def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str) -> dict[str, str]:
     """A connector config: the product fixture (or a minimal one) with StarRocks URL, credentials,
     Kafka bootstrap and group changed. ``bufferflush.intervalms`` is lowered from the 300 s default
-    to 1000 ms (the minimum) only so that the tests do not wait minutes for the age-based flush."""
+    to 1000 ms (the minimum) only so that the tests do not wait minutes for the age-based flush, and
+    ``heartbeat.interval.ms`` from 3000 to 1000 so that a worker notices a rebalance another worker
+    started within a second (test speed only)."""
     cfg: dict[str, str] = json.loads((FIXTURES / fixture).read_text()) if fixture else {}
     cfg.update({
         "starrocks.http.url": emulator.fe_url,
@@ -59,6 +61,7 @@ def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str
         "bootstrap.servers": kafka.bootstrap_servers,
         "group.id": f"g-{uuid.uuid4().hex[:8]}",
         "bufferflush.intervalms": "1000",     # test speed only, see the docstring
+        "heartbeat.interval.ms": "1000",      # test speed only, see the docstring
     })
     cfg.setdefault("starrocks.database.name", "test")
     cfg.update(over)
