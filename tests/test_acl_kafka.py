@@ -115,8 +115,7 @@ def _check(cfg: dict[str, str], tmp_path: Path, name: str) -> tuple[int, list[st
 
 def _start_fails(cfg: dict[str, str], tmp_path: Path, name: str) -> str:
     w = Worker(cfg, tmp_path, name=name).start()
-    wait_until(lambda: not w.alive(), 60, "the worker to stop at start")
-    assert w.stop() == 2, w.log()[-3000:]
+    assert w.wait_exit(60) == 2, w.log()[-3000:]
     return w.log()
 
 

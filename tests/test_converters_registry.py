@@ -417,10 +417,13 @@ async def test_registry_down_then_up_prepare_waits_then_succeeds(
     await sr.down()
     caplog.set_level(logging.WARNING, "sinkapp.converters.registry")
     task = asyncio.create_task(conv.prepare(msgs(values)))
-    for _ in range(200):
+    # the converter's only trace of each attempt is its warning (what the operator reads): 3 of them
+    for _ in range(500):
         if sum("schema registry unavailable" in r.getMessage() for r in caplog.records) >= 3:
             break
         await asyncio.sleep(0.01)
+    else:
+        raise AssertionError(f"fewer than 3 retries in 5 s: {[r.getMessage() for r in caplog.records]}")
     assert not task.done()                                  # waiting, not failing, not skipping
     sr.fail_next(2, 503)                                    # 5xx answers are waited out too
     await sr.up()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,9 @@ def tname(stem: str) -> str:
 def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str) -> dict[str, str]:
     """A connector config: the product fixture (or a minimal one) with StarRocks URL, credentials,
     Kafka bootstrap and group changed. ``bufferflush.intervalms`` is lowered from the 300 s default
-    to 1000 ms (the minimum) only so that the tests do not wait minutes for the age-based flush."""
+    to 1000 ms (the minimum) only so that the tests do not wait minutes for the age-based flush, and
+    ``heartbeat.interval.ms`` from 3000 to 1000 so that a worker notices a rebalance another worker
+    started within a second (test speed only)."""
     cfg: dict[str, str] = json.loads((FIXTURES / fixture).read_text()) if fixture else {}
     cfg.update({
         "starrocks.http.url": emulator.fe_url,
@@ -60,6 +61,7 @@ def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str
         "bootstrap.servers": kafka.bootstrap_servers,
         "group.id": f"g-{uuid.uuid4().hex[:8]}",
         "bufferflush.intervalms": "1000",     # test speed only, see the docstring
+        "heartbeat.interval.ms": "1000",      # test speed only, see the docstring
     })
     cfg.setdefault("starrocks.database.name", "test")
     cfg.update(over)
@@ -357,7 +359,7 @@ def test_bad_magic_byte_stops_route_and_offset_never_passes_it(
     parsed = fastavro.parse_schema(json.loads(schema_text))
     cfg = connector(kafka, emulator, "connector-avro.json", topics=topic,
                     **{"starrocks.topic2table.map": f"{topic}:{table}"})
-    w = Worker(cfg, tmp_path, env={"SINKAPP_SCHEMA_REGISTRY_URL": registry.url}).start()
+    w = Worker(cfg, tmp_path, env={"SINKAPP_SCHEMA_REGISTRY_URL": registry.url}, web=True).start()
     try:
         # 20 good records load and commit first, so the committed offset sits right before the bad one
         produce_sync(kafka.bootstrap_servers, topic, (avro_value(sid, parsed, datagen_order(i)) for i in range(20)))
@@ -367,12 +369,10 @@ def test_bad_magic_byte_stops_route_and_offset_never_passes_it(
         bad = b"\x01" + good[1:]                       # wrong magic byte at offset 20
         produce_sync(kafka.bootstrap_servers, topic,
                      [bad] + [avro_value(sid, parsed, datagen_order(i)) for i in range(21, 31)])
-        wait_for(w, lambda: "STOPPED" in w.log() or not w.alive(), 60, "the route to stop")
-        # give the worker time to (wrongly) load or commit anything past the bad record
-        time.sleep(3)
+        w.wait_failed()
         committed, ends = offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)
     finally:
-        w.stop()
+        w.stop()    # the last chance to (wrongly) load or commit past the bad record: the drain at SIGTERM
     log = w.log()
     stop_lines = [ln for ln in log.splitlines() if "STOPPED" in ln]
     assert stop_lines, log[-3000:]

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import orjson
 import pytest
 
 from tests.test_exactly_once_kafka import DDL, config, rows
-from tests.workers import Worker, offsets_sync, produce_sync, wait_committed, wait_until
+from tests.workers import Worker, offsets_sync, open_loads, produce_sync, wait_committed, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -68,8 +67,7 @@ def test_reset_to_earliest_with_reload_loads_every_row_once_more_under_new_label
     w = Worker(cfg, tmp_path, "reload").start()
     try:
         wait_until(lambda: emulator.count("test", topic) >= 6000, 60, "the reload")
-        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
-        time.sleep(2.0)
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)   # commits follow loads
     finally:
         w.stop()
     assert set(counts(emulator, topic).values()) == {2} and len(counts(emulator, topic)) == 3000
@@ -85,14 +83,14 @@ def test_a_crash_in_the_middle_of_a_reload_neither_loses_nor_doubles_a_row_of_it
     w = Worker(cfg, tmp_path, "reload1").start()
     try:
         wait_until(lambda: not emulator.faults.pending(), 60, "the reload's load to hang")
-        time.sleep(0.5)
+        assert open_loads(emulator, topic), "the load must be in flight"
     finally:
         w.kill()
     w2 = Worker(cfg, tmp_path, "reload2").start()
     try:
         wait_until(lambda: emulator.count("test", topic) >= 6000, 90, "the rest of the reload")
         wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w2.log)
-        time.sleep(2.0)
+        wait_until(lambda: not open_loads(emulator, topic), 30, "the hung load to end (a duplicate would land)")
     finally:
         w2.stop()
     c = counts(emulator, topic)
@@ -102,14 +100,18 @@ def test_a_crash_in_the_middle_of_a_reload_neither_loses_nor_doubles_a_row_of_it
 def test_a_reset_while_a_worker_runs_is_refused_naming_it(kafka: Any, emulator: Any, topic_factory: Any,
                                                          tmp_path: Path) -> None:
     topic, cfg, path = load_once(kafka, emulator, topic_factory, tmp_path, n=300)
-    w = Worker(cfg, tmp_path, "running").start()
+    w = Worker(cfg, tmp_path, "running", web=True).start()
+    got: dict[str, Any] = {}
+
+    def refused() -> bool:
+        got["rc"], got["out"] = offsets_cmd(path, "reset", "--to-earliest", "--reload", "--yes")
+        return "active members" in got["out"]
     try:
-        wait_until(lambda: "Worker ready" in w.log() or "[^Worker]: Ready" in w.log(), 60, "the worker")
-        wait_until(lambda: "active members" in offsets_cmd(path, "reset", "--to-earliest", "--reload", "--yes")[1],
-                   30, "the group to show the worker")
-        rc, out = offsets_cmd(path, "reset", "--to-earliest", "--reload", "--yes")
+        w.wait_ready()                                       # it holds its assignment: a member of the group
+        wait_until(refused, 30, "the group to show the worker")
     finally:
         w.stop()
+    rc, out = got["rc"], got["out"]
     assert rc == 2 and "active members" in out and "@" in out and "stop every worker" in out
     assert offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)[0] == {0: 100, 1: 100, 2: 100}
 
@@ -162,13 +164,17 @@ def test_offsets_moved_back_with_other_tools_are_skipped_with_a_warning_naming_t
             await c.stop()
 
     asyncio.run(rewind())
-    w = Worker(cfg, tmp_path, "after-rewind").start()
+    w = Worker(cfg, tmp_path, "after-rewind", web=True).start()
     try:
         wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w.log)
-        wait_until(lambda: w.log().count("is behind the ledger") >= 3, 30, "a warning per partition")
+        wait_until(lambda: w.metric("sinkapp_partitions_behind_ledger_total") >= 3, 30, "each partition behind")
+        behind = w.metric("sinkapp_partitions_behind_ledger_total")
+        already = w.metric("sinkapp_records_already_loaded_total")
     finally:
         w.stop()
     assert set(counts(emulator, topic).values()) == {1}                  # skipped, not loaded twice
+    assert (behind, already) == (3, 300)
+    assert len([ln for ln in w.log().splitlines() if "is behind the ledger" in ln]) == 3   # one warning each
     warning = next(ln for ln in w.log().splitlines() if "is behind the ledger" in ln)
     assert "WARNING" in warning and "100 record(s) are skipped" in warning
     assert f"sinkapp offsets reset --config {w.config_path} --route {topic} --partition" in warning

@@ -15,7 +15,16 @@ from schema_registry.client import SchemaRegistryClient
 from sinkapp_testkit.registry import RegistryThread
 
 from tests.test_formats_kafka import avro_value, connector, orders_table, run_until_loaded, tname
-from tests.workers import FIXTURES, Worker, datagen_order, produce_sync, wait_until
+from tests.workers import (
+    FIXTURES,
+    Worker,
+    datagen_order,
+    free_port,
+    http_get,
+    metric,
+    produce_sync,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -77,17 +86,11 @@ def _listening(port: int) -> set[str]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_web_server_listens_on_loopback_by_default(kafka: Any, emulator: Any, topic_factory: Any,
                                                    tmp_path: Path) -> None:
     topic = topic_factory(partitions=1, name=tname("web"))
     emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
-    port = _free_port()
+    port = free_port()
     cfg = connector(kafka, emulator, topics=topic, **{"starrocks.password": STAR_PW, "sinkapp.web.port": str(port)})
     w = Worker(cfg, tmp_path, web=True).start()
     try:
@@ -97,34 +100,12 @@ def test_web_server_listens_on_loopback_by_default(kafka: Any, emulator: Any, to
         w.stop()
 
 
-def _get(port: int, path: str) -> tuple[int, bytes]:
-    import urllib.error
-    import urllib.request
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample of Prometheus text (labels must all match)."""
-    total = None
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
-    assert total is not None, f"{name}{labels} not in /metrics:\n{text[:3000]}"
-    return total
-
-
 def test_metrics_health_and_status_after_a_known_load_then_a_route_failure(
         kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
     import orjson
     topic = topic_factory(partitions=2, name=tname("metrics"))
     emulator.add_table("test", f"CREATE TABLE {topic} (id BIGINT) DUPLICATE KEY(id);")
-    port = _free_port()
+    port = free_port()
     cfg = connector(kafka, emulator, topics=topic, **{
         "starrocks.password": STAR_PW, "sinkapp.web.port": str(port),
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -132,34 +113,34 @@ def test_metrics_health_and_status_after_a_known_load_then_a_route_failure(
     w = Worker(cfg, tmp_path, web=True).start()
     route = f"{topic}->test.{topic}"
     try:
-        wait_until(lambda: _get(port, "/health/live")[0] == 200 if _listening(port) else False, 60, "live")
-        wait_until(lambda: _get(port, "/health/ready")[0] == 200, 60, "ready after the first assignment")
+        wait_until(lambda: http_get(port, "/health/live")[0] == 200, 60, "live")
+        wait_until(lambda: http_get(port, "/health/ready")[0] == 200, 60, "ready after the first assignment")
         produce_sync(kafka.bootstrap_servers, topic, [orjson.dumps({"id": i}) for i in range(1000)], partitions=2)
         wait_until(lambda: emulator.count("test", topic) >= 1000, 60, "1000 rows")
-        wait_until(lambda: _metric(_get(port, "/metrics")[1].decode(), "sinkapp_consumer_lag") == 0, 30,
+        wait_until(lambda: metric(http_get(port, "/metrics")[1].decode(), "sinkapp_consumer_lag") == 0, 30,
                    "lag 0")
-        text = _get(port, "/metrics")[1].decode()
-        assert _metric(text, "sinkapp_records_consumed_total", route=route) == 1000
-        assert _metric(text, "sinkapp_rows_loaded_total", route=route) == 1000
-        loads = _metric(text, "sinkapp_loads_total", route=route, status="Success")
+        text = http_get(port, "/metrics")[1].decode()
+        assert metric(text, "sinkapp_records_consumed_total", route=route) == 1000
+        assert metric(text, "sinkapp_rows_loaded_total", route=route) == 1000
+        loads = metric(text, "sinkapp_loads_total", route=route, status="Success")
         assert loads >= 1
-        assert _metric(text, "sinkapp_load_duration_seconds_count", route=route) == loads
-        assert _metric(text, "sinkapp_bytes_loaded_total", route=route) > 1000 * len(b'{"id":1}')
-        assert _metric(text, "sinkapp_route_up", route=route) == 1
-        assert _metric(text, "sinkapp_last_load_timestamp_seconds", route=route) > 1.7e9
-        status = json.loads(_get(port, "/status")[1])
+        assert metric(text, "sinkapp_load_duration_seconds_count", route=route) == loads
+        assert metric(text, "sinkapp_bytes_loaded_total", route=route) > 1000 * len(b'{"id":1}')
+        assert metric(text, "sinkapp_route_up", route=route) == 1
+        assert metric(text, "sinkapp_last_load_timestamp_seconds", route=route) > 1.7e9
+        status = json.loads(http_get(port, "/status")[1])
         assert status["type"] == "sink" and status["connector"]["state"] == "RUNNING"
         assert [(t["id"], t["state"]) for t in status["tasks"]] == [(route, "RUNNING")]
         assert sorted(status["partitions_assigned"]) == [f"{topic}[0]", f"{topic}[1]"]
         # a bad record (tolerance none): the route fails, the pages say so, with no record bytes
         produce_sync(kafka.bootstrap_servers, topic, [b'{"id": "SECRETROW', orjson.dumps({"id": 5000})])
-        wait_until(lambda: _get(port, "/health/ready")[0] == 503, 60, "not ready after the route failed")
-        status = json.loads(_get(port, "/status")[1])
+        wait_until(lambda: http_get(port, "/health/ready")[0] == 503, 60, "not ready after the route failed")
+        status = json.loads(http_get(port, "/status")[1])
         task = status["tasks"][0]
         assert task["state"] == "FAILED" and f"{topic}[" in task["trace"] and "cannot be loaded" in task["trace"]
-        assert "SECRETROW" not in _get(port, "/status")[1].decode()
-        assert _get(port, "/sinkapp/status/")[0] == 503
-        assert _metric(_get(port, "/metrics")[1].decode(), "sinkapp_route_up", route=route) == 0
+        assert "SECRETROW" not in http_get(port, "/status")[1].decode()
+        assert http_get(port, "/sinkapp/status/")[0] == 503
+        assert metric(http_get(port, "/metrics")[1].decode(), "sinkapp_route_up", route=route) == 0
     finally:
         w.stop()
 
@@ -341,7 +322,7 @@ def test_health_and_status_show_a_registry_outage_as_degraded_then_recover(
         sid1 = sr.register(f"{topic}-value", schema_text)
         p1 = fastavro.parse_schema(json.loads(schema_text))
         produce_sync(kafka.bootstrap_servers, topic, [avro_value(sid1, p1, datagen_order(i)) for i in range(20)])
-        port = _free_port()
+        port = free_port()
         cfg = connector(kafka, emulator, "connector-avro.json", topics=topic, **{
             "starrocks.topic2table.map": f"{topic}:{table}", "starrocks.password": STAR_PW,
             "value.converter.schema.registry.url": sr.url, "sinkapp.web.port": str(port),
@@ -349,19 +330,19 @@ def test_health_and_status_show_a_registry_outage_as_degraded_then_recover(
         cfg.pop("confluent.custom.schema.registry.auto", None)
         w = Worker(cfg, tmp_path, web=True).start()
         try:
-            wait_until(lambda: emulator.count("test", table) >= 20 and _listening(port)
-                       and _get(port, "/health/ready")[0] == 200, 60, "20 rows and ready")
+            wait_until(lambda: emulator.count("test", table) >= 20 and http_get(port, "/health/ready")[0] == 200, 60,
+                       "20 rows and ready")
             sid2 = sr.register(f"{topic}-value", json.dumps(v2))
             p2 = fastavro.parse_schema(v2)
             sr.down()                                       # the registry goes away ...
             produce_sync(kafka.bootstrap_servers, topic,    # ... just as records need a schema it has
                          [avro_value(sid2, p2, {**datagen_order(i), "channel": "web"}) for i in range(20, 25)])
-            wait_until(lambda: _get(port, "/health/ready")[0] == 503, 30, "not ready while the registry is down")
-            task = json.loads(_get(port, "/status")[1])["tasks"][0]
+            wait_until(lambda: http_get(port, "/health/ready")[0] == 503, 30, "not ready while the registry is down")
+            task = json.loads(http_get(port, "/status")[1])["tasks"][0]
             assert task["state"] == "DEGRADED" and "Schema Registry" in task["trace"], task
             sr.up()
             wait_until(lambda: emulator.count("test", table) >= 25, 60, "the held records after the registry is back")
-            wait_until(lambda: _get(port, "/health/ready")[0] == 200, 30, "ready again")
-            assert json.loads(_get(port, "/status")[1])["tasks"][0]["state"] == "RUNNING"
+            wait_until(lambda: http_get(port, "/health/ready")[0] == 200, 30, "ready again")
+            assert json.loads(http_get(port, "/status")[1])["tasks"][0]["state"] == "RUNNING"
         finally:
             w.stop()

@@ -104,12 +104,20 @@ async def test_retriable_faults_end_with_rows_stored_once(emu, arm) -> None:
     assert {r.label for r in attempts} == {"l-retry"}
 
 
+async def no_open_load(emu: StreamLoadEmulator, timeout_s: float = 5.0) -> None:
+    """Until the emulator holds no transaction of table t (a hung attempt has committed or aborted)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while emu.open_labels("test", "t"):
+        assert asyncio.get_running_loop().time() < deadline, emu.open_labels("test", "t")
+        await asyncio.sleep(0.02)
+
+
 async def test_hang_past_client_timeout_then_commit_is_loaded_once(emu) -> None:
     emu.faults.hang_next(1, seconds=1.5, then="commit")
     c = client(emu, timeout_s=0.5)
     r = await load(c, "l-hang", policy=RetryPolicy(max_retries=20, base_delay_s=0.2, max_delay_s=0.5))
     assert r.status in ("Label Already Exists", "Success")
-    await asyncio.sleep(0.2)
+    await no_open_load(emu)                                 # a second copy would land by then
     assert emu.count("test", "t") == 10
 
 
@@ -117,7 +125,7 @@ async def test_hang_then_abort_is_resent_under_same_label(emu) -> None:
     emu.faults.hang_next(1, seconds=1.0, then="abort")
     c = client(emu, timeout_s=0.4)
     await load(c, "l-hang2", policy=RetryPolicy(max_retries=20, base_delay_s=0.2, max_delay_s=0.5))
-    await asyncio.sleep(0.8)
+    await no_open_load(emu)                                 # the hung attempt has aborted by then
     assert emu.count("test", "t") == 10
 
 
@@ -138,7 +146,7 @@ async def test_fe_failover_and_all_fes_down_then_back(emu) -> None:
         await c.load("test", "t", "l-fe2", body(range(10, 20)), HEADERS)
 
     async def bring_back() -> None:
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.4)                            # the scenario: down a while, then back
         emu.faults.fe_up(0)
         emu.faults.fe_up(1)
 

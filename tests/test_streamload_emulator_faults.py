@@ -45,6 +45,15 @@ async def state(session, emu, label: str) -> str:
         return json.loads(await resp.text())["state"]
 
 
+async def until(pred, what: str, timeout_s: float = 5.0) -> None:
+    """Poll the async predicate until it is true (a timed fault ends on the emulator's clock)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await pred():
+        assert loop.time() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
 async def test_fail_next_http_500_then_success(emu, session):
     emu.faults.fail_next(2, http_status=500)
     for _ in range(2):
@@ -87,9 +96,12 @@ async def test_hang_then_commit_retry_sees_running_then_finished(emu, session):
             await stream_load(short, emu.fe_url, "test", "kv", "1,a\n", {**CSV, "label": "hang1"})
     retry = await load(session, emu, "hang1")
     assert (retry["Status"], retry["ExistingJobStatus"]) == ("Label Already Exists", "RUNNING")
-    assert await state(session, emu, "hang1") == "PREPARE"
-    await asyncio.sleep(0.6)
-    assert await state(session, emu, "hang1") == "VISIBLE"
+    assert await state(session, emu, "hang1") == "PREPARE" and emu.open_labels("test", "kv") == ["hang1"]
+
+    async def visible() -> bool:
+        return await state(session, emu, "hang1") == "VISIBLE"
+    await until(visible, "the hung load to commit")
+    assert emu.open_labels("test", "kv") == []
     assert (await load(session, emu, "hang1"))["ExistingJobStatus"] == "FINISHED"
     assert emu.rows("test", "kv") == [{"k": 1, "v": "a"}]
 
@@ -123,10 +135,14 @@ async def test_publish_timeout_is_committed_then_visible(emu, session):
     r = await load(session, emu, "pt")
     assert r["Status"] == "Publish Timeout"
     assert r["Message"].startswith("Publish timeout. The data will be visible after a while")
+    assert emu.open_labels("test", "kv") == ["pt"]             # committed, not yet visible
     assert emu.count("test", "kv") == 1 and await state(session, emu, "pt") == "COMMITTED"
     assert (await load(session, emu, "pt"))["ExistingJobStatus"] == "FINISHED"
-    await asyncio.sleep(0.25)
-    assert await state(session, emu, "pt") == "VISIBLE"
+
+    async def visible() -> bool:
+        return await state(session, emu, "pt") == "VISIBLE"
+    await until(visible, "the publish to end")
+    assert emu.open_labels("test", "kv") == []
 
 
 async def test_label_running_then_finished(emu, session):
@@ -138,8 +154,10 @@ async def test_label_running_then_finished(emu, session):
         "Label Already Exists", "RUNNING", "Label [lr] has already been used.")
     assert await state(session, emu, "lr") == "PREPARED"
     assert (await load(session, emu, "lr", "7,x\n"))["ExistingJobStatus"] == "RUNNING"
-    await asyncio.sleep(0.35)
-    assert await state(session, emu, "lr") == "VISIBLE"
+
+    async def visible() -> bool:
+        return await state(session, emu, "lr") == "VISIBLE"
+    await until(visible, "the running label to finish")
     assert (await load(session, emu, "lr", "7,x\n"))["ExistingJobStatus"] == "FINISHED"
     assert {"k": 7, "v": "x"} in emu.rows("test", "kv")
 

@@ -51,7 +51,7 @@ async def test_add_column_job_passes_its_states_while_loads_go_on(http) -> None:
             i += 1
             reply = await load(http, emu, f"during{i}", [{"id": i, **ROW, "note": "dropped"}])
             assert reply["Status"] == "Success"                                   # loads go on
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)           # a load every 50 ms while the job's clock runs
         assert states == ["PENDING", "WAITING_TXN", "RUNNING", "FINISHED"], states
         assert i >= 5 and time.monotonic() - t0 >= 1.0
         assert [d[0] for d in await q(conn, "DESC orders")][-1] == "note"

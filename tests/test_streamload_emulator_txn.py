@@ -150,7 +150,7 @@ async def test_two_fes_lose_routes_on_restart(session):
         assert "has no node" in r.json["Message"]
         emu.faults.fe_down(0)
         emu.faults.fe_up(0)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)                  # one turn of the loop: the FE's restart takes effect
         r = await txn(session, emu.fe_urls[0], "load", "t7", "1,a\n")
         assert "has no node" in r.json["Message"]
 

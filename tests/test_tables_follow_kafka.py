@@ -109,22 +109,19 @@ def produce_v1_v2(kafka: Any, registry: Any, topic: str, n1: int, n: int, partit
 
 def test_avro_v1_creates_the_table_and_v2_adds_its_columns_before_its_rows_load(
         kafka: Any, emulator: Any, registry: RegistryThread, topic_factory: Any, tmp_path: Path) -> None:
-    from tests.test_operations_kafka import _free_port, _get, _metric
-
     topic = topic_factory(partitions=2, name=tname("auto"))
     produce_v1_v2(kafka, registry, topic, 300, 600)
-    port = _free_port()
-    cfg = auto_config(kafka, emulator, registry, topic, **{"sinkapp.web.port": str(port)})
+    cfg = auto_config(kafka, emulator, registry, topic)
     w = Worker(cfg, tmp_path, web=True).start()
     try:
         wait_for(w, lambda: topic in emulator.cluster.catalog.dbs["test"]
                  and emulator.count("test", topic) >= 600, 90, "600 rows in the created table")
         wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
-        metrics = _get(port, "/metrics")[1].decode()
+        created = w.metric("sinkapp_schema_changes_total", table=f"test.{topic}", kind="create")
+        added = w.metric("sinkapp_schema_changes_total", table=f"test.{topic}", kind="add_column")
     finally:
         w.stop()
-    assert _metric(metrics, "sinkapp_schema_changes_total", table=f"test.{topic}", kind="create") == 1
-    assert _metric(metrics, "sinkapp_schema_changes_total", table=f"test.{topic}", kind="add_column") == 2
+    assert (created, added) == (1, 2)
     assert_v1_v2(emulator.rows("test", topic), 300, 600)
     created = statements(emulator, topic, "CREATE TABLE")
     assert len(created) == 1 and "IF NOT EXISTS" in created[0].sql.upper() and created[0].error is None
@@ -145,7 +142,12 @@ def test_avro_v1_creates_the_table_and_v2_adds_its_columns_before_its_rows_load(
 def test_kill_9_between_the_alter_and_the_load_replays_the_batch_once(
         kafka: Any, emulator: Any, registry: RegistryThread, topic_factory: Any, tmp_path: Path) -> None:
     topic = topic_factory(partitions=2, name=tname("autokill"))
-    cfg = auto_config(kafka, emulator, registry, topic)
+    # a killed worker's group membership ends after session.timeout.ms: 6 s, not the default 60 s; the
+    # new owner then meets the hung load still RUNNING and waits for it (sink.maxretries=-1, as the
+    # exactly-once tests have it: with the default 3 the route stops after ~2 s of "label is RUNNING")
+    cfg = auto_config(kafka, emulator, registry, topic, **{"session.timeout.ms": "6000",
+                                                           "heartbeat.interval.ms": "1000",
+                                                           "sink.maxretries": "-1"})
     produce_v1_v2(kafka, registry, topic, 200, 200)
     w1 = Worker(cfg, tmp_path, "w1").start()
     try:
@@ -181,17 +183,17 @@ def test_two_workers_race_the_same_alter_and_both_load(
     topic = topic_factory(partitions=2, name=tname("autorace"))
     produce_v1_v2(kafka, registry, topic, 100, 700)
     cfg = auto_config(kafka, emulator, registry, topic)
-    ws = [Worker(cfg, tmp_path, f"w{i}").start() for i in range(2)]
+    ws = [Worker(cfg, tmp_path, f"w{i}", web=True).start() for i in range(2)]
     try:
         wait_for(ws[0], lambda: topic in emulator.cluster.catalog.dbs["test"]
                  and emulator.count("test", topic) >= 700, 120, "700 rows from two workers")
         wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, ws[0].log)
+        # neither lost the race: both still run, their routes RUNNING (no record refused, no crash)
+        states = [(w.alive(), w.tasks()) for w in ws]
     finally:
-        for w in ws:
-            w.stop()
+        codes = [w.stop() for w in ws]
+    assert states == [(True, ["RUNNING"])] * 2 and codes == [0, 0], (states, codes, ws[0].log()[-3000:])
     assert_v1_v2(emulator.rows("test", topic), 100, 700)
-    logs = ws[0].log() + ws[1].log()
-    assert "cannot be loaded" not in logs and "stopped" not in logs.lower().replace("stopped consumer", "")
     assert len([s for s in statements(emulator, topic, "ALTER TABLE") if s.error is None]) == 1
 
 
@@ -255,10 +257,11 @@ def test_with_tolerance_none_a_type_change_stops_the_route_naming_the_field(
     topic = topic_factory(partitions=1, name=tname("autostop"))
     produce_sync(kafka.bootstrap_servers, topic, refused_values())
     cfg = json_auto(kafka, emulator, topic)
-    w = Worker(cfg, tmp_path).start()
+    w = Worker(cfg, tmp_path, web=True).start()
     try:
-        wait_for(w, lambda: "cannot be loaded" in w.log() and topic in emulator.cluster.catalog.dbs["test"]
-                 and emulator.count("test", topic) >= 5, 90, "the route to stop at offset 5")
+        w.wait_failed(90)
+        wait_for(w, lambda: topic in emulator.cluster.catalog.dbs["test"] and emulator.count("test", topic) >= 5,
+                 30, "the rows before offset 5")
     finally:
         w.stop()
     assert sorted(r["id"] for r in emulator.rows("test", topic)) == [0, 1, 2, 3, 4]
@@ -399,7 +402,9 @@ def test_protobuf_and_json_schema_subjects_create_their_tables(
     assert [str(r["day"]) for r in js_rows] == [f"2024-01-0{i + 1}" for i in range(5)]
     assert js_rows[1]["ok"] is None and js_rows[2]["value"] == 0.5
     js_cols = {c.name: c for c in emulator.cluster.catalog.table("test", t_js).schema.columns}
-    assert not js_cols["sensor"].nullable or js_cols["ok"].nullable        # required → NOT NULL allowed
+    # a column outside the key is NULL even for a required field (tableshape/ddl.py): a later schema
+    # may drop the requirement, and a NOT NULL column would then refuse the rows
+    assert js_cols["sensor"].nullable and js_cols["ok"].nullable, js_cols
 
 
 # -- check --connect, hostile names ---------------------------------------------------------------

@@ -130,10 +130,9 @@ def test_failing_loads_hold_offsets_then_every_row_arrives(kafka: Any, emulator:
     cfg = connector(kafka, emulator, topics=topic, **{"sink.maxretries": "-1"})
     emulator.faults.fail_next(10_000, http_status=500, table=topic)
     produce_sync(kafka.bootstrap_servers, topic, _rows(500), partitions=2)
-    w = Worker(cfg, tmp_path).start()
+    w = Worker(cfg, tmp_path, web=True).start()
     try:
-        wait_until(lambda: "load retry" in w.log(), 60, "the worker to retry failing loads")
-        wait_until(lambda: w.log().count("load retry") >= 4, 30, "several retries")
+        wait_until(lambda: w.get("/status")[0] == 200 and w.route()["retries"] >= 4, 60, "several load retries")
         committed, ends = offsets_sync(kafka.bootstrap_servers, cfg["group.id"], topic)
         assert sum(committed.values()) == 0 and sum(ends.values()) == 500
         assert emulator.count("test", topic) == 0
@@ -155,12 +154,12 @@ def test_rejected_row_stops_route_with_error_url_after_loading_the_rows_before_i
     good = _rows(10)
     bad = [orjson.dumps({"id": "not-a-number", "name": "x", "amount": "also-bad"})]
     produce_sync(kafka.bootstrap_servers, topic, good + bad + _rows(5, start=100))
-    w = Worker(cfg, tmp_path).start()
+    w = Worker(cfg, tmp_path, web=True).start()
     try:
-        wait_until(lambda: "STOPPED" in w.log(), 60, "the route to stop")
+        w.wait_failed()
     finally:
         w.stop()
-    log = w.log()
+    log = w.log()                                      # what the operator reads: StarRocks' reason, where
     assert "too many filtered rows" in log
     assert "ErrorURL" in log and "Error:" in log
     stop = next(ln for ln in log.splitlines() if "STOPPED" in ln)
@@ -175,11 +174,11 @@ def test_sigterm_flushes_buffer_and_commits(kafka: Any, emulator: Any, topic_fac
     topic = topic_factory(partitions=3, name=tname("term"))
     emulator.add_table("test", DDL_T.format(name=topic))
     cfg = connector(kafka, emulator, topics=topic, **{"bufferflush.intervalms": "3600000"})
-    w = Worker(cfg, tmp_path).start()
+    w = Worker(cfg, tmp_path, web=True).start()
     try:
-        wait_until(lambda: "Ready" in w.log() or "ready" in w.log() or not w.alive(), 60, "worker ready")
+        w.wait_ready()
         produce_sync(kafka.bootstrap_servers, topic, _rows(900), partitions=3)
-        wait_until(lambda: "buffered=900" in w.log(), 40, "rows buffered (progress line)")
+        wait_until(lambda: w.route()["buffered_rows"] == 900, 40, "900 rows buffered")
         assert emulator.count("test", topic) == 0
     finally:
         rc = w.stop()
@@ -194,7 +193,6 @@ def test_records_of_aborted_upstream_transactions_are_never_loaded(kafka: Any, e
     """An upstream producer with transactions (Kafka Streams, Flink, Debezium exactly-once):
     sinkapp reads committed records only."""
     import asyncio
-    import time
 
     from aiokafka import AIOKafkaProducer
 
@@ -227,8 +225,7 @@ def test_records_of_aborted_upstream_transactions_are_never_loaded(kafka: Any, e
     cfg = connector(kafka, emulator, topics=topic)
     w = Worker(cfg, tmp_path).start()
     try:
-        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w.log)
-        time.sleep(1.5)
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 60, w.log)   # commits follow loads
     finally:
         w.stop()
     assert sorted(r["id"] for r in emulator.rows("test", topic)) == list(range(20))

@@ -15,7 +15,7 @@ from .admin import add_admin_routes
 from .cluster import Cluster, LoadRecord
 from .errors import DdlError, EmulatorError
 from .faults import Faults
-from .labels import LABEL_KEEP_MAX_S
+from .labels import ABORTED, LABEL_KEEP_MAX_S, VISIBLE
 from .schema import parse_ddl
 from .server import Node, build_be_app, build_fe_app
 from .sqlcatalog import SCHEMA_CHANGE_S, SqlCatalog, StatementRecord
@@ -264,6 +264,13 @@ class StreamLoadEmulator:
         with self.cluster.lock:
             return [r for r in self.cluster.records
                     if (db is None or r.db == db) and (table is None or r.table == table)]
+
+    def open_labels(self, db: str, table: str) -> list[str]:
+        """Labels of the table's transactions not yet VISIBLE or ABORTED: loads StarRocks still
+        holds (a hang fault, a PREPARED or a COMMITTED-not-yet-visible one)."""
+        with self.cluster.lock:
+            return [t.label for t in self.cluster.labels.all() if t.db == db and t.table == table
+                    and self.cluster.labels.refresh(t).state not in (VISIBLE, ABORTED)]
 
     def label_state(self, db: str, label: str) -> str:
         with self.cluster.lock:
