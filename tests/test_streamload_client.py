@@ -14,7 +14,7 @@ import pytest
 from sinkapp_testkit.streamload import StreamLoadEmulator
 
 from sinkapp.config import Secret
-from sinkapp.errors import LoadRejected, LoadRetriable, TlsRejected, UnknownAnswer
+from sinkapp.errors import LabelRunning, LoadRejected, LoadRetriable, TlsRejected, UnknownAnswer
 from sinkapp.streamload import RetryPolicy, StreamLoadClient, load_with_retry
 
 DDL = "CREATE TABLE t (id BIGINT, name STRING, amount DECIMAL(10,2)) DUPLICATE KEY(id);"
@@ -80,6 +80,18 @@ async def test_label_running_is_polled_until_finished(emu) -> None:
     assert r.status in ("Label Already Exists", "Success")
     assert emu.label_state("test", "l-run") == "VISIBLE"
     assert emu.count("test", "t") == 10
+
+
+async def test_a_running_label_is_waited_out_without_using_up_the_retries(emu) -> None:
+    """A crashed worker's load under the same label still in StarRocks: the new owner's resend waits
+    for it instead of spending sink.maxretries on it (with 0 retries allowed, it still loads)."""
+    emu.faults.label_running("l-crashed", seconds=1.5)
+    r = await load(client(emu), "l-crashed", policy=RetryPolicy(max_retries=0, base_delay_s=0.05, max_delay_s=0.3))
+    assert r.status in ("Label Already Exists", "Success") and emu.count("test", "t") == 10
+    emu.faults.label_running("l-stuck", seconds=30)
+    with pytest.raises(LabelRunning, match="RUNNING in StarRocks for"):
+        await load(client(emu), "l-stuck", policy=RetryPolicy(max_retries=0, base_delay_s=0.05, max_delay_s=0.3,
+                                                              label_running_max_s=0.5))
 
 
 @pytest.mark.parametrize("arm", [
