@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from sinkapp.config.sinkprops import check_sink_properties
+from sinkapp.config.tableprops import check_table_properties
 from sinkapp.config.tables import check_tables
 from sinkapp.config.types import ConverterSettings, Secret, Settings
 from sinkapp.errors import ConfigError
@@ -82,6 +83,7 @@ def cross_checks(s: Settings) -> None:
     check_sink_properties(s.sink_properties)     # bad separators / delimiters fail here, not at start
     starrocks_ssl_context(s)                     # unreadable CA / certificate files too
     check_tables(s)
+    check_table_properties(s)                    # each table's sink.table.<table>.properties.* merged
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
     if s.timezone.upper() != "UTC":
         try:

@@ -7,13 +7,13 @@ the value and what is allowed (unknown keys get a close-match suggestion).
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from sinkapp.config.keys import CONVERTER_ALIASES, IGNORED_CONNECT_KEYS, KEYS, KeySpec
+from sinkapp.config.tableprops import check_props, is_table_key, parse_table_properties
 from sinkapp.config.tables import PROPS_PREFIX, table_settings
 from sinkapp.config.types import (
     ConverterSettings,
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 def _check_known(raw: Mapping[str, str]) -> None:
     known = set(KEYS)
     for key in raw:
-        if key in known or key.startswith("sink.properties."):
+        if key in known or key.startswith("sink.properties.") or is_table_key(key):
             continue
         if re.match(r"^(key|value)\.converter\.", key):
             continue
@@ -191,20 +191,7 @@ def _sink_properties(raw: Mapping[str, str]) -> dict[str, str]:
     """``sink.properties.*`` (Stream Load headers), checked where sinkapp reads them."""
     props = {k[len("sink.properties."):].lower(): val for k, val in raw.items()
              if k.startswith("sink.properties.")}
-    fmt = props.get("format", "json").lower()
-    if fmt not in ("json", "csv"):
-        raise ConfigError(f"sink.properties.format={fmt!r} is not allowed; use json or csv")
-    if "jsonpaths" in props:
-        try:
-            paths = json.loads(props["jsonpaths"])
-            assert isinstance(paths, list) and all(isinstance(p, str) for p in paths)
-        except (ValueError, AssertionError):
-            raise ConfigError(
-                f"sink.properties.jsonpaths={props['jsonpaths']!r} must be a JSON array of "
-                'JsonPath strings, e.g. ["$.id","$.address.city"]') from None
-    if "label" in props:
-        raise ConfigError("sink.properties.label is not allowed: sinkapp derives each batch's label "
-                          "from its Kafka offsets (set sinkapp.label.prefix instead)")
+    check_props(props, lambda k: f"sink.properties.{k}")
     return props
 
 
@@ -251,6 +238,7 @@ def _settings(raw: Mapping[str, str], v: Mapping[str, Any], topics: tuple[str, .
         errors=_errors(v),
         transforms=_transforms(raw, _value_schemas(_converter(raw, "value"))),
         tables=table_settings(raw, v),
+        table_properties=parse_table_properties(raw, v["starrocks.database.name"]),
     )
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sinkapp.config.tableprops import table_headers
 from sinkapp.config.types import ConverterSettings, Settings
 
 DEFAULT_VALUE_CONVERTER = ConverterSettings(
@@ -34,11 +35,12 @@ class Route:
 
 def route_for(settings: Settings, topic: str) -> Route:
     """The route of ``topic``: table from ``starrocks.topic2table.map`` or the topic's own name."""
+    table = settings.topic2table.get(topic, topic)
     return Route(
         topic=topic,
         database=settings.database,
-        table=settings.topic2table.get(topic, topic),
-        headers=dict(settings.sink_properties),
+        table=table,
+        headers=table_headers(settings, settings.database, table),
         value_converter=settings.value_converter or DEFAULT_VALUE_CONVERTER,
         key_converter=settings.key_converter,
     )

@@ -100,6 +100,15 @@ class TableSettings:
 
 
 @dataclass(frozen=True)
+class TableProperties:
+    """``sink.table.<table>.properties.*`` of one table (:mod:`sinkapp.config.tableprops`): the values
+    by property name (lower case), and the key each one was written as (errors name it)."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a worker needs; built by :func:`load_settings`, never mutated."""
 
@@ -141,6 +150,7 @@ class Settings:
     errors: ErrorSettings = field(default_factory=ErrorSettings)
     transforms: tuple[TransformSpec, ...] = ()
     tables: TableSettings = field(default_factory=TableSettings)
+    table_properties: Mapping[str, TableProperties] = field(default_factory=dict)   # by "db.table"
 
     @property
     def body_format(self) -> str:
