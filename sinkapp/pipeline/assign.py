@@ -77,7 +77,8 @@ async def _settle_once(p: Pipeline, label: str) -> Settled:
         if not isinstance(found, Resend):
             return found
         codec = found.codec
-        lane = p.batcher.lane(found.batch.table, codec.headers, codec.encoder, codec.chunker.marks)
+        headers, encoder = codec.format_of(found.batch.table)
+        lane = p.batcher.lane(found.batch.table, headers, encoder, codec.chunker.marks_into(encoder))
         async with lane.lock:
             return Settled(label, found.record, await p.load(lane, found.batch))
     except Exception as exc:                     # never crash the agent: the routes stop, saying why

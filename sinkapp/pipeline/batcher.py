@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sinkapp.errors import ConfigError
 from sinkapp.pipeline.letters import DeadLetter
 from sinkapp.pipeline.types import BatchId, Part, TableKey, batch_id
 
@@ -93,10 +94,15 @@ class Batcher:
 
     def lane(self, table: TableKey, headers: dict[str, str], encoder: Any, partial: bool = False) -> TableLane:
         """The lane of ``table`` (made with the first route's headers and encoder); ``partial``: the
-        route may send rows that lack columns."""
+        route may send rows that lack columns. A route that would load the table with other headers is
+        a ConfigError (one batch holds every route's rows and is loaded with one set of headers)."""
         lane = self.lanes.get(table)
         if lane is None:
             lane = self.lanes[table] = TableLane(table, headers, encoder)
+        elif lane.headers != headers:
+            differ = sorted(k for k in set(headers) | set(lane.headers) if headers.get(k) != lane.headers.get(k))
+            raise ConfigError(f"table {table} is fed by routes with different load properties ({', '.join(differ)}); "
+                              f"set them once for the table (sink.table.{table}.properties.*)")
         lane.partial = lane.partial or partial
         return lane
 

@@ -9,6 +9,7 @@ so the same records give the same rows. One per route, built by the pipeline; th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,18 @@ class RouteCodec:
     log_enable: bool = False
     log_messages: bool = False
     shape: Any = None                  # auto.create/evolve: a sinkapp.tableshape RouteShape
+    formats: Callable[[TableKey], tuple[dict[str, str], Any]] | None = None   # other tables' headers, encoder
+
+    def table_of(self, name: str) -> TableKey:
+        """The table a row names (TableByField): a table of the route's database."""
+        return TableKey(self.table.database, name)
+
+    def format_of(self, table: TableKey) -> tuple[dict[str, str], Any]:
+        """The Stream Load headers and encoder of ``table``: the route's own for its table, else the
+        table's (``formats``: per-table load properties), else the route's."""
+        if table == self.table or self.formats is None:
+            return self.headers, self.encoder
+        return self.formats(table)
 
     async def ready(self, records: list[Any]) -> None:
         """What decoding ``records`` needs: the converter fetches registry schemas it has not seen,

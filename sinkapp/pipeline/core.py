@@ -65,15 +65,18 @@ class Pipeline:
         self.settling: dict[str, asyncio.Task[Settled]] = {}   # per label: its settling (assign.py)
         self._halts: set[asyncio.Task[None]] = set()
 
-    def add_route(self, route: Any, converter: Any, chunker: Any, encoder: Any, headers: dict[str, str]) -> RouteIntake:
+    def add_route(self, route: Any, converter: Any, chunker: Any, encoder: Any, headers: dict[str, str],
+                  formats: Callable[[TableKey], tuple[dict[str, str], Any]] | None = None) -> RouteIntake:
+        """``formats``: other tables' headers and encoder (the rows a TableByField transform sends there)."""
         codec = RouteCodec(len(self.routes), route.name, TableKey(route.database, route.table), converter, chunker,
                            encoder, headers, dlq=self.dlq is not None, log_enable=self.cfg.log_enable,
-                           log_messages=self.cfg.log_messages)
+                           log_messages=self.cfg.log_messages, formats=formats)
+        chunker.routed = lambda name: codec.format_of(codec.table_of(name))[1]
         ri = RouteIntake(route, codec, self.batcher, self.committer, self.control)
         self.routes.append(ri)
         self.by_topic[route.topic] = ri
         self.codecs[route.topic] = codec
-        self.batcher.lane(ri.table, headers, encoder, chunker.marks)
+        self.batcher.lane(ri.table, headers, encoder, chunker.marks_into(encoder))
         self.table_stats.setdefault(str(ri.table), TableStats())
         return ri
 

@@ -28,6 +28,7 @@ from sinkapp.converters import Converter
 from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, Primitive, StringConverter
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
 from sinkapp.pipeline.letters import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
+from sinkapp.pipeline.partial import csv_refusal
 from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder
 from sinkapp.transforms import TABLE_KEY, UNAVAILABLE_KEY, Chain, Meta, Skipped
 
@@ -74,16 +75,6 @@ class Chunk(NamedTuple):
         return out
 
 
-def _partial_csv(rows: list[Any]) -> TransformError:
-    gone = next(r[UNAVAILABLE_KEY]["columns"] for r in rows if UNAVAILABLE_KEY in r)
-    return TransformError(
-        f"Debezium sent no value for column(s) {', '.join(gone)} (its unavailable-value placeholder: PostgreSQL "
-        "leaves a TOASTed value that an update did not change out of the WAL under the default REPLICA IDENTITY); "
-        "a CSV row cannot leave a column out: set REPLICA IDENTITY FULL on the source table (ALTER TABLE ... "
-        "REPLICA IDENTITY FULL), or load JSON (sink.properties.format=json) into a PRIMARY KEY table, where such "
-        "rows load as partial updates")
-
-
 class Chunker:
     """The route's decode loop: ``encode(records, i, end) -> Chunk``.
 
@@ -100,6 +91,7 @@ class Chunker:
         self.chain = chain
         self.dropped = 0                 # records a transform turned into no row
         self.gate: Any = None            # auto.create/evolve: raw value -> raises ConversionError if refused
+        self.routed: Any = None          # table name -> encoder of the rows a transform sends there (TableByField)
         self.json_values = isinstance(converter, JsonConverter)
         if chain is not None:
             self.mode = "decode"         # transforms need the decoded value
@@ -120,6 +112,14 @@ class Chunker:
             StringConverter: "org.apache.kafka.connect.storage.StringConverter",
             ByteArrayConverter: "org.apache.kafka.connect.converters.ByteArrayConverter",
         }.get(type(converter), type(converter).__name__)
+
+    def marks_into(self, encoder: Any) -> bool:
+        """Whether rows this route gives a table with ``encoder`` may lack columns (a CSV one never takes them)."""
+        return self.marks and not isinstance(encoder, CsvEncoder)
+
+    def encoder_of(self, table: str) -> JsonEncoder | CsvEncoder:
+        """The encoder of rows a transform sends to ``table``: that table's own (its load properties)."""
+        return self.encoder if self.routed is None else self.routed(table)
 
     def encode(self, records: list[Any], i: int, end: int) -> Chunk:
         if self.mode == "raw-json":
@@ -211,7 +211,7 @@ class Chunker:
                     skipped.append((k, rows))
                     continue
                 if self.whole_rows and any(UNAVAILABLE_KEY in row for row in rows):
-                    self._bad(bad, k, _partial_csv(rows), TRANSFORMATION)
+                    self._bad(bad, k, csv_refusal(rows), TRANSFORMATION)
                     continue
                 if not rows:
                     self.dropped += 1
@@ -233,11 +233,17 @@ class Chunker:
                 bad: list[BadRecord], tombs: int, skipped: tuple[tuple[int, Skipped], ...]) -> Chunk:
         """Encode the decoded rows (the route's and the routed ones) into the chunk."""
         failed: set[int] = set()
+        encs = {t: self.encoder_of(t) for t in by_table}
+        for t, (vs, ks) in by_table.items():         # a CSV table of a JSON route: no row may lack a column
+            for v, k in zip(vs, ks, strict=True):
+                if UNAVAILABLE_KEY in v and isinstance(encs[t], CsvEncoder) and k not in failed:
+                    failed.add(k)
+                    self._bad(bad, k, csv_refusal([v]), TRANSFORMATION)
         chunk, n = self._encode_rows(values, idx, bad, failed)
-        routed = {t: self._encode_rows(vs, ks, bad, failed) for t, (vs, ks) in by_table.items()}
+        routed = {t: self._encode_rows(vs, ks, bad, failed, encs[t]) for t, (vs, ks) in by_table.items()}
         if failed:                                   # a record's other rows must not load either
             chunk, n = self._encode_rows(*self._without(values, idx, failed), bad, set())
-            routed = {t: self._encode_rows(*self._without(vs, ks, failed), bad, set())
+            routed = {t: self._encode_rows(*self._without(vs, ks, failed), bad, set(), encs[t])
                       for t, (vs, ks) in by_table.items()}
         bad.sort(key=lambda b: b.index)
         return Chunk(chunk, n, tombs, bad, {t: r for t, r in routed.items() if r.rows}, skipped)
@@ -268,14 +274,16 @@ class Chunker:
         return [v for v, _ in keep], [k for _, k in keep]
 
     def _encode_rows(self, values: list[Any], idx: list[int], bad: list[BadRecord],
-                     failed: set[int]) -> Piece:
-        """One chunk of ``values``; rows the body cannot carry are bad records (added to ``failed``)."""
+                     failed: set[int], encoder: JsonEncoder | CsvEncoder | None = None) -> Piece:
+        """One chunk of ``values`` (with the route's encoder, or ``encoder``); rows the body cannot carry
+        are bad records (added to ``failed``)."""
+        encoder = encoder or self.encoder
         try:
-            return Piece(self.encoder.encode_chunk(values), len(values))
+            return Piece(encoder.encode_chunk(values), len(values))
         except EncodingError:
             pass
         # slow path: encode row by row to name the records the body cannot carry
-        enc, good = self.encoder.encode_row, []  # type: ignore[var-annotated]
+        enc, good = encoder.encode_row, []  # type: ignore[var-annotated]
         for value, k in zip(values, idx, strict=True):
             try:
                 good.append((k, enc(value)))
@@ -284,4 +292,4 @@ class Chunker:
                     failed.add(k)
                     self._bad(bad, k, exc, TASK_PUT)
         rows_out = [row for k, row in good if k not in failed]
-        return Piece(self.encoder.join_raw(rows_out), len(rows_out))
+        return Piece(encoder.join_raw(rows_out), len(rows_out))

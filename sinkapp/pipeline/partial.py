@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from sinkapp.errors import ConfigError, DataRejected
+from sinkapp.errors import ConfigError, DataRejected, TransformError
 from sinkapp.transforms.base import UNAVAILABLE_KEY as MARK
 
 OP = "__op"
@@ -155,3 +155,14 @@ def part_label(label: str, i: int) -> str:
         return label + suffix
     digest = hashlib.sha1(label.encode()).hexdigest()[:20]
     return f"{label[:128 - len(suffix) - len(digest) - 1]}-{digest}{suffix}"
+
+
+def csv_refusal(rows: list[Any]) -> TransformError:
+    """The error of a record whose row lacks columns (Debezium's placeholder) bound for a CSV body."""
+    gone = next(r[MARK]["columns"] for r in rows if MARK in r)
+    return TransformError(
+        f"Debezium sent no value for column(s) {', '.join(gone)} (its unavailable-value placeholder: PostgreSQL "
+        "leaves a TOASTed value that an update did not change out of the WAL under the default REPLICA IDENTITY); "
+        "a CSV row cannot leave a column out: set REPLICA IDENTITY FULL on the source table (ALTER TABLE ... "
+        "REPLICA IDENTITY FULL), or load JSON (sink.properties.format=json) into a PRIMARY KEY table, where such "
+        "rows load as partial updates")

@@ -169,7 +169,7 @@ class RouteIntake:
         letters = self._letters(records, chunk) if own else []
         carried = False
         for name, piece in chunk.pieces(self.table.table).items():
-            table = TableKey(self.table.database, name)
+            table = self.codec.table_of(name)
             if str(table) in skip:
                 continue
             mine = letters if table == self.table else None
@@ -190,7 +190,8 @@ class RouteIntake:
     def _put(self, table: TableKey, part: Part, first: int, last: int, data: Any, rows: int,
              dead: list[Any] | None, epoch: int, since: float | None) -> None:
         codec = self.codec
-        self.batcher.lane(table, codec.headers, codec.encoder, codec.chunker.marks)
+        headers, encoder = codec.format_of(table)
+        self.batcher.lane(table, headers, encoder, codec.chunker.marks_into(encoder))
         seq = self.batcher.add(table, part, first, last, self.id, data, rows, dead, epoch, since)
         if seq is not None:
             self.committer.hold(part, seq, str(table), first)

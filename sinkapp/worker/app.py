@@ -30,8 +30,8 @@ from sinkapp.observe.web import add_pages
 from sinkapp.pipeline.core import Pipeline, PipelineConfig
 from sinkapp.pipeline.encode import Chunker
 from sinkapp.pipeline.stats import PartitionView, Snapshot
+from sinkapp.pipeline.types import TableKey
 from sinkapp.streamload.client import StreamLoadClient
-from sinkapp.streamload.encoding import build_encoder, load_headers
 from sinkapp.streamload.retry import RetryPolicy
 from sinkapp.tableshape.wiring import route_shape, table_shapes
 from sinkapp.transforms import build_chain
@@ -42,6 +42,7 @@ from sinkapp.worker.startup import (
     resolve_routes,
     routes_with_transforms,
 )
+from sinkapp.worker.tableformats import TableFormats
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,13 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
     shapes = pipeline.shapes = table_shapes(settings)
     if shapes is not None:
         app.closers.append(shapes.client)
+    formats = TableFormats(settings, routes, chain)   # each table's headers, whichever route feeds it
     for route in routes:
         converter = build_converter(route.value_converter, registry_url=settings.registry_url,
                                     registry_user_info=settings.registry_user_info)
-        encoder = build_encoder(route.headers)
+        headers, encoder = formats.of(TableKey(route.database, route.table))
         ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=e.tolerant, chain=chain),
-                                encoder, load_headers(route.headers))
+                                encoder, headers, formats.of)
         if shapes is not None:
             ri.codec.shape = route_shape(shapes, settings, ri.table, converter)
             ri.codec.chunker.gate = ri.codec.shape.gate

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sinkapp.config import Settings
 from sinkapp.config.routes import Route, build_routes
+from sinkapp.config.tableprops import table_headers
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.kafka.admin import (
     LEDGER_TOPIC_CONFIG,
@@ -55,20 +57,26 @@ async def resolve_routes_async(settings: Settings) -> tuple[list[Route], dict[st
 
 
 def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) -> list[Route]:
-    """What the transforms change of a route itself: RegexRouter picks its table, the Debezium
-    transform adds ``__op`` to its columns / jsonpaths headers (deletes need it)."""
+    """What the transforms change of a route itself: RegexRouter picks its table (and so the table's
+    load properties), the Debezium transform adds ``__op`` to its columns / jsonpaths headers (deletes need it)."""
     if chain is None:
         return routes
     out = []
     for route in routes:
         for spec, _ in chain.steps:
             if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
-                route = dataclasses.replace(route, table=routed_table(route.topic, spec.options,
-                                                                      settings.topic2table))
-            elif spec.type == "Debezium":
-                route = dataclasses.replace(route, headers=op_headers(route.headers))
-        out.append(route)
+                table = routed_table(route.topic, spec.options, settings.topic2table)
+                route = dataclasses.replace(route, table=table,
+                                            headers=table_headers(settings, route.database, table))
+        out.append(dataclasses.replace(route, headers=chain_headers(chain, route.headers)))
     return out
+
+
+def chain_headers(chain: Any, headers: Mapping[str, str]) -> dict[str, str]:
+    """A table's load properties as the transforms need them: the Debezium transform's ``__op``
+    added to ``columns`` / ``jsonpaths`` (:func:`~sinkapp.transforms.debezium.op_headers`)."""
+    debezium = chain is not None and any(spec.type == "Debezium" for spec, _ in chain.steps)
+    return op_headers(headers) if debezium else dict(headers)
 
 
 def check_at_start(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:
