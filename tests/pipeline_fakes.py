@@ -174,7 +174,8 @@ class Harness:
 def harness(*, topics: tuple[str, ...] = ("orders",), table: str = "t", schemas: bool = False,
             headers: dict[str, str] | None = None, converter: str = JSON, errors: ErrorSettings | None = None,
             dlq: bool = False, client: FakeClient | None = None, ledger: MemoryLedger | None = None,
-            chain: Any = None, clock: Any = None, tables: dict[str, str] | None = None, **cfg: Any) -> Harness:
+            chain: Any = None, clock: Any = None, tables: dict[str, str] | None = None, formats: Any = None,
+            **cfg: Any) -> Harness:
     errors = errors or ErrorSettings()
     opts: dict[str, Any] = dict(label_prefix="sa", max_bytes=10**9, max_rows=3, interval_ms=60_000, database="test",
                                 tolerant=errors.tolerant, log_enable=errors.log_enable,
@@ -192,5 +193,6 @@ def harness(*, topics: tuple[str, ...] = ("orders",), table: str = "t", schemas:
         route = Route(topic, "test", (tables or {}).get(topic, table), props, ConverterSettings(converter, schemas), None)
         conv = build_converter(route.value_converter)
         enc = build_encoder(props) if props else JsonEncoder()
-        pipe.add_route(route, conv, Chunker(conv, enc, tolerant=errors.tolerant, chain=chain), enc, load_headers(props))
+        pipe.add_route(route, conv, Chunker(conv, enc, tolerant=errors.tolerant, chain=chain), enc, load_headers(props),
+                       formats)
     return Harness(pipe, client, control, ledger, kafka, fdlq)
