@@ -7,8 +7,9 @@ per-table formats). Pure functions; no IO.
 
 ``<table>`` is ``db.table`` (that table exactly) or a bare ``table``: the table of that name in the
 default database ``starrocks.database.name``, and only there (a route into another database does not
-match a bare name). The key is split at its first ``.properties.``, so ``sink.table.db.t.properties.x``
-is property ``x`` of ``db.t``. A table's properties are ``sink.properties.*`` with its own on top;
+match a bare name). The key is split at its last ``.properties.`` (a Stream Load property name has no
+dot), so ``sink.table.db.t.properties.x`` is property ``x`` of ``db.t`` and
+``sink.table.properties.properties.x`` property ``x`` of the default database's table ``properties``. A table's properties are ``sink.properties.*`` with its own on top;
 the merged result is checked as ``sink.properties.*`` are (format, jsonpaths, CSV delimiters, ...).
 Both forms naming one table (``t`` and ``<default db>.t``) with different values for one property
 are a ConfigError naming both keys.
@@ -28,7 +29,7 @@ TABLE_PREFIX = "sink.table."
 INFIX = ".properties."
 _TABLE_RE = re.compile(r"^[_a-zA-Z][_$a-zA-Z0-9]*$")
 _DB_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,255}$")
-_PROP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_PROP_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def is_table_key(key: str) -> bool:
@@ -37,7 +38,7 @@ def is_table_key(key: str) -> bool:
 
 def _split(key: str, database: str) -> tuple[str, str]:
     """``sink.table.<table>.properties.<prop>`` → (``db.table``, ``prop``)."""
-    table, sep, prop = key[len(TABLE_PREFIX):].partition(INFIX)
+    table, sep, prop = key[len(TABLE_PREFIX):].rpartition(INFIX)
     if not sep or not table or not prop:
         raise ConfigError(f"{key}: a per-table load property is sink.table.<table>.properties.<name> "
                           "(<table> as db.table, or a table of starrocks.database.name)")
