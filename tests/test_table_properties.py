@@ -188,7 +188,7 @@ def test_check_prints_each_tables_effective_headers_masked(tmp_path: Path,
     assert tables == [
         "table test.t_orders: headers format=json, max_filter_ratio=0.1, partial_update=true, strip_outer_array=true",
         "table test.items: headers columns=id, ******, format=json, max_filter_ratio=0.1, strip_outer_array=true",
-        "table other.audit (no route loads it; rows a transform sends there): headers format=json, "
+        "table other.audit (no configured route loads it): headers format=json, "
         "max_filter_ratio=0.1, strip_outer_array=true, timeout=600",
     ]
 

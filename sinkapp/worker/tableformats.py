@@ -72,6 +72,6 @@ def header_lines(settings: Settings, routes: Sequence[Route], chain: Any = None)
     for table in dict.fromkeys(tables):
         headers, _ = formats.of(table)
         shown = ", ".join(f"{k}={v}" for k, v in sorted(headers.items()))
-        note = "" if table in formats.props else " (no route loads it; rows a transform sends there)"
+        note = "" if table in formats.props else " (no configured route loads it)"
         lines.append(redact.redact(f"table {table}{note}: headers {shown}"))
     return lines
