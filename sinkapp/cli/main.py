@@ -96,7 +96,9 @@ def _check(argv: list[str], prog: str) -> int:
     chain = build_chain(s.transforms)                # an SMT sinkapp cannot honour fails here
     if chain is not None:
         print("transforms: " + ", ".join(f"{spec.name} ({spec.type})" for spec, _ in chain.steps))
-    print(f"config OK: {len(s.http_urls)} FE(s), database {s.database}, user {s.username}, "
+    routes = routes_with_transforms(s, build_routes(s), chain)    # a target without a database fails here
+    print(f"config OK: {len(s.http_urls)} FE(s), database {s.database or '(none: every target names its own)'}, "
+          f"user {s.username}, "
           f"format {s.body_format}, group {s.kafka.group_id if s.kafka else '?'}")
     note = first_rows_note(s)
     if note:
@@ -104,7 +106,7 @@ def _check(argv: list[str], prog: str) -> int:
     if s.topics_regex:
         print(f"topics.regex {s.topics_regex!r}: routes are resolved against the broker at start")
     if not args.connect:
-        for r in routes_with_transforms(s, build_routes(s), chain):
+        for r in routes:
             print(f"route {r.topic} -> {r.database}.{r.table} ({r.value_converter.class_name})")
         return 0
     import asyncio

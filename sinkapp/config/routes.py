@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sinkapp.config.targets import split_target
 from sinkapp.config.types import ConverterSettings, Settings
 
 DEFAULT_VALUE_CONVERTER = ConverterSettings(
@@ -33,11 +34,16 @@ class Route:
 
 
 def route_for(settings: Settings, topic: str) -> Route:
-    """The route of ``topic``: table from ``starrocks.topic2table.map`` or the topic's own name."""
+    """The route of ``topic``: its ``starrocks.topic2table.map`` target (``table`` or ``db.table``), else
+    the table of the topic's own name; a target without a database is in ``starrocks.database.name``
+    ("" when that is not set: :func:`~sinkapp.config.targets.check_targets` says so)."""
+    mapped = settings.topic2table.get(topic)
+    database, table = (split_target(mapped, settings.database, "starrocks.topic2table.map") if mapped
+                       else (settings.database, topic))
     return Route(
         topic=topic,
-        database=settings.database,
-        table=settings.topic2table.get(topic, topic),
+        database=database,
+        table=table,
         headers=dict(settings.sink_properties),
         value_converter=settings.value_converter or DEFAULT_VALUE_CONVERTER,
         key_converter=settings.key_converter,

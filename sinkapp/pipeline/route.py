@@ -169,7 +169,7 @@ class RouteIntake:
         letters = self._letters(records, chunk) if own else []
         carried = False
         for name, piece in chunk.pieces(self.table.table).items():
-            table = TableKey(self.table.database, name)
+            table = TableKey.within(self.table.database, name)
             if str(table) in skip:
                 continue
             mine = letters if table == self.table else None

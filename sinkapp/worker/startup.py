@@ -14,6 +14,7 @@ from typing import Any
 
 from sinkapp.config import Settings
 from sinkapp.config.routes import Route, build_routes
+from sinkapp.config.targets import check_targets, split_target
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.kafka.admin import (
     LEDGER_TOPIC_CONFIG,
@@ -25,6 +26,7 @@ from sinkapp.kafka.admin import (
 )
 from sinkapp.transforms.builtin import routed_table
 from sinkapp.transforms.debezium import op_headers
+from sinkapp.transforms.rows import TABLE_BY_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +57,24 @@ async def resolve_routes_async(settings: Settings) -> tuple[list[Route], dict[st
 
 
 def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) -> list[Route]:
-    """What the transforms change of a route itself: RegexRouter picks its table, the Debezium
-    transform adds ``__op`` to its columns / jsonpaths headers (deletes need it)."""
-    if chain is None:
-        return routes
-    out = []
-    for route in routes:
-        for spec, _ in chain.steps:
-            if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
-                route = dataclasses.replace(route, table=routed_table(route.topic, spec.options,
-                                                                      settings.topic2table))
-            elif spec.type == "Debezium":
-                route = dataclasses.replace(route, headers=op_headers(route.headers))
-        out.append(route)
+    """What the transforms change of a route itself: RegexRouter picks its target (``table`` or
+    ``db.table``), the Debezium transform adds ``__op`` to its columns / jsonpaths headers (deletes
+    need it). Every target must then have a database (:func:`check_targets`)."""
+    out = routes if chain is None else [_transformed(settings, route, chain) for route in routes]
+    check_targets(out, per_row=any(t.type in TABLE_BY_FIELD for t in settings.transforms))
     return out
+
+
+def _transformed(settings: Settings, route: Route, chain: Any) -> Route:
+    for spec, _ in chain.steps:
+        if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
+            target = routed_table(route.topic, spec.options, settings.topic2table)
+            database, table = (split_target(target, settings.database, f"transforms.{spec.name} (RegexRouter)")
+                               if target != route.topic else (route.database, route.table))
+            route = dataclasses.replace(route, database=database, table=table)
+        elif spec.type == "Debezium":
+            route = dataclasses.replace(route, headers=op_headers(route.headers))
+    return route
 
 
 def check_at_start(settings: Settings, routes: list[Route], partitions: dict[str, int]) -> None:
