@@ -96,8 +96,8 @@ def test_bad_values_name_key_value_and_allowed(key: str, value: str, expect: str
 
 def test_missing_required_key() -> None:
     raw = dict(BASE)
-    del raw["starrocks.database.name"]
-    with pytest.raises(ConfigError, match="starrocks.database.name is required"):
+    del raw["starrocks.username"]
+    with pytest.raises(ConfigError, match="starrocks.username is required"):
         build_settings(raw)
 
 

@@ -53,7 +53,7 @@ async def test_the_loader_returns_an_outcome_and_counts_only_into_the_stats_it_i
 async def test_the_settler_returns_the_batch_to_send_again_and_loads_nothing() -> None:
     h = harness(max_rows=1000)
     ident = BatchId(TableKey("test", "t"), (Member("orders", 0, 0, 2),))
-    label = ident.label("sa")
+    label = ident.label("sa", "test")
     h.ledger.put_batch(BatchRecord(label, ident))
     h.ledger.put(P0, Entry(-1, {}, (label,)))
     for o in range(3):

@@ -270,7 +270,7 @@ def previous_owner(h: Any, members: list[tuple[str, int, int, int]], loaded: dic
     from sinkapp.pipeline.types import BatchId, Member, TableKey
 
     ident = BatchId(TableKey("test", "t"), tuple(sorted(Member(*m) for m in members)))
-    label = ident.label("sa")
+    label = ident.label("sa", "test")
     h.ledger.put_batch(BatchRecord(label, ident, dead=dead))
     for t, p, _, _ in members:
         if written is None or p in written:

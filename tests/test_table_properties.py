@@ -212,3 +212,19 @@ async def test_a_csv_table_refuses_rows_a_json_route_sends_it_without_some_colum
     await h.flush()
     assert not h.client.attempts and h.control.marks() == []
     assert "a CSV row cannot leave a column out" in (h.pipe.routes[0].reason or "")
+
+
+def test_a_route_into_another_database_takes_only_its_db_table_properties() -> None:
+    s = settings(**{"starrocks.topic2table.map": "orders:other.t,items:t",
+                    "sink.table.t.properties.partial_update": "true",            # test.t: the items route
+                    "sink.table.other.t.properties.columns": "id,v"})
+    by_target = {(r.database, r.table): dict(r.headers) for r in build_routes(s)}
+    assert by_target[("other", "t")] == {"format": "json", "max_filter_ratio": "0.1", "columns": "id,v"}
+    assert by_target[("test", "t")] == {"format": "json", "max_filter_ratio": "0.1", "partial_update": "true"}
+    raw = {k: v for k, v in BASE.items() if k != "starrocks.database.name"}
+    with pytest.raises(ConfigError, match="a bare table name is a table of starrocks.database.name, which is not set"):
+        build_settings({**raw, "starrocks.topic2table.map": "orders:db1.t,items:db1.i",
+                        "sink.table.t.properties.partial_update": "true"})
+    s = build_settings({**raw, "starrocks.topic2table.map": "orders:db1.t,items:db1.i",
+                        "sink.table.db1.t.properties.partial_update": "true"})
+    assert [r.headers.get("partial_update") for r in build_routes(s)] == ["true", None]

@@ -97,11 +97,12 @@ def _check(argv: list[str], prog: str) -> int:
 
     chain = build_chain(s.transforms)                # an SMT sinkapp cannot honour fails here
     redact.register_settings(s)
-    routes = routes_with_transforms(s, build_routes(s), chain)      # none yet with topics.regex
+    routes = routes_with_transforms(s, build_routes(s), chain)      # a target without a database fails here
     tables = header_lines(s, routes, chain)          # two routes into one table with other headers fail here
     if chain is not None:
         print("transforms: " + ", ".join(f"{spec.name} ({spec.type})" for spec, _ in chain.steps))
-    print(f"config OK: {len(s.http_urls)} FE(s), database {s.database}, user {s.username}, "
+    print(f"config OK: {len(s.http_urls)} FE(s), database {s.database or '(none: every target names its own)'}, "
+          f"user {s.username}, "
           f"format {s.body_format}, group {s.kafka.group_id if s.kafka else '?'}")
     note = first_rows_note(s)
     if note:

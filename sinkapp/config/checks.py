@@ -57,7 +57,7 @@ def starrocks_ssl_context(s: Settings) -> Any:
 
 def cross_checks(s: Settings) -> None:
     """Settings that are each valid but wrong together, or names StarRocks would not take."""
-    if not _IDENT_RE.match(s.database):
+    if s.database and not _IDENT_RE.match(s.database):
         raise ConfigError(f"starrocks.database.name={s.database!r} is not a StarRocks database name "
                           "(a letter, then letters, digits or _)")
     renames = any(t.type.endswith("RegexRouter") for t in s.transforms)   # map keys may be renamed topics

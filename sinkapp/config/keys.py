@@ -54,10 +54,12 @@ _SPECS: list[KeySpec] = [
     KeySpec("connector.class", None, "accepted and ignored"),
     KeySpec("topics", None, "comma-separated topics to load"),
     KeySpec("topics.regex", None, "regular expression of topics to load (instead of topics)"),
-    KeySpec("starrocks.topic2table.map", None, "topic1:table1,topic2:table2; unmapped topic → table of the same name"),
+    KeySpec("starrocks.topic2table.map", None, "topic1:table1,topic2:db.table2; unmapped topic → table of the same "
+            "name; a target without db. is in starrocks.database.name"),
     KeySpec("starrocks.http.url", None, "FE HTTP address(es): host:port or http(s)://host:port, comma-separated",
             required=True),
-    KeySpec("starrocks.database.name", None, "target StarRocks database", required=True),
+    KeySpec("starrocks.database.name", None, "database of every target that names none (table rather than "
+            "db.table); required unless every target names its database"),
     KeySpec("starrocks.username", None, "StarRocks user with INSERT privilege", required=True),
     KeySpec("starrocks.password", "", "StarRocks password (prefer SINKAPP_STARROCKS_PASSWORD)"),
     KeySpec("key.converter", None, "converter class for record keys"),

@@ -15,6 +15,7 @@ from typing import Any
 from sinkapp.config.keys import CONVERTER_ALIASES, IGNORED_CONNECT_KEYS, KEYS, KeySpec
 from sinkapp.config.tableprops import check_props, is_table_key, parse_table_properties
 from sinkapp.config.tables import PROPS_PREFIX, table_settings
+from sinkapp.config.targets import split_target
 from sinkapp.config.types import (
     ConverterSettings,
     ErrorSettings,
@@ -99,10 +100,8 @@ def _http_urls(text: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
-_TABLE_RE = re.compile(r"^[_a-zA-Z][_$a-zA-Z0-9]*$")
-
-
 def _topic2table(text: str | None) -> dict[str, str]:
+    """``topic1:table1,topic2:db.table2`` → {topic: target}; each target checked (:func:`split_target`)."""
     out: dict[str, str] = {}
     if not text:
         return out
@@ -114,9 +113,8 @@ def _topic2table(text: str | None) -> dict[str, str]:
         topic, table = topic.strip(), table.strip()
         if not sep or not topic or not table:
             raise ConfigError(
-                f"starrocks.topic2table.map has a bad pair {pair!r}: use topic1:table1,topic2:table2")
-        if not _TABLE_RE.match(table):
-            raise ConfigError(f"starrocks.topic2table.map: {table!r} is not a valid table name")
+                f"starrocks.topic2table.map has a bad pair {pair!r}: use topic1:table1,topic2:db.table2")
+        split_target(table, "", "starrocks.topic2table.map")
         if topic in out:
             raise ConfigError(f"starrocks.topic2table.map names topic {topic!r} twice")
         out[topic] = table
@@ -205,7 +203,7 @@ def _settings(raw: Mapping[str, str], v: Mapping[str, Any], topics: tuple[str, .
         topics_regex=regex,
         topic2table=_topic2table(v["starrocks.topic2table.map"]),
         http_urls=_http_urls(v["starrocks.http.url"]),
-        database=v["starrocks.database.name"],
+        database=(v["starrocks.database.name"] or "").strip(),
         username=v["starrocks.username"],
         password=Secret(raw.get("starrocks.password", "")),
         key_converter=_converter(raw, "key"),

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sinkapp.config.tableprops import table_headers
+from sinkapp.config.targets import split_target
 from sinkapp.config.types import ConverterSettings, Settings
 
 DEFAULT_VALUE_CONVERTER = ConverterSettings(
@@ -34,13 +35,17 @@ class Route:
 
 
 def route_for(settings: Settings, topic: str) -> Route:
-    """The route of ``topic``: table from ``starrocks.topic2table.map`` or the topic's own name."""
-    table = settings.topic2table.get(topic, topic)
+    """The route of ``topic``: its ``starrocks.topic2table.map`` target (``table`` or ``db.table``), else
+    the table of the topic's own name; a target without a database is in ``starrocks.database.name``
+    ("" when that is not set: :func:`~sinkapp.config.targets.check_targets` says so)."""
+    mapped = settings.topic2table.get(topic)
+    database, table = (split_target(mapped, settings.database, "starrocks.topic2table.map") if mapped
+                       else (settings.database, topic))
     return Route(
         topic=topic,
-        database=settings.database,
+        database=database,
         table=table,
-        headers=table_headers(settings, settings.database, table),
+        headers=table_headers(settings, database, table),
         value_converter=settings.value_converter or DEFAULT_VALUE_CONVERTER,
         key_converter=settings.key_converter,
     )

@@ -22,13 +22,12 @@ import re
 from collections.abc import Callable, Mapping
 
 from sinkapp.config.sinkprops import check_sink_properties
+from sinkapp.config.targets import DATABASE_RE, TABLE_RE
 from sinkapp.config.types import Settings, TableProperties
 from sinkapp.errors import ConfigError
 
 TABLE_PREFIX = "sink.table."
 INFIX = ".properties."
-_TABLE_RE = re.compile(r"^[_a-zA-Z][_$a-zA-Z0-9]*$")
-_DB_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,255}$")
 _PROP_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -43,10 +42,12 @@ def _split(key: str, database: str) -> tuple[str, str]:
         raise ConfigError(f"{key}: a per-table load property is sink.table.<table>.properties.<name> "
                           "(<table> as db.table, or a table of starrocks.database.name)")
     db, dot, name = table.rpartition(".")
-    if not dot:
-        db = database
-    if not _TABLE_RE.match(name) or not _DB_RE.match(db):
+    if not dot and not database:
+        raise ConfigError(f"{key}: a bare table name is a table of starrocks.database.name, which is not set; "
+                          f"name its database (sink.table.<db>.{table}.properties.{prop})")
+    if not TABLE_RE.match(name) or not DATABASE_RE.match(db if dot else database):
         raise ConfigError(f"{key}: {table!r} is not a StarRocks table name (table, or db.table)")
+    db = db if dot else database
     if not _PROP_RE.match(prop):
         raise ConfigError(f"{key}: {prop!r} is not a Stream Load property name")
     return f"{db}.{name}", prop.lower()

@@ -22,6 +22,8 @@ PROPS_PREFIX = "sinkapp.table.create.properties."
 _JDBC = re.compile(r"^jdbc:mysql://(?P<hosts>[^/?]+)(?:/(?P<db>[^?]*))?(?:\?(?P<query>.*))?$")
 _HOST = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
 #: transforms whose rows the record schema still describes (the Debezium unwrap: the after image)
+#: transforms that only pick the route's target table (the record schema is still the rows')
+ROUTERS = frozenset({"RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"})
 DEBEZIUM_TYPES = frozenset({"Debezium", "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord",
                             "io.debezium.transforms.ExtractNewRecordState"})
 
@@ -85,7 +87,8 @@ def check_tables(s: Settings) -> None:
                           "the route's columns yours; drop them, or turn off " + on)
     if s.body_format != "json":
         raise ConfigError(f"{on} {need} sink.properties.format=json (CSV columns are positional)")
-    other = [x.name for x in s.transforms if x.type not in DEBEZIUM_TYPES]
+    other = [x.name for x in s.transforms if x.type not in DEBEZIUM_TYPES and x.type not in ROUTERS]
     if other:
         raise ConfigError(f"{on} cannot be used with transforms {', '.join(other)}: the record schema would not "
-                          "describe the rows they make (only the Debezium unwrap is understood)")
+                          "describe the rows they make (only the Debezium unwrap and RegexRouter, which picks the "
+                          "target, are understood)")

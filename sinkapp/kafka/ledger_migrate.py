@@ -59,7 +59,7 @@ def convert(route: Route, prefix: str, partition: int, doc: Any) -> tuple[Entry,
     if not pend:
         return Entry(loaded), None
     ident = BatchId(TableKey(route.database, route.table), (Member(route.topic, partition, int(pend[0]), int(pend[1])),))
-    rec = BatchRecord(ident.label(prefix), ident, dead=bool(doc.get("dead")))
+    rec = BatchRecord(ident.label(prefix, route.database), ident, dead=bool(doc.get("dead")))   # 0.2's label
     return Entry(loaded, {}, (rec.label,)), rec
 
 

@@ -37,8 +37,8 @@ class RouteCodec:
     formats: Callable[[TableKey], tuple[dict[str, str], Any]] | None = None   # other tables' headers, encoder
 
     def table_of(self, name: str) -> TableKey:
-        """The table a row names (TableByField): a table of the route's database."""
-        return TableKey(self.table.database, name)
+        """The table a row names (TableByField): ``db.table`` as named, a bare name in the route's database."""
+        return TableKey.within(self.table.database, name)
 
     def format_of(self, table: TableKey) -> tuple[dict[str, str], Any]:
         """The Stream Load headers and encoder of ``table``: the route's own for its table, else the

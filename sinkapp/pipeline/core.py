@@ -57,10 +57,10 @@ class Pipeline:
         self.batcher = Batcher(max_bytes=cfg.max_bytes, max_rows=cfg.max_rows, interval_s=cfg.interval_ms / 1000,
                                max_interval_s=cfg.max_interval_ms / 1000, clock=clock)
         self.slots = asyncio.Semaphore(cfg.tasks_max)
-        self.loader = Loader(client=client, ledger=ledger, policy=policy, label_prefix=cfg.label_prefix,
+        self.loader = Loader(client=client, ledger=ledger, policy=policy, label_prefix=cfg.label_prefix, home=cfg.database,
                              abandon=self.abandon, codecs=self.codecs, reader=reader, dlq=dlq, tolerant=cfg.tolerant,
                              log_messages=cfg.log_messages)
-        self.settler = Settler(ledger=ledger, client=client, reader=reader, database=cfg.database,
+        self.settler = Settler(ledger=ledger, client=client, reader=reader,
                                codecs=self.codecs, abandon=self.abandon, retry_delay=policy.delay)
         self.settling: dict[str, asyncio.Task[Settled]] = {}   # per label: its settling (assign.py)
         self._halts: set[asyncio.Task[None]] = set()
@@ -76,6 +76,7 @@ class Pipeline:
         self.routes.append(ri)
         self.by_topic[route.topic] = ri
         self.codecs[route.topic] = codec
+        chunker.home = route.database
         self.batcher.lane(ri.table, headers, encoder, chunker.marks_into(encoder))
         self.table_stats.setdefault(str(ri.table), TableStats())
         return ri
@@ -141,7 +142,7 @@ class Pipeline:
         record holds its identity, confirmed. False: a member is no longer assigned here, or the worker
         is rebalancing or stopping (the batch is abandoned un-acked)."""
         ident = batch.identity()
-        label, parts = ident.label(self.cfg.label_prefix), [m.part for m in ident.members]
+        label, parts = ident.label(self.cfg.label_prefix, self.cfg.database), [m.part for m in ident.members]
         if not all(self.control.owns(p) for p in parts):
             log.info("batch %s dropped un-acked: a member partition is no longer assigned here", label)
             return False
@@ -172,7 +173,7 @@ class Pipeline:
         ident = batch.identity()
         parts = self.committer.finished(batch.seq, outcome.through)
         if parts:
-            await self._record_loaded(ident.label(self.cfg.label_prefix), parts, len(ident.members))
+            await self._record_loaded(ident.label(self.cfg.label_prefix, self.cfg.database), parts, len(ident.members))
             self.committer.advance(parts)
         for part, reason in outcome.stopped.items():
             self.stop_routes([self.by_topic[part.topic].id], reason)

@@ -30,7 +30,8 @@ from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformE
 from sinkapp.pipeline.letters import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.pipeline.partial import csv_refusal
 from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder
-from sinkapp.transforms import TABLE_KEY, UNAVAILABLE_KEY, Chain, Meta, Skipped
+from sinkapp.transforms import UNAVAILABLE_KEY, Chain, Meta, Skipped
+from sinkapp.transforms.rows import place_rows
 
 
 class BadRecord(SinkError):
@@ -90,6 +91,7 @@ class Chunker:
         self.tolerant = tolerant
         self.chain = chain
         self.dropped = 0                 # records a transform turned into no row
+        self.home = ""                   # the route's database: TableByField's db.table of it is its table
         self.gate: Any = None            # auto.create/evolve: raw value -> raises ConversionError if refused
         self.routed: Any = None          # table name -> encoder of the rows a transform sends there (TableByField)
         self.json_values = isinstance(converter, JsonConverter)
@@ -173,7 +175,9 @@ class Chunker:
         return Chunk(self.encoder.join_raw(out), len(out), tombs, bad, {})
 
     def _decode(self, records: list[Any], i: int, end: int) -> Chunk:
-        conv, values, idx, tombs = self.converter.decode, [], [], 0
+        conv, tombs = self.converter.decode, 0
+        values: list[Any] = []
+        idx: list[int] = []
         bad: list[BadRecord] = []
         by_table: dict[str, tuple[list[Any], list[int]]] = {}
         skipped: list[tuple[int, Skipped]] = []
@@ -215,15 +219,9 @@ class Chunker:
                     continue
                 if not rows:
                     self.dropped += 1
-                for row in rows:
-                    table = row.pop(TABLE_KEY, None)
-                    if table is None:
-                        values.append(row)
-                        idx.append(k)
-                    else:
-                        vs, ks = by_table.setdefault(table, ([], []))
-                        vs.append(row)
-                        ks.append(k)
+                err = place_rows(k, rows, self.home, values, idx, by_table)
+                if err is not None:
+                    self._bad(bad, k, err, TRANSFORMATION)
                 continue
             values.append(value)
             idx.append(k)

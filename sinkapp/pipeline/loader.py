@@ -52,11 +52,12 @@ LABEL_EXISTS = ("Label Already Exists", "LABEL_ALREADY_EXISTS")
 
 
 class Loader:
-    def __init__(self, *, client: StreamLoader, ledger: Ledger, policy: RetryPolicy, label_prefix: str,
+    def __init__(self, *, client: StreamLoader, ledger: Ledger, policy: RetryPolicy, label_prefix: str, home: str = "",
                  abandon: asyncio.Event, codecs: Mapping[str, RouteCodec], reader: SourceReader | None = None,
                  dlq: DeadLetters | None = None, tolerant: bool = False, log_messages: bool = False,
                  task_id: str = "0") -> None:
         self.client, self.ledger, self.policy, self.label_prefix = client, ledger, policy, label_prefix
+        self.home = home                                 # starrocks.database.name: labels (BatchId.label)
         self.abandon, self.codecs, self.reader, self.dlq = abandon, codecs, reader, dlq
         self.tolerant, self.log_messages, self.task_id = tolerant, log_messages, task_id
         self.trouble: dict[TableKey, tuple[float, str]] = {}       # (since, why) while a table's loads fail
@@ -79,7 +80,7 @@ class Loader:
     async def load(self, batch: TableBatch, lane: TableLane, stats: LoadStats) -> Outcome:
         """Load ``batch`` into ``lane``'s table; what it did is counted into ``stats``."""
         ident = batch.identity()
-        label = ident.label(self.label_prefix)
+        label = ident.label(self.label_prefix, self.home)
         whole = {m.part: (m.last, m.last) for m in ident.members}
         record = BatchRecord(label, ident, dead=batch.dead_done, split=batch.split)
         if batch.dead and (self.dlq is None or not batch.dead_done):
@@ -223,5 +224,5 @@ class Loader:
 
     def _part_loader(self, lane: TableLane, stats: LoadStats) -> badrows.LoadPart:
         async def load_part(ident: BatchId, pieces: list[bytes | memoryview], by_route: dict[int, int]) -> None:
-            await self._send(lane, ident.label(self.label_prefix), pieces, by_route, stats)
+            await self._send(lane, ident.label(self.label_prefix, self.home), pieces, by_route, stats)
         return load_part

@@ -55,7 +55,7 @@ def encode_run(mr: MemberRecords, lo: int, hi: int, table: TableKey) -> tuple[by
     except BadRecord as exc:                    # errors.tolerance=none: no batch ever held one
         raise RebuildError(f"record {mr.member.topic}[{mr.member.partition}]@"
                            f"{mr.records[exc.index].offset} cannot be encoded again: {exc.error}") from None
-    piece = chunk.pieces(codec.table.table).get(table.table) if table.database == codec.table.database else None
+    piece = chunk.pieces(codec.table.table).get(table.name_in(codec.table.database))
     # a record's dead letter belongs to the batch of its route's own table (intake puts it there)
     bad = [(mr.records[b.index], b) for b in chunk.bad] if table == codec.table else []
     if piece is None:

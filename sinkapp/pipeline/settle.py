@@ -64,10 +64,10 @@ class Start:
 
 
 class Settler:
-    def __init__(self, *, ledger: Ledger, client: StreamLoader, reader: SourceReader | None, database: str,
+    def __init__(self, *, ledger: Ledger, client: StreamLoader, reader: SourceReader | None,
                  codecs: Mapping[str, RouteCodec], abandon: asyncio.Event,
                  retry_delay: Callable[[int], float]) -> None:
-        self.ledger, self.client, self.reader, self.database = ledger, client, reader, database
+        self.ledger, self.client, self.reader = ledger, client, reader
         self.codecs, self.abandon, self.retry_delay = codecs, abandon, retry_delay
 
     async def settle(self, label: str) -> Settled | Resend:
@@ -76,7 +76,7 @@ class Settler:
             log.info("pending batch %s: never attempted (its ledger record is missing); loading anew", label)
             return Settled(label, None)
         ident = rec.batch
-        state = await self._state(label)
+        state = await self._state(ident.table.database, label)
         if state is None:
             return Settled(label, rec, Outcome(Kind.ABANDONED))
         if state in LOADED_STATES:
@@ -89,11 +89,11 @@ class Settler:
             return Settled(label, rec)
         return await self._rebuild(rec)
 
-    async def _state(self, label: str) -> str | None:
+    async def _state(self, database: str, label: str) -> str | None:
         attempt = 0
         while not self.abandon.is_set():
             try:
-                return await self.client.load_state(self.database, label)
+                return await self.client.load_state(database, label)
             except LoadError as exc:
                 attempt += 1
                 log.warning("get_load_state %s failed attempt=%d: %s", label, attempt, exc)

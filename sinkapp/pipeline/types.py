@@ -50,6 +50,20 @@ class TableKey(NamedTuple):
         db, _, table = text.partition(".")
         return cls(db, table)
 
+    @classmethod
+    def within(cls, home: str, name: str) -> TableKey:
+        """``db.table`` as named, a bare ``table`` in ``home`` (TableByField's values)."""
+        return cls.parse(name) if "." in name else cls(home, name)
+
+    def name_in(self, home: str) -> str:
+        """The inverse of :meth:`within`: the bare name when the table is in ``home``."""
+        return self.table if self.database == home else str(self)
+
+    def label_name(self, home: str) -> str:
+        """The table's part of a load label: its name, ``db-table`` outside the home database
+        (StarRocks names take no ``-``, so two databases' tables never share a label)."""
+        return self.table if self.database == home else f"{self.database}-{self.table}"
+
 
 @dataclass(frozen=True)
 class BatchId:
@@ -59,8 +73,9 @@ class BatchId:
     members: tuple[Member, ...]
     epoch: int = 0
 
-    def label(self, prefix: str) -> str:
-        return batch_label(prefix, self.table.table, self.members, self.epoch)
+    def label(self, prefix: str, home: str) -> str:
+        """The batch's Stream Load label; ``home``: starrocks.database.name ("" when not set)."""
+        return batch_label(prefix, self.table.label_name(home), self.members, self.epoch)
 
     def member(self, part: Part) -> Member | None:
         for m in self.members:

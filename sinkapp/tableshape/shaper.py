@@ -7,7 +7,8 @@ encoded, and before records read again from Kafka are encoded again) and the rou
 Per table (:class:`TableShapes`, shared by every route loading it, one lock each):
 - columns are read from ``information_schema.COLUMNS`` the first time a schema is checked, and again
   after a failed statement (a column another worker added counts as done);
-- a missing table with ``auto.create``: ``CREATE TABLE IF NOT EXISTS`` from the first schema (a
+- a missing table with ``auto.create``: ``CREATE DATABASE IF NOT EXISTS`` (a target may name its
+  database), then ``CREATE TABLE IF NOT EXISTS`` from the first schema (a
   PRIMARY KEY table on the record key's fields when the key has a schema, else DUPLICATE KEY);
 - a field the table lacks with ``auto.evolve``: one ``ALTER TABLE ... ADD COLUMN`` (nullable, last)
   for all of a schema's new fields, then ``SHOW ALTER TABLE COLUMN`` until FINISHED, within
@@ -37,6 +38,7 @@ from sinkapp.errors import ConversionError, DdlError, DdlUnreachable, SchemaChan
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape import mapping
 from sinkapp.tableshape.client import DUP_COLUMN, DdlClient, TableColumn
+from sinkapp.tableshape.names import check_identifier, quote
 from sinkapp.tableshape.sources import Described
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class TableShapes:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.s, self.sleep, self.clock = client, settings, sleep, clock
         self.tables: dict[TableKey, TableShape] = {}
+        self.databases: set[str] = set()                       # made (or found) by auto.create
         self.changes: Counter[tuple[str, str]] = Counter()     # (table, create|add_column)
         self.refused: Counter[str] = Counter()                 # schemas refused, by table
         self.trouble: str | None = None
@@ -141,6 +144,7 @@ class TableShapes:
         sql = mapping.create_table_sql(table.database, table.table, d.columns, d.key, self.s.create_buckets,
                                        dict(self.s.create_properties))
         try:
+            await self._database(table.database)
             await self.client.query(sql)
         except DdlError as exc:
             if isinstance(exc, DdlUnreachable):
@@ -149,6 +153,13 @@ class TableShapes:
         self.changes[(str(table), "create")] += 1
         kind = f"PRIMARY KEY({', '.join(d.key)})" if d.key else "DUPLICATE KEY"
         log.info("schema change: created table %s (%s) from %s: %d column(s)", table, kind, d.what, len(d.columns))
+
+    async def _database(self, database: str) -> None:
+        """``CREATE DATABASE IF NOT EXISTS`` before a database's first table (once per worker)."""
+        if database in self.databases:
+            return
+        await self.client.query(f"CREATE DATABASE IF NOT EXISTS {quote(check_identifier(database, 'database'))}")
+        self.databases.add(database)
 
     async def _add(self, table: TableKey, shape: TableShape, new: list[mapping.Column], d: Described) -> None:
         deadline = self.clock() + self.s.change_timeout_ms / 1000.0

@@ -73,14 +73,18 @@ def explode(options: Mapping[str, str]) -> Transform:
     return t
 
 
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_TABLE_NAME = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]{0,255}\.)?[A-Za-z_][A-Za-z0-9_]{0,63}$")   # [db.]table
 
 
-@register("TableByField", "sinkapp.transforms.TableByField")
+TABLE_BY_FIELD = ("TableByField", "sinkapp.transforms.TableByField")
+
+
+@register(*TABLE_BY_FIELD)
 def table_by_field(options: Mapping[str, str]) -> Transform:
     """Send each row to the table named by one of its fields: ``field`` (JSONPath), ``format``
-    (``{}`` is the value, default ``{}``: e.g. ``events_{}``), ``remove`` (true: drop the field
-    from the row). A value that makes no valid table name is a bad record."""
+    (``{}`` is the value, default ``{}``: e.g. ``events_{}`` or ``archive.{}``), ``remove`` (true:
+    drop the field from the row). The result is ``table`` (in the route's database) or ``db.table``.
+    A value that makes no valid table name is a bad record."""
     where = path(need(options, "field"))
     fmt = options.get("format", "{}")
     if "{}" not in fmt:
@@ -107,3 +111,26 @@ def table_by_field(options: Mapping[str, str]) -> Transform:
         out[TABLE_KEY] = table
         return out
     return t
+
+
+def place_rows(k: int, rows: list[Any], home: str, values: list[Any], idx: list[int],
+               by_table: dict[str, tuple[list[Any], list[int]]]) -> TransformError | None:
+    """Record ``k``'s rows to the route's own table (``values``) or the one TableByField named
+    (``by_table``): ``table`` (in ``home``, the route's database) or ``db.table``, a ``home.table``
+    under its bare name. A bare name when there is no home database refuses the record's rows, all of them."""
+    bare = None if home else next((x[TABLE_KEY] for x in rows if "." not in x.get(TABLE_KEY, ".")), None)
+    if bare is not None:
+        return TransformError(f"TableByField gave table {bare!r}, which names no database, and starrocks.database.name "
+                              "is not set: make its format db.{} (or set starrocks.database.name)")
+    for row in rows:
+        table = row.pop(TABLE_KEY, None)
+        if table is None:
+            values.append(row)
+            idx.append(k)
+            continue
+        if home and table.startswith(home + "."):
+            table = table[len(home) + 1:]
+        vs, ks = by_table.setdefault(table, ([], []))
+        vs.append(row)
+        ks.append(k)
+    return None

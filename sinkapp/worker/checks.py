@@ -31,6 +31,7 @@ from sinkapp.errors import (
     LoadRejected,
     LoadRetriable,
     NoLoadData,
+    UnknownDatabase,
     UnknownTable,
     Unreachable,
 )
@@ -156,9 +157,10 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
                     out.append(Check(False, what, str(exc), definitive=False))
                 except AuthRejected as exc:
                     out.append(Check(False, what, str(exc).split("\n", 1)[0]))
-                except UnknownTable as exc:
+                except (UnknownTable, UnknownDatabase) as exc:
+                    missing = "database" if isinstance(exc, UnknownDatabase) else "table"
                     if settings.tables.auto_create:
-                        out.append(Check(True, what, "credentials accepted; the table is missing and auto.create "
+                        out.append(Check(True, what, f"credentials accepted; the {missing} is missing and auto.create "
                                                      "creates it"))
                     elif _tables_per_row(settings):
                         out.append(Check(True, f"StarRocks {fe} user {settings.username}",

@@ -16,6 +16,7 @@ from typing import Any
 from sinkapp.config import Settings
 from sinkapp.config.routes import Route, build_routes
 from sinkapp.config.tableprops import table_headers
+from sinkapp.config.targets import check_targets, split_target
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.kafka.admin import (
     LEDGER_TOPIC_CONFIG,
@@ -27,6 +28,7 @@ from sinkapp.kafka.admin import (
 )
 from sinkapp.transforms.builtin import routed_table
 from sinkapp.transforms.debezium import op_headers
+from sinkapp.transforms.rows import TABLE_BY_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +59,23 @@ async def resolve_routes_async(settings: Settings) -> tuple[list[Route], dict[st
 
 
 def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) -> list[Route]:
-    """What the transforms change of a route itself: RegexRouter picks its table (and so the table's
-    load properties), the Debezium transform adds ``__op`` to its columns / jsonpaths headers (deletes need it)."""
-    if chain is None:
-        return routes
-    out = []
-    for route in routes:
-        for spec, _ in chain.steps:
-            if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
-                table = routed_table(route.topic, spec.options, settings.topic2table)
-                route = dataclasses.replace(route, table=table,
-                                            headers=table_headers(settings, route.database, table))
-        out.append(dataclasses.replace(route, headers=chain_headers(chain, route.headers)))
+    """What the transforms change of a route itself: RegexRouter picks its target (``table`` or
+    ``db.table``, and so the table's load properties), the Debezium transform adds ``__op`` to its columns /
+    jsonpaths headers (deletes need it). Every target must then have a database (:func:`check_targets`)."""
+    out = routes if chain is None else [_transformed(settings, route, chain) for route in routes]
+    check_targets(out, per_row=any(t.type in TABLE_BY_FIELD for t in settings.transforms))
     return out
+
+
+def _transformed(settings: Settings, route: Route, chain: Any) -> Route:
+    for spec, _ in chain.steps:
+        if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
+            target = routed_table(route.topic, spec.options, settings.topic2table)
+            database, table = (split_target(target, settings.database, f"transforms.{spec.name} (RegexRouter)")
+                               if target != route.topic else (route.database, route.table))
+            route = dataclasses.replace(route, database=database, table=table,
+                                        headers=table_headers(settings, database, table))
+    return dataclasses.replace(route, headers=chain_headers(chain, route.headers))
 
 
 def chain_headers(chain: Any, headers: Mapping[str, str]) -> dict[str, str]:
