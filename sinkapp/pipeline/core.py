@@ -77,6 +77,14 @@ class Pipeline:
         self.table_stats.setdefault(str(ri.table), TableStats())
         return ri
 
+    def topic_gone(self, topic: str, gone: bool = True) -> None:
+        """``topic`` was deleted (REMOVED; what it buffered loads at the revoke that follows), or is back."""
+        ri = self.by_topic[topic]
+        if gone and ri.state is RouteState.RUNNING:
+            ri.state, ri.reason = RouteState.REMOVED, f"topic {topic} was deleted"
+        elif not gone and ri.state is RouteState.REMOVED:
+            ri.state, ri.reason = RouteState.RUNNING, None
+
     # -- intake -------------------------------------------------------------------------------
     async def take(self, rid: int, events: list[Any]) -> None:
         """A route's agent hands over fetched partition batches (Faust events)."""
