@@ -187,3 +187,57 @@ def test_the_admin_client_request_methods_faustio_requests_calls() -> None:
 
     assert "request" in inspect.signature(AIOKafkaAdminClient._send_request).parameters
     assert list(inspect.signature(AIOKafkaAdminClient._send_request_to_node).parameters)[1:3] == ["node_id", "request"]
+
+
+def test_conductor_resubscribes_after_a_change_and_drops_one_made_while_rebalancing() -> None:
+    """sinkapp.faustio.subscribe: a route added at runtime registers its channel with the Conductor
+    (``app.topics.add``, a public method), whose ``_subscriber`` task waits
+    ``_resubscribe_sleep_lock_seconds`` (set low by ``quicken_resubscribe``) and resubscribes the consumer to
+    every channel's topics; a change flagged while rebalancing is cleared unsubscribed (why
+    ``Subscriptions.ensure`` flags it again through ``discard`` + ``add``)."""
+    from faust.transport.conductor import Conductor
+
+    assert Conductor._resubscribe_sleep_lock_seconds == 45.0
+    src = _src(Conductor._subscriber.fun)                   # a mode ServiceTask around the coroutine
+    for name in ("_resubscribe_sleep_lock_seconds", "self.app.rebalancing", "ev.clear()",
+                 "consumer.subscribe(subscribed_topics)", "_update_indices()"):
+        assert name in src, f"Conductor._subscriber changed: {name} missing"
+    assert "_flag_changes" in _src(Conductor.discard) and "_flag_changes" in _src(Conductor.add)
+
+
+def test_an_agent_declared_after_start_is_started_by_hand() -> None:
+    """sinkapp.faustio.subscribe.start_agent: AgentManager.on_start starts the agents declared before
+    the app started (``maybe_start``) after ``update_topic_index``; a later one is started the same way,
+    and its stream adds a clone of its topic to ``app.topics`` when it starts iterating."""
+    from faust.agents.manager import AgentManager
+    from faust.topics import Topic
+
+    src = _src(AgentManager.on_start)
+    assert "update_topic_index" in src and "maybe_start" in src
+    assert "self.app.topics.add" in _src(Topic.__aiter__)
+
+
+def test_commit_of_a_deleted_topic_is_left_out() -> None:
+    """BatchConsumerThread._commit drops partitions of topics missing from the consumer's metadata
+    (``AIOKafkaConsumer.partitions_for_topic``), then calls Faust's ``_commit``: aiokafka retries
+    UNKNOWN_TOPIC_OR_PARTITION (retriable) without end inside ``commit_offsets``."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import UnknownTopicOrPartitionError
+
+    from sinkapp.faustio.consumer import BatchConsumerThread
+
+    assert list(inspect.signature(faust_aiokafka.AIOKafkaConsumerThread._commit).parameters) == ["self", "offsets"]
+    assert BatchConsumerThread._commit is not faust_aiokafka.AIOKafkaConsumerThread._commit
+    assert "cluster.partitions_for_topic" in _src(AIOKafkaConsumer.partitions_for_topic)
+    assert UnknownTopicOrPartitionError.retriable
+    assert "def subscription" in _src(AIOKafkaConsumer)
+
+
+def test_the_deleted_topic_error_aiokafka_logs_is_a_warning_with_topics_regex() -> None:
+    """sinkapp.faustio.subscribe.DeletedTopicNotice matches aiokafka's record by its format string."""
+    from aiokafka import cluster
+
+    from sinkapp.faustio.subscribe import DELETED_TOPIC_MSG
+
+    assert f'log.error("{DELETED_TOPIC_MSG}", topic)' in _src(cluster.ClusterMetadata.update_metadata)
+    assert cluster.log.name == "aiokafka.cluster"

@@ -142,6 +142,9 @@ _SPECS: list[KeySpec] = [
     _int("session.timeout.ms", 60000, 6000, 300000,
          "consumer group session timeout: how soon a dead worker's partitions move to others"),
     _int("heartbeat.interval.ms", 3000, 100, 60000, "consumer heartbeat interval (below session.timeout.ms/3)"),
+    _int("metadata.max.age.ms", 300000, 1000, 86400000,
+         "how often the topic list is read again: a topic created later that topics.regex matches is loaded "
+         "within this time, a deleted one's route stops"),
     # Schema Registry shared by both converters (Confluent Cloud's managed registry)
     KeySpec("confluent.custom.schema.registry.auto", "false",
             "true: the registry URL and credentials come from schema.registry.url / "

@@ -158,7 +158,7 @@ def _kafka(raw: Mapping[str, str], v: Mapping[str, Any], name: str) -> KafkaSett
         ssl_keyfile=raw.get("ssl.keyfile") or None,
         auto_offset_reset=reset,
         session_timeout_ms=v["session.timeout.ms"],
-        heartbeat_interval_ms=v["heartbeat.interval.ms"],
+        heartbeat_interval_ms=v["heartbeat.interval.ms"], metadata_max_age_ms=v["metadata.max.age.ms"],
     )
 
 

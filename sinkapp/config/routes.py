@@ -1,7 +1,8 @@
 """Routes: which Kafka topic goes to which StarRocks table, with which headers and converters.
 
 Who calls: ``sinkapp.worker.app`` at start-up (``topics``) and, for ``topics.regex``, whenever the
-topic list is refreshed (:func:`match_topics`). Pure functions; no IO.
+topic list is refreshed (every ``metadata.max.age.ms``, :mod:`sinkapp.worker.discover`: :func:`topic_changes`).
+Pure functions; no IO.
 """
 
 from __future__ import annotations
@@ -78,3 +79,26 @@ def match_topics(settings: Settings, existing: Iterable[str]) -> list[str]:
 
 def build_routes(settings: Settings, existing_topics: Iterable[str] = ()) -> list[Route]:
     return [route_for(settings, t) for t in match_topics(settings, existing_topics)]
+
+
+@dataclass(frozen=True)
+class TopicChanges:
+    """What a fresh topic list changes for ``topics.regex``: topics to route, routed topics gone."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+def topic_changes(settings: Settings, routed: Iterable[str], existing: Iterable[str]) -> TopicChanges:
+    """Compare the topics routed now with the broker's list (``existing``): matching topics not routed
+    yet are ``added``, routed topics no longer on the broker ``removed`` (both sorted, so every worker
+    of a group adds the same routes in the same order). With a ``topics`` list nothing changes: its
+    topics are fixed at start."""
+    if not settings.topics_regex:
+        return TopicChanges()
+    now, present = set(routed), set(existing)
+    wanted = set(match_topics(settings, present))
+    return TopicChanges(tuple(sorted(wanted - now)), tuple(sorted(now - present)))

@@ -62,6 +62,7 @@ class KafkaSettings:
     auto_offset_reset: str
     session_timeout_ms: int = default("session.timeout.ms")
     heartbeat_interval_ms: int = default("heartbeat.interval.ms")
+    metadata_max_age_ms: int = default("metadata.max.age.ms")
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self._owned = frozenset(self.assignment())
         return tp in self._owned
 
+    def subscribed_topics(self) -> set[str] | None:
+        """The topics the Kafka consumer is subscribed to now; None before it started."""
+        try:
+            return set(self._thread._ensure_consumer().subscription())
+        except Exception:
+            return None
+
     def partition_offsets(self) -> list[tuple[TP, int | None, int | None, int | None]]:
         """(partition, last loaded offset, committed offset, end offset) of each assigned partition."""
         out = []
@@ -240,6 +247,18 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._isolation_level = "read_committed"     # read by AIOKafkaConsumer.start()
         return consumer
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        """Never commit offsets of a deleted topic (``topics.regex``: routes stop when their topic is
+        deleted): the broker answers UNKNOWN_TOPIC_OR_PARTITION, which aiokafka logs as an error and
+        retries without end, holding the rebalance that removes the topic. A topic missing from the
+        consumer's metadata is left out (nothing is left to read of it)."""
+        consumer = self._ensure_consumer()
+        known = {tp: off for tp, off in offsets.items() if consumer.partitions_for_topic(tp.topic)}
+        if len(known) < len(offsets):
+            log.info("not committing %s: no longer in Kafka's metadata (deleted)",
+                     ", ".join(sorted({tp.topic for tp in offsets if tp not in known})))
+        return True if not known else await super()._commit(known)  # type: ignore[no-any-return]
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """aiokafka's ``seek_to_committed`` asks the coordinator once per partition, one round trip

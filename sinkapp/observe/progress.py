@@ -50,7 +50,7 @@ class Progress:
                 f"stale={st.dropped_stale} dead_lettered={sum(st.dead_lettered.values())} "
                 f"skipped_bad={sum(st.skipped_bad.values())} rows_filtered={st.rows_filtered} rows_per_s={rate:.0f}"
                 + "".join(f" {kind}_skipped={n}" for kind, n in sorted(st.events_skipped.items()))
-                + ("" if r.state == "RUNNING" else f" {'STOPPED' if r.state == 'STOPPED' else 'HALTING'}"))
+                + ("" if r.state == "RUNNING" else f" {r.state}"))
         for t in snap.tables:
             ts = t.stats
             backoffs = ",".join(f"{k}:{v}" for k, v in sorted(ts.backoffs.items())) or "0"

@@ -5,11 +5,11 @@ Who calls: :func:`sinkapp.worker.app.create_app` (``add_pages``); served by Faus
 
 - ``GET /health/live``: 200 while the worker process serves requests.
 - ``GET /health/ready``: 200 once the worker holds its first partition assignment and no route is
-  stopped or stalled (a dependency failing for over ``sinkapp.stall.timeout.ms``, default 60 s);
+  stopped (a REMOVED one, whose topic was deleted, is not) or stalled (a dependency failing for over ``sinkapp.stall.timeout.ms``, default 60 s);
   else 503 with the reasons.
 - ``GET /status``: shaped like Kafka Connect's ``GET /connectors/{name}/status``: ``name``,
   ``connector`` {state, worker_id}, ``tasks`` (one per route: id = route name, state RUNNING /
-  DEGRADED / FAILED, worker_id, trace = the error), ``type: sink``, plus sinkapp's own fields
+  DEGRADED / FAILED, or REMOVED when ``topics.regex`` routed a topic since deleted; worker_id, trace = the error), ``type: sink``, plus sinkapp's own fields
   (``version``: sinkapp's, as ``sinkapp --version`` prints it; partitions assigned, counters). Never record contents: a stop reason's first line, redacted.
 - ``GET /metrics``: Prometheus text (:mod:`sinkapp.observe.metrics`).
 - ``GET /sinkapp/status/``: the per-route and per-table counters (kept from 0.1).
@@ -39,8 +39,10 @@ def public_reason(reason: str | None) -> str | None:
 
 
 def route_state(r: RouteView, now: float | None = None, stall_after_s: float = STALL_AFTER_S) -> tuple[str, str | None]:
-    """(RUNNING | DEGRADED | FAILED, why) of one route."""
+    """(RUNNING | DEGRADED | FAILED | REMOVED, why) of one route (REMOVED: its topic was deleted)."""
     now = time.time() if now is None else now
+    if r.state == "REMOVED":
+        return "REMOVED", public_reason(r.reason)
     if r.state != "RUNNING":
         return "FAILED", public_reason(r.reason)
     if r.trouble is not None and now - r.trouble[0] >= stall_after_s:
@@ -54,7 +56,7 @@ def readiness(snap: Snapshot, stall_after_s: float) -> tuple[bool, list[str]]:
         reasons.append("no partition assignment yet")
     for r in snap.routes:
         state, why = route_state(r, stall_after_s=stall_after_s)
-        if state != "RUNNING":
+        if state not in ("RUNNING", "REMOVED"):
             reasons.append(f"route {r.name} {state}: {why}")
     return not reasons, reasons
 
@@ -84,7 +86,7 @@ def tables(snap: Snapshot) -> list[dict[str, Any]]:
 
 def status(snap: Snapshot) -> dict[str, Any]:
     """The 0.1 status document (``/sinkapp/status/``)."""
-    return {"ok": all(r.state == "RUNNING" for r in snap.routes), "rebalancing": snap.rebalancing,
+    return {"ok": all(r.state in ("RUNNING", "REMOVED") for r in snap.routes), "rebalancing": snap.rebalancing,
             "routes": counters(snap), "tables": tables(snap)}
 
 

@@ -74,12 +74,18 @@ class Pipeline:
         chunker.routed = lambda name: codec.format_of(codec.table_of(name))[1]
         ri = RouteIntake(route, codec, self.batcher, self.committer, self.control)
         self.routes.append(ri)
-        self.by_topic[route.topic] = ri
-        self.codecs[route.topic] = codec
-        chunker.home = route.database
+        self.by_topic[route.topic], self.codecs[route.topic], chunker.home = ri, codec, route.database
         self.batcher.lane(ri.table, headers, encoder, chunker.marks_into(encoder))
         self.table_stats.setdefault(str(ri.table), TableStats())
         return ri
+
+    def topic_gone(self, topic: str, gone: bool = True) -> None:
+        """``topic`` was deleted (REMOVED; what it buffered loads at the revoke that follows), or is back."""
+        ri = self.by_topic[topic]
+        if gone and ri.state is RouteState.RUNNING:
+            ri.state, ri.reason = RouteState.REMOVED, f"topic {topic} was deleted"
+        elif not gone and ri.state is RouteState.REMOVED:
+            ri.state, ri.reason = RouteState.RUNNING, None
 
     # -- intake -------------------------------------------------------------------------------
     async def take(self, rid: int, events: list[Any]) -> None:

@@ -145,7 +145,7 @@ class RouteView:
     name: str
     topic: str
     table: str
-    state: str                       # RUNNING | HALTING | STOPPED
+    state: str                       # RUNNING | HALTING | STOPPED | REMOVED
     reason: str | None
     stats: RouteStats
     buffered: dict[int, tuple[int, int]]     # partition → (rows, bytes) in open batches

@@ -106,6 +106,7 @@ class RouteState(Enum):
     RUNNING = "RUNNING"
     HALTING = "HALTING"        # errors.tolerance=none met a bad record: loading what came before it
     STOPPED = "STOPPED"        # nothing of it loads or is acknowledged until the worker restarts
+    REMOVED = "REMOVED"        # its topic was deleted (topics.regex); back to RUNNING if it is created again
 
 
 class Kind(Enum):

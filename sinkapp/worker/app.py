@@ -19,6 +19,7 @@ from sinkapp.converters import build_converter
 from sinkapp.converters.simple import set_zone
 from sinkapp.faustio.app import BatchApp
 from sinkapp.faustio.control import ConsumerControl
+from sinkapp.faustio.subscribe import expect_deleted_topics, quicken_resubscribe, start_agent
 from sinkapp.faustio.take import noack_batches
 from sinkapp.kafka.admin import BROKER_DEFAULT_MAX_MESSAGE_BYTES, aiokafka_security, faust_credentials
 from sinkapp.kafka.dlq import DeadLetterQueue
@@ -35,6 +36,7 @@ from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
 from sinkapp.tableshape.wiring import route_shape, table_shapes
 from sinkapp.transforms import build_chain
+from sinkapp.worker.discover import TopicWatch
 from sinkapp.worker.startup import (
     check_at_start,
     ensure_own_topics,
@@ -61,6 +63,7 @@ class SinkApp(BatchApp):
     sinkapp_name: str = "starrocks-sink"
     stall_after_s: float = 60.0
     progress: Progress | None = None
+    formats: TableFormats | None = None       # each table's headers and encoder (build_pipeline)
 
     async def on_stop(self) -> None:
         """Stop (Faust's stop drains the sink: the last loads happen there), then log the last progress
@@ -114,6 +117,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         consumer_auto_offset_reset=k.auto_offset_reset,
         broker_session_timeout=k.session_timeout_ms / 1000.0,
         broker_heartbeat_interval=k.heartbeat_interval_ms / 1000.0,
+        consumer_metadata_max_age_ms=k.metadata_max_age_ms,
         processing_guarantee="at_least_once",
         stream_wait_empty=True,
         web_enabled=True,
@@ -150,6 +154,8 @@ def create_app(settings: Settings, **options: Any) -> SinkApp:
     if chain is not None:
         log.info("transforms: %s", ", ".join(f"{spec.name}={spec.type}" for spec, _ in chain.steps))
     _add_timers(app)
+    if settings.topics_regex:
+        _add_watch(app, settings, chain)
     add_pages(app)
     return app
 
@@ -184,20 +190,28 @@ def build_pipeline(app: SinkApp, settings: Settings, routes: list[Route], chain:
     shapes = pipeline.shapes = table_shapes(settings)
     if shapes is not None:
         app.closers.append(shapes.client)
-    formats = TableFormats(settings, routes, chain)   # each table's headers, whichever route feeds it
+    formats = app.formats = TableFormats(settings, routes, chain)   # each table's headers, whichever route feeds it
     for route in routes:
-        converter = build_converter(route.value_converter, registry_url=settings.registry_url,
-                                    registry_user_info=settings.registry_user_info)
-        headers, encoder = formats.of(TableKey(route.database, route.table))
-        ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=e.tolerant, chain=chain),
-                                encoder, headers, formats.of)
-        if shapes is not None:
-            ri.codec.shape = route_shape(shapes, settings, ri.table, converter)
-            ri.codec.chunker.gate = ri.codec.shape.gate
+        wire_route(pipeline, settings, route, chain, formats)
     return pipeline
 
 
-def _add_agent(app: SinkApp, rid: int, route: Route) -> None:
+def wire_route(pipeline: Pipeline, settings: Settings, route: Route, chain: Any, formats: TableFormats) -> int:
+    """Add ``route`` to the pipeline with its converter, its table's headers and encoder, and its table
+    shape (at start, and when ``topics.regex`` matches a topic created later); its id."""
+    formats.add(route)
+    converter = build_converter(route.value_converter, registry_url=settings.registry_url,
+                                registry_user_info=settings.registry_user_info)
+    headers, encoder = formats.of(TableKey(route.database, route.table))
+    ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=settings.errors.tolerant,
+                                                      chain=chain), encoder, headers, formats.of)
+    if pipeline.shapes is not None:
+        ri.codec.shape = route_shape(pipeline.shapes, settings, ri.table, converter)
+        ri.codec.chunker.gate = ri.codec.shape.gate
+    return ri.id
+
+
+def _add_agent(app: SinkApp, rid: int, route: Route) -> Any:
     topic = app.topic(route.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     async def agent(stream: Any) -> None:
@@ -209,7 +223,30 @@ def _add_agent(app: SinkApp, rid: int, route: Route) -> None:
             await app.pipeline.take(rid, events)
             events = []                              # hold no event past the sink (wait_empty)
 
-    app.agent(topic, name=f"sinkapp.route{rid}.{route.topic}", concurrency=1)(agent)
+    return app.agent(topic, name=f"sinkapp.route{rid}.{route.topic}", concurrency=1)(agent)
+
+
+def _add_watch(app: SinkApp, settings: Settings, chain: Any) -> None:
+    """``topics.regex``: every ``metadata.max.age.ms``, route topics created since, stop deleted ones."""
+    k = settings.kafka
+    assert k is not None and settings.topics_regex
+
+    async def add_route(route: Route) -> None:
+        assert app.formats is not None
+        rid = wire_route(app.pipeline, settings, route, chain, app.formats)
+        app.route_topics.add(route.topic)
+        await start_agent(app, _add_agent(app, rid, route))
+
+    watch = TopicWatch(app, settings, add_route, lambda routes: routes_with_transforms(settings, routes, chain))
+    quicken_resubscribe(app)
+    expect_deleted_topics()
+
+    @app.timer(k.metadata_max_age_ms / 1000.0)
+    async def topic_watch() -> None:
+        try:
+            await watch.tick()
+        except Exception as exc:                 # a timer that raises kills the worker
+            log.warning("topics.regex: following new and deleted topics failed: %r", exc, exc_info=True)
 
 
 def _add_timers(app: SinkApp) -> None:

@@ -93,14 +93,19 @@ def check_at_start(settings: Settings, routes: list[Route], partitions: dict[str
     note = first_rows_note(settings)
     if note:
         log.warning("%s", note)
-    checks = asyncio.run(run_checks(settings, routes, partitions))
-    for c in checks:
-        if not c.ok and not c.definitive:
-            log.warning("start-up check: %s (the worker starts and waits it out)", c.line())
-    bad = [c for c in checks if not c.ok and c.definitive]
+    bad = judge_checks(asyncio.run(run_checks(settings, routes, partitions)))
     if bad:
         raise ConfigError("start-up checks failed (sinkapp check --connect prints them all):\n"
                           + "\n".join(c.line() for c in bad))
+
+
+def judge_checks(checks: list[Any]) -> list[Any]:
+    """The definitive failures among ``checks`` (a worker does not start, or a new topic is not
+    routed); a passing failure (an FE or the registry unreachable) is logged and waited out."""
+    for c in checks:
+        if not c.ok and not c.definitive:
+            log.warning("start-up check: %s (the worker starts and waits it out)", c.line())
+    return [c for c in checks if not c.ok and c.definitive]
 
 
 @dataclass(frozen=True)

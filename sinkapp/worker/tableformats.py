@@ -33,18 +33,24 @@ class TableFormats:
     def __init__(self, settings: Settings, routes: Sequence[Route], chain: Any = None) -> None:
         self.settings, self.chain = settings, chain
         self.props: dict[TableKey, dict[str, str]] = {}
-        first: dict[TableKey, str] = {}
-        for r in routes:
-            key = TableKey(r.database, r.table)
-            have = self.props.get(key)
-            if have is not None and have != dict(r.headers):
-                raise ConfigError(
-                    f"topics {first[key]} and {r.topic} both load table {key} but with different load properties "
-                    f"({', '.join(_differ(have, r.headers))}); a table's batch is loaded with one set of headers: "
-                    f"set them once for the table (sink.table.{key}.properties.*)")
-            self.props.setdefault(key, dict(r.headers))
-            first.setdefault(key, r.topic)
+        self.first: dict[TableKey, str] = {}
         self._made: dict[TableKey, tuple[dict[str, str], JsonEncoder | CsvEncoder]] = {}
+        for r in routes:
+            self.add(r)
+
+    def add(self, r: Route) -> None:
+        """A route's table takes the route's headers (at start, and for a topic ``topics.regex`` matches later)."""
+        key = TableKey(r.database, r.table)
+        have = self.props.get(key)
+        if have is not None and have != dict(r.headers):
+            raise ConfigError(
+                f"topics {self.first[key]} and {r.topic} both load table {key} but with different load properties "
+                f"({', '.join(_differ(have, r.headers))}); a table's batch is loaded with one set of headers: "
+                f"set them once for the table (sink.table.{key}.properties.*)")
+        if key not in self.props and key in self._made:
+            del self._made[key]                   # made for routed rows before a route of its own came
+        self.props.setdefault(key, dict(r.headers))
+        self.first.setdefault(key, r.topic)
 
     def properties(self, table: TableKey) -> dict[str, str]:
         """The table's load properties: its route's, else its own over ``sink.properties.*``."""
