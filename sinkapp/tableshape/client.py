@@ -106,14 +106,17 @@ class DdlClient:
                             None if r[4] is None else str(r[4]), str(r[5] or "")) for r in rows]
 
     async def last_alter_job(self, database: str, table: str) -> AlterJob | None:
-        """The table's newest schema change job (``SHOW ALTER TABLE COLUMN``), or None."""
+        """The table's newest schema change job (``SHOW ALTER TABLE COLUMN``), or None. CreateTime has
+        whole seconds, so two jobs of one second (a MODIFY COLUMN, then an ADD COLUMN) are told apart
+        by JobId, which the FE hands out in increasing order."""
         from sinkapp.tableshape.ddl import quote
 
         rows = await self.query(f"SHOW ALTER TABLE COLUMN FROM {quote(database)} WHERE TableName = %s "
-                                "ORDER BY CreateTime DESC LIMIT 1", (table,))
+                                "ORDER BY CreateTime DESC LIMIT 10", (table,))
         if not rows:
             return None
-        r = rows[0]                                   # JobId TableName CreateTime FinishTime ... State(9) Msg(10)
+        # JobId TableName CreateTime FinishTime ... State(9) Msg(10)
+        r = max(rows, key=lambda r: (str(r[2]), int(r[0]) if str(r[0]).isdigit() else -1))
         return AlterJob(str(r[0]), str(r[9]).upper(), str(r[10] or ""))
 
     async def _drop(self) -> None:
