@@ -4,7 +4,8 @@ emulator's MySQL port (the FE's query port on a real cluster), through worker su
 
 Avro through the registry emulator (python-schema-registry-client registers, fastavro encodes);
 Debezium change events in the Connect JSON envelope; Protobuf and JSON Schema subjects; refused
-schemas (a type change, a new required field); ``check --connect`` on a table that lacks columns;
+schemas (a type change, a new required field); a source widening int32 → int64 and uuid → text
+mid-stream (MODIFY COLUMN); ``check --connect`` on a table that lacks columns;
 kill -9 between the ALTER and the load; two workers racing the same ALTER; hostile field names.
 """
 
@@ -267,6 +268,52 @@ def test_with_tolerance_none_a_type_change_stops_the_route_naming_the_field(
     assert sorted(r["id"] for r in emulator.rows("test", topic)) == [0, 1, 2, 3, 4]
     log = w.log()
     assert f"record {topic}[0]@5 cannot be loaded" in log and "'qty'" in log and "never changes" in log
+
+
+# -- type widening ------------------------------------------------------------------------------
+
+F_REF_UUID = {"field": "ref", "type": "string", "optional": True, "name": "io.debezium.data.Uuid"}   # VARCHAR(36)
+F_REF_TEXT = {"field": "ref", "type": "string", "optional": True}                                   # STRING
+F_QTY_LONG = {"field": "qty", "type": "int64", "optional": True}
+
+
+def widening_source(n1: int, n: int) -> dict[int, tuple[int, str]]:
+    """id → (qty, ref): int32 quantities and uuid refs first, then int64 quantities beyond int32 (both
+    signs) and refs longer than a uuid, as a source whose int column became bigint and whose uuid
+    column became text would write them."""
+    src = {i: (i, f"{i:08x}-0000-4000-8000-{i:012x}") for i in range(n1)}
+    src.update({i: ((2**31 + 1000 * i) * (-1 if i % 2 else 1), f"ref-{i}-" + "x" * 60) for i in range(n1, n)})
+    return src
+
+
+def test_a_source_widening_int32_to_int64_and_uuid_to_text_mid_stream_loads_every_value_intact(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = topic_factory(partitions=2, name=tname("autowiden"))
+    src = widening_source(40, 100)
+    v1 = [_connect_value([F_ID, F_QTY_INT, F_REF_UUID], {"id": i, "qty": q, "ref": r})
+          for i, (q, r) in src.items() if i < 40]
+    v2 = [_connect_value([F_ID, F_QTY_LONG, F_REF_TEXT], {"id": i, "qty": q, "ref": r})
+          for i, (q, r) in src.items() if i >= 40]
+    produce_sync(kafka.bootstrap_servers, topic, v1, partitions=2)
+    produce_sync(kafka.bootstrap_servers, topic, v2, partitions=2)
+    cfg = json_auto(kafka, emulator, topic)                    # errors.tolerance=none: a refusal stops it
+    w = Worker(cfg, tmp_path, web=True).start()
+    try:
+        wait_for(w, lambda: topic in emulator.cluster.catalog.dbs["test"]
+                 and emulator.count("test", topic) >= 100, 90, "100 rows in the created table")
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 30, w.log)
+        widened = w.metric("sinkapp_schema_changes_total", table=f"test.{topic}", kind="modify_column")
+    finally:
+        w.stop()
+    rows = emulator.rows("test", topic)
+    assert len(rows) == 100 and {r["id"]: (r["qty"], r["ref"]) for r in rows} == src
+    assert {i for i, (q, _) in src.items() if abs(q) > 2**31} == set(range(40, 100))   # beyond int32, intact
+    types = {c.name: (c.type, c.length) for c in emulator.cluster.catalog.table("test", topic).schema.columns}
+    assert types["qty"] == ("BIGINT", 0) and types["ref"][0] in ("STRING", "VARCHAR") and types["ref"][1] == 65533
+    modify = [s for s in statements(emulator, topic, "ALTER TABLE") if "MODIFY COLUMN" in s.sql]
+    assert [s.error for s in modify] == [None] and widened == 2
+    assert "MODIFY COLUMN `qty` BIGINT NULL, MODIFY COLUMN `ref` STRING NULL" in modify[0].sql
+    assert "schema change: widened column(s) qty int(11) -> BIGINT, ref varchar(36) -> STRING" in w.log()
 
 
 # -- Debezium, Protobuf, JSON Schema ------------------------------------------------------------

@@ -29,7 +29,7 @@ name                                                   type       labels
                                                                   http_concurrency)
 ``sinkapp_table_buffered_rows``                        gauge      table (the open batch)
 ``sinkapp_table_flush_interval_seconds``               gauge      table (grows under load pressure)
-``sinkapp_schema_changes_total``                       counter    table, kind (create, add_column)
+``sinkapp_schema_changes_total``                       counter    table, kind (create, add_column, modify_column)
 ``sinkapp_schemas_refused_total``                      counter    table (schemas whose records are bad records)
 =====================================================  =========  =========================================
 """

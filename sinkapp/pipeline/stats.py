@@ -180,7 +180,7 @@ class Snapshot:
     partitions: tuple[PartitionView, ...] = ()
     assigned_once: bool = False
     rebalancing: bool = False
-    schema_changes: tuple[tuple[str, str, int], ...] = ()   # (table, create|add_column, count)
+    schema_changes: tuple[tuple[str, str, int], ...] = ()   # (table, create|add_column|modify_column, count)
     schemas_refused: tuple[tuple[str, int], ...] = ()       # (table, schemas whose records are bad records)
 
 

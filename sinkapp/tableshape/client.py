@@ -1,7 +1,7 @@
 """The DDL connection: statements and catalog reads on the FE's MySQL port (``starrocks.jdbc.url``).
 
-Who calls: :mod:`sinkapp.tableshape.shaper` (create, read columns, add columns, await schema
-change jobs) and ``sinkapp check --connect``. aiomysql is the driver (asyncio, so DDL never blocks
+Who calls: :mod:`sinkapp.tableshape.shaper` (create, read columns, add and widen columns, await
+schema change jobs) and ``sinkapp check --connect``. aiomysql is the driver (asyncio, so DDL never blocks
 the worker's event loop; maintained by aio-libs, pure Python over PyMySQL). One connection, opened
 on first use and opened again after an error; the FEs of the URL are tried in order. Logs and errors
 never carry the password (it is a registered secret, :mod:`sinkapp.observe.redact`).
@@ -29,6 +29,8 @@ class TableColumn(NamedTuple):
     type: str            # COLUMN_TYPE, e.g. bigint(20), varchar(65533), decimal(10,2)
     nullable: bool
     key: bool
+    default: str | None = None     # COLUMN_DEFAULT (a MODIFY COLUMN must repeat it)
+    comment: str = ""              # COLUMN_COMMENT (likewise)
 
 
 class AlterJob(NamedTuple):
@@ -95,21 +97,26 @@ class DdlClient:
     async def columns(self, database: str, table: str) -> list[TableColumn] | None:
         """The table's columns in order, or None when it does not exist."""
         rows = await self.query(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (database, table))
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, COLUMN_DEFAULT, COLUMN_COMMENT "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (database, table))
         if not rows:
             return None
-        return [TableColumn(str(r[0]), str(r[1]), str(r[2]).upper() == "YES", bool(r[3])) for r in rows]
+        return [TableColumn(str(r[0]), str(r[1]), str(r[2]).upper() == "YES", bool(r[3]),
+                            None if r[4] is None else str(r[4]), str(r[5] or "")) for r in rows]
 
     async def last_alter_job(self, database: str, table: str) -> AlterJob | None:
-        """The table's newest schema change job (``SHOW ALTER TABLE COLUMN``), or None."""
+        """The table's newest schema change job (``SHOW ALTER TABLE COLUMN``), or None. CreateTime has
+        whole seconds, so two jobs of one second (a MODIFY COLUMN, then an ADD COLUMN) are told apart
+        by JobId, which the FE hands out in increasing order."""
         from sinkapp.tableshape.ddl import quote
 
         rows = await self.query(f"SHOW ALTER TABLE COLUMN FROM {quote(database)} WHERE TableName = %s "
-                                "ORDER BY CreateTime DESC LIMIT 1", (table,))
+                                "ORDER BY CreateTime DESC LIMIT 10", (table,))
         if not rows:
             return None
-        r = rows[0]                                   # JobId TableName CreateTime FinishTime ... State(9) Msg(10)
+        # JobId TableName CreateTime FinishTime ... State(9) Msg(10)
+        r = max(rows, key=lambda r: (str(r[2]), int(r[0]) if str(r[0]).isdigit() else -1))
         return AlterJob(str(r[0]), str(r[9]).upper(), str(r[10] or ""))
 
     async def _drop(self) -> None:

@@ -17,6 +17,17 @@ or changed:
 
 Anything else is False: a type change (an INT column ← a STRING field), a narrower column, a JSON
 column ← a scalar, an unknown column type (ARRAY, MAP, BITMAP, …).
+
+``widened`` says, for a field ``compatible`` refuses, the type auto.evolve gives the column with
+``ALTER TABLE ... MODIFY COLUMN`` (the field's own type), when the change is a widening StarRocks'
+schema change allows (``ColumnType.isSchemaChangeAllowed`` in the FE; README, type widening):
+
+- an integer column → a wider integer (TINYINT < SMALLINT < INT < BIGINT < LARGEINT);
+- FLOAT → DOUBLE;
+- VARCHAR(n) (STRING is VARCHAR(65533)) → a longer VARCHAR(m) or STRING;
+- DECIMAL(P,S) → DECIMAL(p,S), p > P: the same scale (a scale change would round or pad stored values).
+
+None for everything else (narrowing, INT → VARCHAR, a scale change, BOOLEAN → an integer, CHAR, ...).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ _TEXT_BYTES = {"BOOLEAN": 5, "TINYINT": 4, "SMALLINT": 6, "INT": 11, "BIGINT": 2
                "FLOAT": 24, "DOUBLE": 24, "DATE": 10, "DATETIME": 26, "JSON": STRING_BYTES,
                "STRING": STRING_BYTES}
 _CHAR = frozenset({"CHAR", "VARCHAR", "STRING"})
+_WIDEN_INTS = ["TINYINT", "SMALLINT", "INT", "BIGINT", "LARGEINT"]
 
 
 def _table_spec(text: str) -> TypeSpec | None:
@@ -83,3 +95,23 @@ def compatible(table_type: str, col: Column) -> bool:
     if have.base == "DATETIME":
         return want.base == "DATE"
     return False
+
+
+def widened(table_type: str, col: Column) -> str | None:
+    """The type a column shown as ``table_type`` is widened to so that it takes values of ``col``, or
+    None when it already does or the change is no widening (module doc)."""
+    have, want = _table_spec(table_type), parse_type(col.type)
+    if have is None or want is None or want.unsigned or compatible(table_type, col):
+        return None
+    if have.base in _WIDEN_INTS and want.base in _WIDEN_INTS:
+        return want.base if _WIDEN_INTS.index(want.base) > _WIDEN_INTS.index(have.base) else None
+    if have.base == "FLOAT" and want.base == "DOUBLE" and not want.args:
+        return "DOUBLE"
+    if have.base == "VARCHAR" and want.base == "STRING" and not want.args:
+        return "STRING"
+    if have.base == "VARCHAR" and want.base == "VARCHAR" and len(want.args) == 1:
+        return f"VARCHAR({want.args[0]})" if want.args[0] > (have.args[0] if have.args else 1) else None
+    if have.base == "DECIMAL" and want.base == "DECIMAL" and len(want.args) == 2:
+        (p_have, s_have), (p, s) = have.args, want.args
+        return f"DECIMAL({p},{s})" if s == s_have and p > p_have else None
+    return None

@@ -1,4 +1,4 @@
-"""StarRocks DDL text for tables that follow the data: CREATE TABLE and ADD COLUMN.
+"""StarRocks DDL text for tables that follow the data: CREATE TABLE, ADD COLUMN and MODIFY COLUMN.
 
 Who calls: the create/evolve flow (auto.create / auto.evolve), which sends the text over the MySQL protocol. Pure:
 every name is checked (:func:`~.names.check_identifier`) and backquoted (:func:`~.names.quote`),
@@ -23,6 +23,7 @@ Table shape (docs.starrocks.io ``CREATE_TABLE`` and ``System_limit``):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from sinkapp.errors import ConfigError, SchemaMappingError
 from sinkapp.tableshape.columns import (
@@ -162,4 +163,36 @@ def add_columns_statement(db: str, table: str, columns: Sequence[Column]) -> str
     """One ``ALTER TABLE`` adding every column, its clauses comma-separated: one schema change job
     for them all (what auto.evolve sends)."""
     target, clauses = _add_clauses(db, table, columns)
+    return f"ALTER TABLE {target} " + ", ".join(clauses)
+
+
+class Retype(NamedTuple):
+    """One column of a ``MODIFY COLUMN``: its new ``type`` and the attributes it keeps as the table
+    shows them (``information_schema.COLUMNS``: IS_NULLABLE, COLUMN_DEFAULT, COLUMN_COMMENT)."""
+
+    name: str
+    type: str
+    nullable: bool
+    default: str | None = None
+    comment: str = ""
+
+
+def modify_columns_statement(db: str, table: str, columns: Sequence[Retype]) -> str:
+    """One ``ALTER TABLE `db`.`t` MODIFY COLUMN `c` TYPE NULL|NOT NULL [DEFAULT "v"] [COMMENT "..."]``
+    clause per column, comma-separated: one schema change job for them all (what auto.evolve sends to
+    widen columns). StarRocks' MODIFY COLUMN changes the type only and wants the column's other
+    attributes written as they are: the FE refuses a nullable column made NOT NULL and a changed
+    DEFAULT ("Can not change default value"), and a COMMENT left out is not kept."""
+    target = f"{quote(check_identifier(db, 'database'))}.{quote(check_identifier(table, 'table'))}"
+    if not columns:
+        raise SchemaMappingError(f"no column of {table!r} to modify", field=table)
+    clauses = []
+    for c in columns:
+        name = check_identifier(c.name, "column")
+        text = f"MODIFY COLUMN {quote(name)} {check_type(c.type, name)} {'NULL' if c.nullable else 'NOT NULL'}"
+        if c.default is not None:
+            text += f" DEFAULT {_string(c.default, 'default')}"
+        if c.comment:
+            text += f" COMMENT {_string(c.comment, 'comment')}"
+        clauses.append(text)
     return f"ALTER TABLE {target} " + ", ".join(clauses)

@@ -13,15 +13,16 @@ from typing import Any
 from sinkapp.errors import SchemaMappingError
 from sinkapp.tableshape.avro_map import avro_columns
 from sinkapp.tableshape.columns import Column
-from sinkapp.tableshape.compat import compatible
+from sinkapp.tableshape.compat import compatible, widened
 from sinkapp.tableshape.connect_map import connect_columns
-from sinkapp.tableshape.ddl import add_columns_statement, create_table_sql
+from sinkapp.tableshape.ddl import Retype, add_columns_statement, create_table_sql, modify_columns_statement
 from sinkapp.tableshape.envelope import is_envelope, key_columns, row_schema
 from sinkapp.tableshape.jsonschema_map import json_schema_columns
 from sinkapp.tableshape.protobuf_map import protobuf_columns
 
-__all__ = ["Column", "add_columns_statement", "avro_row", "compatible", "connect_row", "create_table_sql",
-           "json_schema_row", "key_fields", "protobuf_row"]
+__all__ = ["Column", "Retype", "add_columns_statement", "avro_row", "compatible", "connect_row",
+           "create_table_sql", "json_schema_row", "key_fields", "modify_columns_statement", "protobuf_row",
+           "widened"]
 
 _FMT = {"AVRO": "avro", "CONNECT": "connect", "JSON": "jsonschema", "PROTOBUF": "protobuf"}
 

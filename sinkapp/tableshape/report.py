@@ -3,8 +3,8 @@
 Who calls: :func:`sinkapp.worker.checks.run_checks` when either is on. One line for the DDL connection
 (``starrocks.jdbc.url`` with ``starrocks.username`` / ``starrocks.password``), then per route: the
 table's columns against the latest registry schema of the route's value subject (``<topic>-value``,
-Confluent's default TopicNameStrategy): the columns the table lacks and what auto.evolve would add,
-or why it would refuse. Connect JSON envelopes carry their schema in each record: nothing to compare
+Confluent's default TopicNameStrategy): the columns the table lacks and what auto.evolve would add
+(and widen), or why it would refuse. Connect JSON envelopes carry their schema in each record: nothing to compare
 before the first record. A table that lacks columns or would refuse the schema is a FAIL line
 (``check --connect`` exits 1) but not *definitive*: a worker starts and says so per record schema.
 Returns ``(ok, what, detail, definitive)`` tuples (sinkapp.worker.checks.Check).
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from sinkapp.config.types import Settings
 from sinkapp.errors import ConversionError, DdlError, DdlUnreachable
 from sinkapp.pipeline.types import TableKey
-from sinkapp.tableshape.shaper import compare
+from sinkapp.tableshape.evolve import compare
 from sinkapp.tableshape.wiring import ddl_client
 
 Line = tuple[bool, str, str, bool]
@@ -64,15 +64,17 @@ async def _route(settings: Settings, client: Any, route: Any) -> Line:
                 True)
     if isinstance(described, str):
         return (True, what, f"{len(cols)} columns; not compared: {described}", True)
-    reason, new = compare(table, {c.name.lower(): c for c in cols}, described)
+    reason, new, widen = compare(table, {c.name.lower(): c for c in cols}, described, settings.tables.auto_evolve)
     if reason:
         return (False, what, f"auto.evolve would refuse records of {described.what}: {reason}", False)
+    widens = (f"; auto.evolve widens {', '.join(w.text() for w in widen)} (MODIFY COLUMN) first" if widen
+              else "")
     if not new:
-        return (True, what, f"has a column for every field of {described.what}", True)
+        return (True, what, f"has a column for every field of {described.what}{widens}", True)
     lacks = ", ".join(f"{c.name} {c.type}" for c in new)
     if settings.tables.auto_evolve:
         return (True, what, f"lacks {len(new)} column(s) of {described.what}: {lacks}; auto.evolve adds them "
-                            "(nullable) before the first record that has them loads", True)
+                            f"(nullable) before the first record that has them loads{widens}", True)
     return (False, what, f"lacks {len(new)} column(s) of {described.what}: {lacks}; auto.evolve=false, so "
                          "those fields are not loaded", False)
 

@@ -12,12 +12,21 @@ Per table (:class:`TableShapes`, shared by every route loading it, one lock each
   PRIMARY KEY table on the record key's fields when the key has a schema, else DUPLICATE KEY);
 - a field the table lacks with ``auto.evolve``: one ``ALTER TABLE ... ADD COLUMN`` (nullable, last)
   for all of a schema's new fields, then ``SHOW ALTER TABLE COLUMN`` until FINISHED, within
-  ``sinkapp.schema.change.timeout.ms``; CANCELLED or the timeout stops the route.
+  ``sinkapp.schema.change.timeout.ms``; CANCELLED or the timeout stops the route;
+- a column narrower than its field with ``auto.evolve`` (INT for an int64, VARCHAR(36) for a string,
+  DECIMAL(10,2) for a DECIMAL(12,2), FLOAT for a double; :func:`~.compat.widened`): first one
+  ``ALTER TABLE ... MODIFY COLUMN`` for all of them, awaited the same way (columns read again just
+  before, so a column another worker widened counts as done). A change the FE refuses (a PRIMARY KEY
+  column: "Can not modify key column ...") makes the schema refused with the FE's words.
 
 Per schema (:class:`RouteShape`), a verdict, kept for the worker's life: fine, or refused with the
-reason (a field whose type differs from its column's, a new required field without a default, a
-name StarRocks cannot take). Refused records are bad records: dead-lettered with
-``errors.tolerance=all``, else they stop the route. Nothing is ever dropped, renamed or retyped.
+reason (a field whose type differs from its column's and no widening makes fit, a new required field
+without a default, a name StarRocks cannot take). Refused records are bad records: dead-lettered with
+``errors.tolerance=all``, else they stop the route. Nothing is ever dropped or renamed, and a type is
+only ever widened.
+
+Rows in flight: a schema's records are encoded only after its verdict, so rows of a widened type go
+into a batch only once the MODIFY job is FINISHED; rows of the old schema keep loading meanwhile.
 
 Exactly-once: the DDL happens before the batch that needs it is sealed, and is idempotent (columns
 re-read), so a crash between an ALTER and the load replays the same batch under the same label.
@@ -38,8 +47,15 @@ from sinkapp.errors import ConversionError, DdlError, DdlUnreachable, SchemaChan
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape import mapping
 from sinkapp.tableshape.client import DUP_COLUMN, DdlClient, TableColumn
+from sinkapp.tableshape.evolve import compare
 from sinkapp.tableshape.names import check_identifier, quote
 from sinkapp.tableshape.sources import Described
+
+__all__ = ["RouteShape", "TableShapes", "compare"]
+#: how StarRocks' FE words a refused column change ("Can not change INT to VARCHAR(10)", "Cannot shorten
+#: string length", "Can not modify key column: k for primary key table")
+_REFUSED = ("can not ", "cannot ")
+_WIDEN_TRIES = 5
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +67,6 @@ class TableShape:
     missing_warned: set[str] = field(default_factory=set)
 
 
-def compare(table: TableKey, columns: dict[str, TableColumn], d: Described) -> tuple[str | None, list[mapping.Column]]:
-    """(why the table cannot take records of ``d`` or None, the fields it has no column for)."""
-    new = []
-    for col in d.columns:
-        have = columns.get(col.name.lower())
-        if have is None:
-            if not col.nullable and not col.has_default:
-                return (f"field {col.name!r} ({col.source}) of {d.what} is required and has no default, and "
-                        f"table {table} has no column {col.name}: auto.evolve only adds nullable columns "
-                        "(rows already loaded have no value for it). Make the field optional or give it a "
-                        "default in the schema, or add the column yourself"), []
-            new.append(col)
-        elif not mapping.compatible(have.type, col):
-            return (f"field {col.name!r} of {d.what} is {col.source} (StarRocks {col.type}) but column "
-                    f"{have.name} of {table} is {have.type}: auto.evolve never changes a column's type. "
-                    "Write the field under a new name, or change the column yourself "
-                    "(ALTER TABLE ... MODIFY COLUMN) and restart the route"), []
-    return None, new
-
-
 class TableShapes:
     """The worker's view of its target tables' columns, and the DDL that changes them."""
 
@@ -80,7 +76,7 @@ class TableShapes:
         self.client, self.s, self.sleep, self.clock = client, settings, sleep, clock
         self.tables: dict[TableKey, TableShape] = {}
         self.databases: set[str] = set()                       # made (or found) by auto.create
-        self.changes: Counter[tuple[str, str]] = Counter()     # (table, create|add_column)
+        self.changes: Counter[tuple[str, str]] = Counter()     # (table, create|add_column|modify_column)
         self.refused: Counter[str] = Counter()                 # schemas refused, by table
         self.trouble: str | None = None
 
@@ -112,7 +108,13 @@ class TableShapes:
             if shape.columns is None:
                 raise SchemaChangeFailed(f"CREATE TABLE {table} succeeded but the table is not listed in "
                                          "information_schema.COLUMNS")
-        reason, new = compare(table, shape.columns, d)
+        diff = compare(table, shape.columns, d, self.s.auto_evolve)
+        if diff.widen and not diff.reason:
+            refused = await self._widen(table, shape, d)
+            if refused is not None:
+                return refused
+            diff = compare(table, shape.columns, d, self.s.auto_evolve)
+        reason, new = diff.reason, diff.new
         if reason or not new:
             return reason
         if not self.s.auto_evolve:
@@ -176,7 +178,7 @@ class TableShapes:
                 await self._await_job(table, deadline)
                 shape.columns = await self._read(table)
                 assert shape.columns is not None
-                reason, new = compare(table, shape.columns, d)
+                reason, new, _ = compare(table, shape.columns, d)
                 if reason:
                     raise SchemaChangeFailed(reason) from None
                 continue
@@ -186,7 +188,41 @@ class TableShapes:
                 f"{c.name} {c.type}" for c in new), table, d.what)
             shape.columns = await self._read(table)
             assert shape.columns is not None
-            _, new = compare(table, shape.columns, d)
+            new = compare(table, shape.columns, d).new
+
+    async def _widen(self, table: TableKey, shape: TableShape, d: Described) -> str | None:
+        """Widen the columns ``d`` needs wider (one MODIFY COLUMN job); None when done, else why not."""
+        deadline = self.clock() + self.s.change_timeout_ms / 1000.0
+        for _ in range(_WIDEN_TRIES):
+            shape.columns = await self._read(table)          # another worker may have widened them
+            assert shape.columns is not None
+            diff = compare(table, shape.columns, d, self.s.auto_evolve)
+            if diff.reason or not diff.widen:
+                return diff.reason
+            sql = mapping.modify_columns_statement(table.database, table.table, [w.retype() for w in diff.widen])
+            try:
+                await self.client.query(sql)
+            except DdlError as exc:
+                if isinstance(exc, DdlUnreachable):
+                    raise
+                if not isinstance(exc, SchemaChangeRunning):
+                    if any(t in str(exc).lower() for t in _REFUSED):
+                        return (f"auto.evolve cannot widen column(s) of {table} for {d.what}: StarRocks refused "
+                                f"{sql}: {exc}")
+                    raise SchemaChangeFailed(f"{sql} failed: {exc}") from None
+                await self._await_job(table, deadline)     # someone else's job first, then look again
+                continue
+            await self._await_job(table, deadline)
+            self.changes[(str(table), "modify_column")] += len(diff.widen)
+            log.info("schema change: widened column(s) %s of %s for %s", ", ".join(w.text() for w in diff.widen),
+                     table, d.what)
+        shape.columns = await self._read(table)
+        assert shape.columns is not None
+        diff = compare(table, shape.columns, d, self.s.auto_evolve)
+        if diff.widen:
+            raise SchemaChangeFailed(f"the columns of {table} still need widening for {d.what} after "
+                                     f"{_WIDEN_TRIES} schema changes: {', '.join(w.text() for w in diff.widen)}")
+        return diff.reason
 
     async def _await_job(self, table: TableKey, deadline: float) -> None:
         delay = 0.1                                   # SHOW ALTER is cheap: poll often, up to 4 per second

@@ -1,10 +1,12 @@
-"""Schema change jobs of ``ALTER TABLE ... ADD COLUMN`` (MYSQL.md §4.3).
+"""Schema change jobs of ``ALTER TABLE ... ADD COLUMN`` and ``MODIFY COLUMN`` (MYSQL.md §4.3, §4.3a).
 
 A table with ``"fast_schema_evolution" = "true"`` changes at once (the job is listed FINISHED). Any
 other table gets a job that passes PENDING → WAITING_TXN → RUNNING → FINISHED over
 ``schema_change_s`` seconds (the first 20 % PENDING, the next 20 % WAITING_TXN, then RUNNING) while
 loads go on against the old columns; at FINISHED the new columns become the table's (stored rows
-and rows of loads committed later read their DEFAULT, NULL without one) and ``DESC`` shows them.
+and rows of loads committed later read their DEFAULT, NULL without one) and ``DESC`` shows them. A
+MODIFY COLUMN job (never fast: StarRocks' fast schema evolution of MODIFY is for shared-data clusters)
+changes the columns' types at FINISHED, converting the stored values (``retype``).
 While a job runs, another ALTER on the table is refused with StarRocks' message
 :data:`SCHEMA_CHANGE_IN_PROGRESS`. ``SHOW ALTER TABLE COLUMN`` lists the jobs with StarRocks' columns
 (:data:`SHOW_ALTER_COLUMNS`).
@@ -50,6 +52,7 @@ class AlterJob:
     schema_version: int = 1
     txn_id: int = -1
     applied: bool = False
+    retype: dict[int, Callable[[Any], Any]] = field(default_factory=dict)   # MODIFY COLUMN: index → converter
 
     @property
     def finish_at(self) -> float:
@@ -99,13 +102,13 @@ class SchemaChanges:
             raise SqlError(ERR_PARSE, SCHEMA_CHANGE_IN_PROGRESS.format(table=table))
 
     def submit(self, db: str, table: str, schema: TableSchema, fill: tuple[Any, ...], comments: dict[str, str],
-               *, fast: bool) -> AlterJob:
+               *, fast: bool, retype: dict[int, Callable[[Any], Any]] | None = None) -> AlterJob:
         self.check_normal(db, table)
         version = self._versions.get((db, table), 0) + 1
         self._versions[(db, table)] = version
         job = AlterJob(next(_ids), db, table, schema, fill, comments, time.time(),
                        0.0 if fast else self.schema_change_s, origin_index_id=next(_ids),
-                       schema_version=version, txn_id=self._next_txn_id())
+                       schema_version=version, txn_id=self._next_txn_id(), retype=retype or {})
         self.jobs.append(job)
         if job.duration_s <= 0:
             self.advance()

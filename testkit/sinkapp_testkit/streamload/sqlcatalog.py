@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from . import sqlmodify
 from .errors import EmulatorError, LoadFailure
 from .schema import Column, TableSchema
 from .schemachange import AlterJob, SchemaChanges
@@ -209,6 +210,26 @@ class SqlCatalog:
         return self.jobs.submit(db, table, new, tuple(fill), comments,
                                 fast=self.meta_of(db, table).fast_schema_evolution)
 
+    def modify_columns(self, db: str, table: str, cols: list[tuple[tuple[Column, str], bool]]) -> AlterJob:
+        """``ALTER TABLE ... MODIFY COLUMN``: a schema change job (§4.3a), or StarRocks' refusal."""
+        with self.cluster.lock:
+            if table not in self.cluster.catalog.dbs[db]:
+                raise SqlError(ERR_PARSE, f"Table {table} is not found")
+        self.jobs.check_normal(db, table)
+        old = self.schema(db, table)
+        columns, retype, comments = list(old.columns), {}, {}
+        for (col, comment), key in cols:
+            i = old.index.get(col.name.lower())
+            if i is None:
+                raise SqlError(ERR_PARSE, f"Column[{col.name}] does not exists")
+            col = replace(col, name=old.columns[i].name)               # the column keeps its name
+            retype[i] = sqlmodify.check(old, old.columns[i], col, key=key)
+            columns[i] = col
+            if comment:
+                comments[col.name] = comment
+        new = replace(old, columns=tuple(columns), index={})
+        return self.jobs.submit(db, table, new, (), comments, fast=False, retype=retype)
+
     @staticmethod
     def _fill_value(col: Column) -> Any:
         if col.default is None:
@@ -223,7 +244,11 @@ class SqlCatalog:
     def _apply(self, job: AlterJob) -> None:
         with self.cluster.lock:
             try:
-                self.cluster.catalog.table(job.db, job.table).add_columns(job.schema, job.fill)
+                data = self.cluster.catalog.table(job.db, job.table)
+                if job.retype:
+                    data.retype(job.schema, job.retype)
+                else:
+                    data.add_columns(job.schema, job.fill)
             except EmulatorError:        # the table was replaced meanwhile (emu.add_table)
                 return
             self.meta_of(job.db, job.table).column_comments.update(job.comments)

@@ -4,7 +4,8 @@
 Load is checked against, plus the :class:`TableMeta` that ``SHOW CREATE TABLE`` and the schema change
 jobs need (PROPERTIES, DISTRIBUTED BY, comments). :func:`add_columns` reads ``ALTER TABLE ... ADD
 COLUMN``: the single form from sqlglot's tree, the parenthesised several-column form (which sqlglot
-leaves as an opaque command) from its tokens, the column list parsed as a table's column list.
+leaves as an opaque command) from its tokens, the column list parsed as a table's column list;
+:func:`modify_columns` reads ``ALTER TABLE ... MODIFY COLUMN`` clauses from sqlglot's tree.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def _sort_key(order: exp.Order) -> tuple[str, ...]:
     names: list[str] = []
     for o in order.expressions:
         node = o.this if isinstance(o, exp.Ordered) else o
+        if isinstance(node, exp.Paren) and not node.expressions:     # ORDER BY (c): one column in a Paren
+            node = node.this
         items = node.expressions if isinstance(node, exp.Tuple | exp.Paren) else [node]
         names += [(e.this if isinstance(e, exp.Paren) else e).name for e in items]
     return tuple(names)
@@ -200,6 +203,24 @@ def add_columns_single(tree: exp.Alter) -> tuple[TableRef, list[exp.ColumnDef]]:
     if not defs:
         raise unsupported("this ALTER TABLE")
     return table_ref(tree.this), defs
+
+
+def modify_columns(tree: exp.Alter) -> tuple[TableRef, list[tuple[exp.ColumnDef, bool]]] | None:
+    """``ALTER TABLE t MODIFY COLUMN c type ... [, MODIFY COLUMN d ...]``: the column definitions, each
+    with whether it says KEY; None when the ALTER has no MODIFY COLUMN clause."""
+    actions = list(tree.args.get("actions") or ())
+    if not any(isinstance(a, exp.ModifyColumn) for a in actions):
+        return None
+    if not all(isinstance(a, exp.ModifyColumn) and isinstance(a.this, exp.ColumnDef) for a in actions):
+        raise unsupported("MODIFY COLUMN beside other clauses in one ALTER TABLE")
+    out = []
+    for action in actions:
+        node = action.this
+        if node.args.get("position"):
+            raise unsupported("MODIFY COLUMN ... FIRST / AFTER (moving a column)")
+        key = any(isinstance(c.kind, exp.PrimaryKeyColumnConstraint) for c in node.constraints)
+        out.append((node, key))
+    return table_ref(tree.this), out
 
 
 def add_columns_multi(sql: str, tokens: list[Token]) -> tuple[TableRef, list[exp.ColumnDef]]:

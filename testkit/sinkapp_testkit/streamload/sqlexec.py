@@ -25,6 +25,7 @@ from .sqlddl import (
     add_columns_single,
     column_def,
     create_table,
+    modify_columns,
     syntax_error,
     table_ref,
 )
@@ -40,6 +41,12 @@ async def run(cat: SqlCatalog, sql: str, tree: exp.Expression, tokens: list[Toke
     if isinstance(tree, exp.Create):
         return _create(cat, tree, db)
     if isinstance(tree, exp.Alter):
+        modify = modify_columns(tree)
+        if modify is not None:
+            ref, mods = modify
+            cols = [(column_def(node, ref.name), key) for node, key in mods]
+            cat.modify_columns(cat.check_db(ref.db or db), ref.name, cols)
+            return _OK
         ref, defs = add_columns_single(tree)
         return _alter(cat, ref.db or db, ref.name, defs)
     if isinstance(tree, exp.Command):

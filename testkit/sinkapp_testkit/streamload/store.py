@@ -8,7 +8,7 @@ Callers hold the emulator lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import EmulatorError
@@ -38,6 +38,19 @@ class TableData:
         self._fill = self._fill + fill
         self._list = [r + fill for r in self._list]
         self._by_key = {k: (None if r is None else r + fill) for k, r in self._by_key.items()}
+
+    def retype(self, schema: TableSchema, convert: dict[int, Callable[[Any], Any]]) -> None:
+        """Columns change type (``ALTER TABLE ... MODIFY COLUMN``): stored values of column ``i`` become
+        ``convert[i](value)`` (NULL stays NULL); rows of loads committed later are kept as planned."""
+        if len(schema.columns) != len(self.schema.columns):
+            raise EmulatorError("MODIFY COLUMN changes no column count")
+
+        def fix(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(v if v is None or i not in convert else convert[i](v) for i, v in enumerate(row))
+
+        self.schema = schema
+        self._list = [fix(r) for r in self._list]
+        self._by_key = {k: (None if r is None else fix(r)) for k, r in self._by_key.items()}
 
     def _pad(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return row + self._fill[len(row):] if len(row) < len(self._fill) else row
