@@ -6,8 +6,9 @@ the broker → a sinkapp worker with ``topics.regex``, a RegexRouter whose repla
 database (``<db>_$1.$2``), ``auto.create`` and ``auto.evolve`` and no ``starrocks.database.name``,
 started before any of its StarRocks databases exists → the Stream Load emulator. Two schemas, three
 tables (two of them called ``items``, in two StarRocks databases), the change workload of
-tests/debezium_workload.py on each, a kill -9 of the worker mid-stream; every table ends equal to
-its source, value by value.
+tests/debezium_workload.py on each, a kill -9 of the worker mid-stream, a column widened from int
+to bigint, a fourth table created mid-stream (followed without a restart); every table ends equal
+to its source, value by value.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.kafka
 
 #: (PostgreSQL schema, table) → the columns compared
 TABLES = {("inventory", "items"): [*COLUMNS, "extra"], ("billing", "items"): [*COLUMNS, "extra"],
-          ("inventory", "stock"): ["id", "i", "t"]}
+          ("inventory", "stock"): ["id", "i", "t"], ("billing", "refunds"): ["id", "n", "note"]}
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,7 @@ def test_one_worker_follows_a_whole_database_across_schemas_into_two_starrocks_d
         "transforms.route.regex": rf"{prefix}\.([a-z]+)\.([a-z]+)", "transforms.route.replacement": f"{db}_$1.$2",
         "auto.create": "true", "auto.evolve": "true", "starrocks.jdbc.url": emulator.jdbc_url,
         "sinkapp.table.create.properties.replication_num": "1",
+        "metadata.max.age.ms": "2000",                       # new topics are looked for every 2 s
         "session.timeout.ms": "6000"})                       # a killed worker's group slot frees soon
     del cfg["starrocks.database.name"]                       # every target names its database
     assert not [d for d in emulator.cluster.catalog.dbs if d.startswith(db)]
@@ -122,11 +124,16 @@ def test_one_worker_follows_a_whole_database_across_schemas_into_two_starrocks_d
         w.start()
         in_schema(source, "billing")
         workload(source, snapshot=100, inserts=400, updates=200, deletes=80, seed=2)
-        source.sql("INSERT INTO inventory.stock SELECT g, g, 'late ' || g FROM generate_series(1000, 1099) g")
+        # a column widened from int to bigint mid-stream, then values beyond 32 bits
+        source.sql("ALTER TABLE inventory.stock ALTER COLUMN i TYPE bigint",
+                   "INSERT INTO inventory.stock SELECT g, g * 10000000000, 'late ' || g FROM generate_series(1000, 1099) g")
+        # a fourth table created in the source mid-stream: its topic appears, the worker follows it
+        source.sql("CREATE TABLE billing.refunds (id bigint PRIMARY KEY, n integer, note text)",
+                   "INSERT INTO billing.refunds SELECT g, g, 'refund ' || g FROM generate_series(1, 300) g",
+                   "UPDATE billing.refunds SET note = 'changed' WHERE id % 4 = 0", "DELETE FROM billing.refunds WHERE id % 5 = 0")
         wait_all_equal(w, emulator, source, db)
-        for schema in ("inventory", "billing"):
-            wait_committed(kafka.bootstrap_servers, cfg["group.id"], source.topic("items").replace(
-                ".public.", f".{schema}."), 60, w.log)
+        for topic in ("inventory.items", "billing.items", "inventory.stock", "billing.refunds"):
+            wait_committed(kafka.bootstrap_servers, cfg["group.id"], f"{prefix}.{topic}", 60, w.log)
     finally:
         assert w.stop() == 0, w.log()[-3000:]
     # the same table name in two databases: two tables, their own batches and labels
@@ -135,3 +142,6 @@ def test_one_worker_follows_a_whole_database_across_schemas_into_two_starrocks_d
     for schema in ("inventory", "billing"):
         kind = emulator.cluster.catalog.table(f"{db}_{schema}", "items").schema.keys_type
         assert kind == "PRIMARY"
+    types = {c.name: c.type for c in emulator.cluster.catalog.table(f"{db}_inventory", "stock").schema.columns}
+    assert types["i"] == "BIGINT", types                      # widened by ALTER TABLE ... MODIFY COLUMN
+    assert "route " + f"{prefix}.billing.refunds->{db}_billing.refunds added" in w.log()
