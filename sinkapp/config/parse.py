@@ -191,9 +191,6 @@ def _sink_properties(raw: Mapping[str, str]) -> dict[str, str]:
     """``sink.properties.*`` (Stream Load headers), checked where sinkapp reads them."""
     props = {k[len("sink.properties."):].lower(): val for k, val in raw.items()
              if k.startswith("sink.properties.")}
-    fmt = props.get("format", "json").lower()
-    if fmt not in ("json", "csv"):
-        raise ConfigError(f"sink.properties.format={fmt!r} is not allowed; use json or csv")
     if "jsonpaths" in props:
         try:
             paths = json.loads(props["jsonpaths"])
