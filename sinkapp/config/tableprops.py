@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 
-from sinkapp.config.sinkprops import check_sink_properties
+from sinkapp.config.sinkprops import BODY_FORMATS, CSV_FORMATS, check_sink_properties
 from sinkapp.config.targets import DATABASE_RE, TABLE_RE
 from sinkapp.config.types import Settings, TableProperties
 from sinkapp.errors import ConfigError
@@ -78,8 +78,9 @@ def check_props(props: Mapping[str, str], key_of: Callable[[str], str]) -> None:
     """What sinkapp reads of load properties besides passing them on (``key_of``: the key a property
     was written as, for the message)."""
     fmt = props.get("format", "json").lower()
-    if fmt not in ("json", "csv"):
-        raise ConfigError(f"{key_of('format')}={fmt!r} is not allowed; use json or csv")
+    if fmt not in BODY_FORMATS:
+        raise ConfigError(f"{key_of('format')}={fmt!r} is not allowed; use json or csv (or {', '.join(CSV_FORMATS)}: "
+                          "compressed CSV, as StarRocks takes them; or set sink.properties.compression)")
     if "jsonpaths" in props:
         try:
             paths = json.loads(props["jsonpaths"])

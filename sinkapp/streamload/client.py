@@ -9,8 +9,10 @@ Who calls: :func:`sinkapp.streamload.retry.load_with_retry`, which owns retries 
 ``DataRejected`` with the ErrorURL lines, ``UnknownTable``, ``UnknownDatabase``, ``NoLoadData``,
 other refusals).
 FEs in ``urls`` are tried in turn when one cannot be reached (failover within one attempt).
-The body is a :class:`~sinkapp.streamload.encoding.Body` (written part by part) or bytes. The session is
-injectable so tests can pass their own.
+The body is a :class:`~sinkapp.streamload.encoding.Body` (written part by part) or bytes, always the
+plain body: when the headers ask for compression (``compression``, or a compressed-CSV ``format``) the
+client compresses it (:mod:`sinkapp.streamload.compress`), once per body however often it is retried.
+The session is injectable so tests can pass their own.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from sinkapp.errors import (
     UnknownTable,
     Unreachable,
 )
+from sinkapp.streamload.compress import wire_body
 from sinkapp.streamload.encoding import Body
 from sinkapp.streamload.wire import (
     DOCUMENTED_STATUSES,
@@ -130,12 +133,16 @@ class StreamLoadClient:
                    headers: Mapping[str, str]) -> LoadResult:
         """One attempt, across FEs if they cannot be reached. See module docstring for outcomes."""
         hdrs = {k: str(v) for k, v in headers.items()}
+        try:
+            data = await wire_body(body, hdrs)
+        except ValueError as exc:
+            raise LoadRejected(f"the body cannot be sent as the headers say: {exc}", label=label) from None
         hdrs.update({"label": label, "Authorization": self._auth, "Expect": "100-continue"})
         path = f"/api/{database}/{table}/_stream_load"
         last_exc: Exception | None = None
         for fe in self._fe_order():
             try:
-                doc = await self._put_following_redirect(fe + path, hdrs, body)
+                doc = await self._put_following_redirect(fe + path, hdrs, data)
             except _FeUnreachable as exc:
                 last_exc = exc
                 continue

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from sinkapp.config.sinkprops import parse_delimiter, source_columns
+from sinkapp.config.sinkprops import CSV_FORMAT_OF, body_format, compression, parse_delimiter, source_columns
 from sinkapp.converters.simple import MicrosTime
 from sinkapp.errors import EncodingError
 
@@ -67,15 +67,17 @@ class Body:
     """A Stream Load body as the chunks it is made of, never joined into one copy.
 
     ``head`` + chunk + ``sep`` + chunk ... + ``tail``. The HTTP client writes the parts one by one
-    (a 64 MB body costs no second 64 MB); ``bytes(body)`` joins them (tests, small bodies)."""
+    (a 64 MB body costs no second 64 MB); ``bytes(body)`` joins them (tests, small bodies). ``wire``:
+    its compressed forms by codec, made once by :mod:`sinkapp.streamload.compress` and kept for retries."""
 
-    __slots__ = ("parts", "head", "sep", "tail", "size")
+    __slots__ = ("parts", "head", "sep", "tail", "size", "wire")
 
     def __init__(self, parts: Sequence[bytes | memoryview], head: bytes, sep: bytes, tail: bytes) -> None:
         self.parts = [p for p in parts if len(p)]
         self.head, self.sep, self.tail = head, sep, tail
         self.size = (len(head) + len(tail) + sum(len(p) for p in self.parts)
                      + len(sep) * max(0, len(self.parts) - 1))
+        self.wire: dict[str, bytes] = {}
 
     def __len__(self) -> int:
         return self.size
@@ -199,14 +201,21 @@ class CsvEncoder:
 
 
 def build_encoder(props: Mapping[str, str]) -> JsonEncoder | CsvEncoder:
-    fmt = props.get("format", "json").lower()
-    return CsvEncoder(props) if fmt == "csv" else JsonEncoder(props)
+    return CsvEncoder(props) if body_format(props) == "csv" else JsonEncoder(props)
 
 
 def load_headers(props: Mapping[str, str]) -> dict[str, str]:
-    """Stream Load headers of a route: its ``sink.properties.*`` plus what the body shape needs."""
+    """Stream Load headers of a route: its ``sink.properties.*`` plus what the body shape needs.
+
+    ``compression`` (see :mod:`sinkapp.config.sinkprops`) stays the JSON ``compression`` header; on a
+    CSV route it becomes StarRocks' compressed-CSV ``format`` (``lz4_frame`` → ``format: lz4``), since
+    StarRocks' ``compression`` header is for JSON. The client compresses the body as these say."""
     headers = {k.lower(): v for k, v in props.items()}
     headers.setdefault("format", "json")
     if headers["format"].lower() == "json":
         headers.setdefault("strip_outer_array", "true")
+    codec = compression(headers)
+    if codec is not None and body_format(headers) == "csv":
+        headers.pop("compression", None)
+        headers["format"] = CSV_FORMAT_OF[codec]
     return headers

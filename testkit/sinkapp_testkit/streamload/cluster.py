@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
-import gzip
 import json
 import secrets
 import threading
@@ -87,21 +86,45 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
 
 
 def decompress(body: bytes, compression: str | None) -> bytes:
+    """The plain body of a compressed one (``compression``: the codec the ``format`` or ``compression``
+    header named, :mod:`.params`), as StarRocks' BE decompresses it before parsing. A body that is not
+    whole streams of that codec (plain text, another codec, cut short, trailing bytes) fails the load
+    with ``Failed to decompress <codec> data``. An empty body stays empty (no data)."""
+    if compression is None or not body:
+        return body
+    codec = _CODECS.get(compression)
+    if codec is None:
+        raise LoadFailure(f"emulator: compression {compression} is not supported")
+    out, data = [], body
     try:
-        if compression is None:
-            return body
-        if compression == "GZIP":
-            return gzip.decompress(body)
-        if compression == "DEFLATE":
-            return zlib.decompress(body)
-        if compression == "BZIP2":
-            return bz2.decompress(body)
-        if compression == "LZ4_FRAME":
-            import lz4.frame  # type: ignore[import-untyped,unused-ignore]
-            return bytes(lz4.frame.decompress(body))
+        while data:                               # concatenated streams (frames, members) are one body
+            d = codec()
+            out.append(d.decompress(data))
+            if not d.eof:
+                raise ValueError("the compressed stream ends before its end marker")
+            data = d.unused_data
     except Exception as exc:  # noqa: BLE001 - any codec error is a failed load
         raise LoadFailure(f"Failed to decompress {compression} data: {exc}") from None
-    raise LoadFailure(f"emulator: compression {compression} is not supported")
+    return b"".join(out)
+
+
+def _lz4() -> Any:
+    import lz4.frame  # type: ignore[import-untyped,unused-ignore]
+    return lz4.frame.LZ4FrameDecompressor()
+
+
+def _zstd() -> Any:
+    import zstandard
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+_CODECS: dict[str, Any] = {
+    "GZIP": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "DEFLATE": zlib.decompressobj,
+    "BZIP2": bz2.BZ2Decompressor,
+    "LZ4_FRAME": _lz4,
+    "ZSTD": _zstd,
+}
 
 
 class Cluster:
