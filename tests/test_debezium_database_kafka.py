@@ -7,8 +7,9 @@ database (``<db>_$1.$2``), ``auto.create`` and ``auto.evolve`` and no ``starrock
 started before any of its StarRocks databases exists → the Stream Load emulator. Two schemas, three
 tables (two of them called ``items``, in two StarRocks databases), the change workload of
 tests/debezium_workload.py on each, a kill -9 of the worker mid-stream, a column widened from int
-to bigint, a fourth table created mid-stream (followed without a restart); every table ends equal
-to its source, value by value.
+to bigint, a fourth table created mid-stream (followed without a restart), every body compressed
+with lz4_frame (the emulator decompresses each one by its header, as StarRocks does); every table
+ends equal to its source, value by value.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def test_one_worker_follows_a_whole_database_across_schemas_into_two_starrocks_d
         "transforms.route.regex": rf"{prefix}\.([a-z]+)\.([a-z]+)", "transforms.route.replacement": f"{db}_$1.$2",
         "auto.create": "true", "auto.evolve": "true", "starrocks.jdbc.url": emulator.jdbc_url,
         "sinkapp.table.create.properties.replication_num": "1",
-        "metadata.max.age.ms": "2000",                       # new topics are looked for every 2 s
+        "metadata.max.age.ms": "2000",
+        "sink.properties.compression": "lz4_frame",          # every body compressed, checked by the emulator                       # new topics are looked for every 2 s
         "session.timeout.ms": "6000"})                       # a killed worker's group slot frees soon
     del cfg["starrocks.database.name"]                       # every target names its database
     assert not [d for d in emulator.cluster.catalog.dbs if d.startswith(db)]
@@ -139,6 +141,9 @@ def test_one_worker_follows_a_whole_database_across_schemas_into_two_starrocks_d
     # the same table name in two databases: two tables, their own batches and labels
     labels = {d: {ld.label for ld in emulator.loads(db=f"{db}_{d}", table="items")} for d in ("inventory", "billing")}
     assert labels["inventory"] and labels["billing"] and not labels["inventory"] & labels["billing"]
+    loads = [ld for d in ("inventory", "billing") for ld in emulator.loads(db=f"{db}_{d}")]
+    assert loads and all({k.lower(): v for k, v in ld.headers.items()}.get("compression") == "lz4_frame"
+                         for ld in loads if ld.status == "Success")
     for schema in ("inventory", "billing"):
         kind = emulator.cluster.catalog.table(f"{db}_{schema}", "items").schema.keys_type
         assert kind == "PRIMARY"
