@@ -70,6 +70,16 @@ def test_a_retriable_coordinator_error_is_info() -> None:
     assert _TransientCoordinatorError().filter(r) and (r.levelno, r.levelname) == (logging.INFO, "INFO")
 
 
+def test_a_retriable_coordinator_error_is_info_also_after_the_redaction_factory_formatted_it() -> None:
+    from sinkapp.observe import redact
+
+    redact.install()                                   # as a worker does: records are redacted at creation
+    r = logging.getLogRecordFactory()("aiokafka.consumer.group_coordinator", logging.ERROR, __file__, 1,
+                                      "Group Coordinator Request failed: %s", (CoordinatorNotAvailableError(),), None)
+    assert r.args == () and "CoordinatorNotAvailable" in r.getMessage()
+    assert _TransientCoordinatorError().filter(r) and (r.levelno, r.levelname) == (logging.INFO, "INFO")
+
+
 def test_a_non_retriable_error_stays_an_error_whatever_its_text_says() -> None:
     f = _TransientCoordinatorError()
     fatal = record(logging.ERROR, "Group Coordinator Request failed: %s", GroupAuthorizationFailedError())

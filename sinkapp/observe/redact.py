@@ -96,6 +96,7 @@ def install() -> None:
             return record
         clean = redact(message)
         if clean != message or record.args:
+            record.sinkapp_args = record.args         # what a filter may judge by (never logged)
             record.msg, record.args = clean, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(formatter.formatException(record.exc_info))

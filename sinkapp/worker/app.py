@@ -90,7 +90,8 @@ class _TransientCoordinatorError(logging.Filter):
     retriable error by itself: such a record is INFO. Told apart by the argument's type."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and _retriable_kafka_error(record.args):
+        # the redaction record factory formats the message and empties args, keeping them aside
+        if record.levelno >= logging.ERROR and _retriable_kafka_error(getattr(record, "sinkapp_args", record.args)):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
