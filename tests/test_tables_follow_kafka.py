@@ -467,7 +467,7 @@ def test_check_connect_names_the_columns_a_table_lacks_and_what_auto_evolve_adds
     path.write_text(json.dumps(cfg))
     out = subprocess.run([sys.executable, "-m", "sinkapp.cli", "check", "--config", str(path), "--connect"],
                          capture_output=True, text=True, timeout=120)
-    lines = [ln for ln in out.stdout.splitlines() if f"table test.{topic}" in ln and "for" in ln]
+    lines = [ln for ln in out.stdout.splitlines() if f"table test.{topic}" in ln and " for " in ln]
     assert out.returncode == 0, out.stdout + out.stderr
     assert len(lines) == 1 and lines[0].startswith("ok"), out.stdout
     assert "lacks 2 column(s)" in lines[0] and "note" in lines[0] and "discount DECIMAL(10,2)" in lines[0]
