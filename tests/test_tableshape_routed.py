@@ -133,3 +133,16 @@ async def test_debezium_rows_routed_per_tenant_make_primary_key_tables_of_the_af
         chunk = chunker.encode(recs, 0, 2)
         assert not chunk.bad and {t: p.rows for t, p in chunk.routed.items()} == {"items_eu": 1, "items_us": 1}
         await shape.shapes.client.close()
+
+
+async def test_check_connect_says_the_routed_tables_are_named_per_row() -> None:
+    from types import SimpleNamespace
+
+    from sinkapp.tableshape.report import _route
+    from tests.test_config import AVRO, JDBC, settings
+
+    s = settings(**{"auto.create": "true", **JDBC, **AVRO, "transforms": "r", "transforms.r.type": "TableByField",
+                    "transforms.r.field": "tenant"})
+    route = SimpleNamespace(database="test", table="events", topic="events")
+    ok, what, detail, _ = await _route(s, None, route)          # no DDL: the tables are not known yet
+    assert ok and what == "tables of events" and "named per row by TableByField" in detail
