@@ -260,6 +260,16 @@ def test_auto_create_and_evolve_settings_name_what_is_wrong(over: dict[str, str]
         settings(**over)
 
 
+def test_auto_create_and_evolve_take_the_routing_transforms() -> None:
+    """RegexRouter picks the route's table, TableByField each row's (sinkapp.tableshape.routed)."""
+    for kind, opts in (("RegexRouter", {"regex": "(.*)", "replacement": "t_$1"}),
+                       ("TableByField", {"field": "tenant", "format": "db.{}", "remove": "true"})):
+        over = {f"transforms.r.{k}": v for k, v in opts.items()}
+        s = settings(**{"auto.create": "true", "auto.evolve": "true", **JDBC, **AVRO, "transforms": "r",
+                        "transforms.r.type": kind, **over})
+        assert s.tables.auto_create and [t.type for t in s.transforms] == [kind]
+
+
 def test_auto_create_settings_and_a_password_in_the_jdbc_url_stays_secret(caplog: pytest.LogCaptureFixture) -> None:
     from sinkapp.observe import redact
 

@@ -501,3 +501,35 @@ def test_hostile_field_names_reach_ddl_quoted_and_no_other_statement_runs(
     assert all(s.error is None or "not run" not in s.error for s in ran)
     assert columns(emulator, topic) == ["id", *HOSTILE]
     assert [r[HOSTILE[0]] for r in sorted(emulator.rows("test", topic), key=lambda r: r["id"])] == ["0", "1", "2"]
+
+
+def test_rows_routed_by_a_field_go_into_three_tables_that_auto_create_makes(
+        kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """TableByField + auto.create: one topic's Connect JSON records routed by their ``tenant`` field into two
+    tables of the route's database and one of a database that does not exist yet; each table is created from
+    the record schema (without the removed ``tenant``) and holds exactly the rows routed to it."""
+    topic = topic_factory(partitions=2, name=tname("autoroute"))
+    targets = [f"{topic}_eu", f"{topic}_us", f"{topic}_arch.apac"]
+    fields = [F_ID, {"field": "tenant", "type": "string", "optional": False},
+              {"field": "amount", "type": "double", "optional": True},
+              {"field": "note", "type": "string", "optional": True}]
+    sent = [{"id": i, "tenant": targets[i % 7 % 3], "amount": i / 4, "note": None if i % 5 == 0 else f"n{i}"}
+            for i in range(300)]
+    produce_sync(kafka.bootstrap_servers, topic, [_connect_value(fields, p) for p in sent], partitions=2)
+    cfg = json_auto(kafka, emulator, topic, **{
+        "transforms": "route", "transforms.route.type": "TableByField", "transforms.route.field": "tenant",
+        "transforms.route.remove": "true"})
+    w = Worker(cfg, tmp_path).start()
+    try:
+        wait_committed(kafka.bootstrap_servers, cfg["group.id"], topic, 90, w.log)
+    finally:
+        assert w.stop() == 0, w.log()[-3000:]
+    assert topic not in emulator.cluster.catalog.dbs["test"]          # the route's own table: no row, no table
+    for target in targets:
+        db, table = target.split(".") if "." in target else ("test", target)
+        schema = emulator.cluster.catalog.table(db, table).schema
+        assert [(c.name, c.type) for c in schema.columns] == [("id", "BIGINT"), ("amount", "DOUBLE"),
+                                                               ("note", "STRING")]
+        want = [{k: v for k, v in p.items() if k != "tenant"} for p in sent if p["tenant"] == target]
+        assert sorted(emulator.rows(db, table), key=lambda r: r["id"]) == want
+        assert len([s for s in statements(emulator, table, "CREATE TABLE") if s.error is None]) == 1

@@ -21,9 +21,11 @@ from sinkapp.errors import ConfigError
 PROPS_PREFIX = "sinkapp.table.create.properties."
 _JDBC = re.compile(r"^jdbc:mysql://(?P<hosts>[^/?]+)(?:/(?P<db>[^?]*))?(?:\?(?P<query>.*))?$")
 _HOST = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
+#: transforms that only pick the target table (the record schema is still the rows'): RegexRouter per
+#: route, TableByField per row (sinkapp.tableshape.routed; its removed field is no column)
+ROUTERS = frozenset({"RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter",
+                     "TableByField", "sinkapp.transforms.TableByField"})
 #: transforms whose rows the record schema still describes (the Debezium unwrap: the after image)
-#: transforms that only pick the route's target table (the record schema is still the rows')
-ROUTERS = frozenset({"RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"})
 DEBEZIUM_TYPES = frozenset({"Debezium", "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord",
                             "io.debezium.transforms.ExtractNewRecordState"})
 
@@ -90,5 +92,5 @@ def check_tables(s: Settings) -> None:
     other = [x.name for x in s.transforms if x.type not in DEBEZIUM_TYPES and x.type not in ROUTERS]
     if other:
         raise ConfigError(f"{on} cannot be used with transforms {', '.join(other)}: the record schema would not "
-                          "describe the rows they make (only the Debezium unwrap and RegexRouter, which picks the "
-                          "target, are understood)")
+                          "describe the rows they make (only the Debezium unwrap, and RegexRouter and TableByField, "
+                          "which pick the target table, are understood)")

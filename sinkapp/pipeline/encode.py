@@ -93,6 +93,7 @@ class Chunker:
         self.dropped = 0                 # records a transform turned into no row
         self.home = ""                   # the route's database: TableByField's db.table of it is its table
         self.gate: Any = None            # auto.create/evolve: raw value -> raises ConversionError if refused
+        self.row_gate: Any = None        # ... with TableByField: (raw value, its rows) -> the same, per row's table
         self.routed: Any = None          # table name -> encoder of the rows a transform sends there (TableByField)
         self.json_values = isinstance(converter, JsonConverter)
         if chain is not None:
@@ -213,6 +214,12 @@ class Chunker:
                     continue
                 if isinstance(rows, Skipped):
                     skipped.append((k, rows))
+                    continue
+                try:
+                    if self.row_gate is not None:
+                        self.row_gate(v, rows)   # a table its rows go to cannot take its schema
+                except ConversionError as exc:
+                    self._bad(bad, k, exc)
                     continue
                 if self.whole_rows and any(UNAVAILABLE_KEY in row for row in rows):
                     self._bad(bad, k, csv_refusal(rows), TRANSFORMATION)

@@ -20,6 +20,7 @@ from sinkapp.errors import ConversionError, DdlError, DdlUnreachable
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape.evolve import compare
 from sinkapp.tableshape.wiring import ddl_client
+from sinkapp.transforms.rows import TABLE_BY_FIELD
 
 Line = tuple[bool, str, str, bool]
 
@@ -52,6 +53,9 @@ async def table_report(settings: Settings, routes: list[Any]) -> list[Line]:
 
 async def _route(settings: Settings, client: Any, route: Any) -> Line:
     table = TableKey(route.database, route.table)
+    if any(t.type in TABLE_BY_FIELD for t in settings.transforms):
+        return (True, f"tables of {route.topic}", "named per row by TableByField: each is created or evolved "
+                "for a record's schema before the first of its rows loads", True)
     what = f"table {table} for {route.topic}"
     cols = await client.columns(table.database, table.table)
     if cols is None:

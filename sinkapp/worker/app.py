@@ -34,6 +34,7 @@ from sinkapp.pipeline.stats import PartitionView, Snapshot
 from sinkapp.pipeline.types import TableKey
 from sinkapp.streamload.client import StreamLoadClient
 from sinkapp.streamload.retry import RetryPolicy
+from sinkapp.tableshape.routed import RoutedShape
 from sinkapp.tableshape.wiring import route_shape, table_shapes
 from sinkapp.transforms import build_chain
 from sinkapp.worker.discover import TopicWatch
@@ -207,8 +208,11 @@ def wire_route(pipeline: Pipeline, settings: Settings, route: Route, chain: Any,
     ri = pipeline.add_route(route, converter, Chunker(converter, encoder, tolerant=settings.errors.tolerant,
                                                       chain=chain), encoder, headers, formats.of)
     if pipeline.shapes is not None:
-        ri.codec.shape = route_shape(pipeline.shapes, settings, ri.table, converter)
-        ri.codec.chunker.gate = ri.codec.shape.gate
+        shape = ri.codec.shape = route_shape(pipeline.shapes, settings, ri.table, converter, chain)
+        if isinstance(shape, RoutedShape):              # TableByField: each row's table, after the chain
+            ri.codec.chunker.row_gate = shape.gate_rows
+        else:
+            ri.codec.chunker.gate = shape.gate
     return ri.id
 
 
