@@ -154,8 +154,7 @@ def run_scenario(args: argparse.Namespace, svc: Services, s: Scenario, rnd: int)
     for table in s.tables():
         if s.own_tables:
             svc.emu.add_table(table)
-        else:
-            svc.emu.truncate(table)
+        svc.emu.truncate(table)               # empty, and its timeline starts afresh
     c = make_consumer(s, args, svc, topics, svc.work / f"steady-r{rnd}-{s.key}-{tag}", name)
     res.logs = [str(p) for p in c.logs]
     try:
