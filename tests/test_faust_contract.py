@@ -241,3 +241,35 @@ def test_the_deleted_topic_error_aiokafka_logs_is_a_warning_with_topics_regex() 
 
     assert f'log.error("{DELETED_TOPIC_MSG}", topic)' in _src(cluster.ClusterMetadata.update_metadata)
     assert cluster.log.name == "aiokafka.cluster"
+
+
+def test_the_affine_assignor_builds_on_faust_and_aiokafka_assignment() -> None:
+    """sinkapp.faustio.assignor: Faust creates the worker's consumer with ``[app.assignor]`` only when
+    the app has tables, else aiokafka's round robin; ``install`` puts ``app.assignor`` (built from
+    ``conf.PartitionAssignor``) before it in ``AIOKafkaConsumer._partition_assignment_strategy``, which
+    start() hands to the coordinator. AffineAssignor overrides PartitionAssignor._perform_assignment
+    and calls the helpers below with Faust's signatures; ``metadata`` sends Faust's ClientMetadata,
+    which the leader reads with ``_get_client_metadata``; ``on_assignment`` (Faust's, unchanged)
+    checks the plan against the protocol assignment."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer.group_coordinator import CoordinatorGroupRebalance, GroupCoordinator
+    from faust.assignor import PartitionAssignor as FPA
+
+    src = _src(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    assert "partition_assignment_strategy=[self._assignor]" in src and "RoundRobinPartitionAssignor" in src
+    assert "self._partition_assignment_strategy = partition_assignment_strategy" in _src(AIOKafkaConsumer.__init__)
+    assert "assignors=self._partition_assignment_strategy" in _src(AIOKafkaConsumer.start)
+    assert "assignor = self.conf.PartitionAssignor(" in _src(faust.App)      # App.assignor
+    assert "assignor.metadata(topics)" in _src(CoordinatorGroupRebalance.perform_group_join)
+    assert "assignor.name == name" in _src(GroupCoordinator._lookup_assignor)
+    assert "_perform_assignment" in _src(FPA._assign)
+    sigs = {"_perform_assignment": ["self", "cluster", "member_metadata"],
+            "_get_client_metadata": ["metadata"],                       # a classmethod
+            "_update_member_urls": ["self", "clients_metadata"],
+            "_protocol_assignments": ["self", "assignments", "cl_distribution", "tp_distribution", "topic_groups"],
+            "_get_changelog_distribution": ["self", "assignments"],
+            "_get_external_topic_distribution": ["self", "assignments"]}
+    for name, params in sigs.items():
+        assert list(inspect.signature(getattr(FPA, name)).parameters) == params, name
+    assert "ClientMetadata.loads" in _src(FPA.on_assignment) and "self._assignment = " in _src(FPA.on_assignment)
+    assert "self._assignment = " in _src(FPA.__init__) and "canonical_url" in _src(FPA._url.fget)  # type: ignore[attr-defined]

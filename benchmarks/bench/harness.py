@@ -40,13 +40,24 @@ class Emulator:
         if not self.fe.startswith("http"):
             raise RuntimeError(f"the Stream Load emulator did not start: {tail(work / 'streamload-emulator.log')}")
 
-    def _call(self, path: str, method: str = "GET", table: str = TABLE) -> Any:
-        req = urllib.request.Request(f"{self.fe}/_emulator/{path}?db={DB}&table={table}", method=method)
+        self.tables = [TABLE]        # what count() sums (a scenario loading several tables sets them)
+
+    def _call(self, path: str, method: str = "GET", table: str = TABLE, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.fe}/_emulator/{path}?db={DB}&table={table}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
-    def count(self, table: str = TABLE) -> int:
-        return int(self._call("count", table=table)["count"])
+    def count(self, table: str | None = None) -> int:
+        """Rows in ``table``; without one, in every table of :attr:`tables`."""
+        names = [table] if table is not None else self.tables
+        return sum(int(self._call("count", table=t)["count"]) for t in names)
+
+    def add_table(self, name: str) -> None:
+        """A table shaped like test.test123 under another name (created once; truncated if it exists)."""
+        ddl = demo_data.path("test123.sql").read_text().replace(f"TABLE {TABLE} ", f"TABLE {name} ", 1)
+        self._call("tables", "POST", body={"db": DB, "ddl": ddl})
 
     def timeline(self, table: str = TABLE) -> list[list[float]]:
         """``[[time.time(), table count], ...]``, one point per committed load since the last truncate."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +30,32 @@ class Scenario:
     kind: str            # sinkapp | java
     workers: int = 1     # sinkapp worker processes in one group
     topics: int = 1      # topics mapped to the one table (each with P partitions, R / topics rows/s)
+    own_tables: bool = False      # each topic into its own table (test123_0, test123_1, ...) instead
+    partitions: int = 0           # partitions per topic (0: --partitions)
+    topic_rate: float = 0         # rows/s per topic (0: --rate / topics)
+    sets: tuple[str, ...] = ()    # sinkapp settings of the scenario
 
     def label(self, java_tasks: int) -> str:
         who = java_name(java_tasks) if self.kind == "java" else "sinkapp"
         if self.workers > 1:
             who += f" ×{self.workers} workers"
         if self.topics > 1:
-            who += f", {self.topics} topics → 1 table"
-        return who
+            who += f", {self.topics} topics → {self.topics if self.own_tables else 1} table" + \
+                ("s" if self.own_tables else "")
+        return who + "".join(f", {kv.partition('=')[2]}" for kv in self.sets)
+
+    def tables(self) -> list[str]:
+        return [f"{TABLE}_{i}" for i in range(self.topics)] if self.own_tables else [TABLE]
 
 
+#: two workers, four topics of three partitions into four tables, 800 rows/s each: the table-affine
+#: assignment (each table on one worker) beside Kafka's round robin (each table on both)
+_4T = Scenario("sinkapp-2w-4t", "sinkapp", workers=2, topics=4, own_tables=True, partitions=3, topic_rate=800,
+               sets=("sinkapp.assignment=affine",))
 SCENARIOS = {s.key: s for s in (
     Scenario("sinkapp", "sinkapp"), Scenario("java", "java"), Scenario("sinkapp-2w", "sinkapp", workers=2),
-    Scenario("sinkapp-2t", "sinkapp", topics=2), Scenario("java-2t", "java", topics=2))}
+    Scenario("sinkapp-2t", "sinkapp", topics=2), Scenario("java-2t", "java", topics=2),
+    _4T, replace(_4T, key="sinkapp-2w-4t-spread", sets=("sinkapp.assignment=spread",)))}
 
 
 @dataclass
@@ -53,7 +66,8 @@ class SteadyResult:
     ok: bool = True
     error: str = ""
     produced: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)     # loads.window_stats for test.test123
+    stats: dict[str, Any] = field(default_factory=dict)     # loads.window_stats for test.test123 (or all tables)
+    table_stats: list[dict[str, Any]] = field(default_factory=list)   # per table, when several
     cpu_s: float = 0.0                                       # in the window
     rss_kb: int = 0
     startup_s: float = 0.0            # consumer start → caught up with the producer (warm-up starts)
@@ -80,7 +94,9 @@ def make_consumer(s: Scenario, args: argparse.Namespace, svc: Services, topics: 
         cfg = java_config(conn, topics, svc.emu.fe, flush, args.java_tasks)
         return JavaConnector(name, run_dir, args.java_plugin, svc.kafka.bootstrap_servers, cfg)
     cfg = sinkapp_config("json", topics, svc.emu.fe, svc.kafka.bootstrap_servers,
-                         f"steady-{uuid.uuid4().hex[:6]}", flush, args.set)
+                         f"steady-{uuid.uuid4().hex[:6]}", flush, [*s.sets, *args.set])
+    if s.own_tables:
+        cfg["starrocks.topic2table.map"] = ",".join(f"{t}:{tb}" for t, tb in zip(topics, s.tables(), strict=True))
     return SinkappWorkers(name, run_dir, cfg, s.workers)
 
 
@@ -103,15 +119,16 @@ def _caught_up(svc: Services, c: Consumer, prod: SteadyProducer, lag_rows: float
     return time.time()
 
 
-def _drive(args: argparse.Namespace, svc: Services, c: Consumer, topics: list[str],
+def _drive(args: argparse.Namespace, svc: Services, c: Consumer, topics: list[str], s: Scenario,
            res: SteadyResult) -> tuple[float, float, float]:
     """Start consumer and producer, run warm-up and window, drain; returns (t0, ws, we)."""
-    prod = SteadyProducer(svc.kafka.bootstrap_servers, topics, args.partitions, args.rate)
+    rate = s.topic_rate * s.topics if s.topic_rate else args.rate
+    prod = SteadyProducer(svc.kafka.bootstrap_servers, topics, s.partitions or args.partitions, rate)
     t0 = time.time()
     c.start()
     prod.start()
     try:
-        lag_rows = args.rate * (args.intervalms / 1000 + 1.0)
+        lag_rows = rate * (args.intervalms / 1000 + 1.0)
         res.startup_s = _caught_up(svc, c, prod, lag_rows, args.start_timeout) - t0
         ws = t0 + res.startup_s + args.warmup
         _sleep_until(ws, c, "in the warm-up")
@@ -132,12 +149,16 @@ def run_scenario(args: argparse.Namespace, svc: Services, s: Scenario, rnd: int)
     tag = uuid.uuid4().hex[:6]
     topics = [f"steady-{s.key}-{rnd}-{tag}" + (f"-{i}" if s.topics > 1 else "") for i in range(s.topics)]
     for t in topics:
-        svc.kafka.create_topic(t, partitions=args.partitions)
-    svc.emu.truncate()
+        svc.kafka.create_topic(t, partitions=s.partitions or args.partitions)
+    svc.emu.tables = s.tables()
+    for table in s.tables():
+        if s.own_tables:
+            svc.emu.add_table(table)
+        svc.emu.truncate(table)               # empty, and its timeline starts afresh
     c = make_consumer(s, args, svc, topics, svc.work / f"steady-r{rnd}-{s.key}-{tag}", name)
     res.logs = [str(p) for p in c.logs]
     try:
-        t0, ws, we = _drive(args, svc, c, topics, res)
+        t0, ws, we = _drive(args, svc, c, topics, s, res)
     except (RunFailed, RuntimeError) as exc:
         c.stop()
         res.ok, res.error = False, str(exc)
@@ -146,9 +167,12 @@ def run_scenario(args: argparse.Namespace, svc: Services, s: Scenario, rnd: int)
     finally:
         c.stop()
     res.logs = [str(p) for p in c.logs]
-    timeline = svc.emu.timeline()
-    loads = [ld for ld in committed_loads(svc.emu.loads()) if ld["time"] >= t0]
-    res.stats = window_stats(loads, timeline, ws, we, f"{DB}.{TABLE}")
+    timelines = {t: svc.emu.timeline(t) for t in s.tables()}
+    loads = [ld for t in s.tables() for ld in committed_loads(svc.emu.loads(t)) if ld["time"] >= t0]
+    res.table_stats = [window_stats(loads, timelines[t], ws, we, f"{DB}.{t}") for t in s.tables()]
+    res.stats = res.table_stats[0] if len(res.table_stats) == 1 else combined(res.table_stats)
+    timeline = merged(timelines)
+    loads.sort(key=lambda ld: ld["time"])
     res.start_s = t0 - ws
     res.timeline = [[round(t - ws, 3), n] for t, n in timeline]
     res.load_points = [[round(ld["time"] - ws, 3), ld["rows"]] for ld in loads]
@@ -156,3 +180,25 @@ def run_scenario(args: argparse.Namespace, svc: Services, s: Scenario, rnd: int)
     if final != res.produced:
         res.ok, res.error = False, f"{final:,} rows in the table, {res.produced:,} produced"
     return res
+
+
+def combined(per_table: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several tables' window stats as one row: loads/s is the busiest table's (what the issue bounds),
+    rows and loads are the sums."""
+    loads, rows = sum(t["loads"] for t in per_table), sum(t["rows"] for t in per_table)
+    return {"table": f"{len(per_table)} tables", "window_s": per_table[0]["window_s"], "loads": loads, "rows": rows,
+            "loads_per_s": max(t["loads_per_s"] for t in per_table),
+            "rows_per_load": rows / loads if loads else 0.0,
+            "min_rows_per_load": min(t["min_rows_per_load"] for t in per_table),
+            "max_rows_per_load": max(t["max_rows_per_load"] for t in per_table),
+            "timeline_commits": sum(t["timeline_commits"] for t in per_table)}
+
+
+def merged(timelines: dict[str, list[list[float]]]) -> list[list[float]]:
+    """Per-table ``[time, rows]`` timelines as one of rows in all tables."""
+    last = dict.fromkeys(timelines, 0.0)
+    out = []
+    for t, table, n in sorted((pt[0], table, pt[1]) for table, pts in timelines.items() for pt in pts):
+        last[table] = n
+        out.append([t, sum(last.values())])
+    return out

@@ -18,7 +18,14 @@ def line(r: SteadyResult) -> str:
     return (f"round {r.round} {r.consumer:50s} {s['table']}  {s['loads_per_s']:6.2f} loads/s  "
             f"{s['rows_per_load']:9,.0f} rows/load (min {s['min_rows_per_load']:,}, max {s['max_rows_per_load']:,})  "
             f"{s['loads']} loads, {s['rows']:,} rows in {s['window_s']:.0f} s  CPU {r.cpu_us_row:.2f} µs/row  "
-            f"RSS {r.rss_kb / 1024:.0f} MiB  caught up after {r.startup_s:.1f} s{check}")
+            f"RSS {r.rss_kb / 1024:.0f} MiB  caught up after {r.startup_s:.1f} s{check}" + per_table(r))
+
+
+def per_table(r: SteadyResult) -> str:
+    """Each table's loads/s, when the run loaded several."""
+    if len(r.table_stats) < 2:
+        return ""
+    return "\n    loads/s per table: " + ", ".join(f"{t['table']} {t['loads_per_s']:.2f}" for t in r.table_stats)
 
 
 def medians(results: list[SteadyResult]) -> list[dict[str, Any]]:

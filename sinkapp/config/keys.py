@@ -126,6 +126,10 @@ _SPECS: list[KeySpec] = [
          "how long auto.evolve waits for a schema change job (SHOW ALTER TABLE COLUMN) to finish"),
     _int("sinkapp.drain.timeout.ms", 20000, 100, 600000,
          "on rebalance or shutdown, how long in-flight batches may take before they are left to the next owner"),
+    KeySpec("sinkapp.assignment", "affine",
+            "how the consumer group places partitions on workers: affine (each target table's partitions on as "
+            "few workers as balance allows, so a table gets fewer loads) or spread (Kafka's round robin)",
+            choices=("affine", "spread")),
     # Kafka client settings (Kafka Connect keeps these in the worker config)
     KeySpec("bootstrap.servers", "127.0.0.1:9092", "Kafka bootstrap servers host:port[,host:port]"),
     KeySpec("group.id", None, "consumer group shared by all workers (default connect-<name>)"),

@@ -159,6 +159,7 @@ def _kafka(raw: Mapping[str, str], v: Mapping[str, Any], name: str) -> KafkaSett
         auto_offset_reset=reset,
         session_timeout_ms=v["session.timeout.ms"],
         heartbeat_interval_ms=v["heartbeat.interval.ms"], metadata_max_age_ms=v["metadata.max.age.ms"],
+        assignment=v["sinkapp.assignment"].lower(),
     )
 
 

@@ -63,6 +63,7 @@ class KafkaSettings:
     session_timeout_ms: int = default("session.timeout.ms")
     heartbeat_interval_ms: int = default("heartbeat.interval.ms")
     metadata_max_age_ms: int = default("metadata.max.age.ms")
+    assignment: str = default("sinkapp.assignment")          # affine | spread
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class BatchApp(faust.App):
     pipeline: Any = None                 # sinkapp.pipeline.core.Pipeline
     closers: list[Any] = []              # objects with ``async close()``
     route_topics: set[str] = set()
+    topic_tables: dict[str, str] = {}    # topic → its target "db.table" (the affine assignor groups by it)
     drain_timeout_s: float = default_s("sinkapp.drain.timeout.ms")
 
     def _new_transport(self) -> Any:

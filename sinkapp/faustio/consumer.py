@@ -49,6 +49,8 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from mode.utils.futures import notify
 
+from sinkapp.faustio.assignor import install as install_assignor
+
 log = logging.getLogger(__name__)
 
 
@@ -241,11 +243,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Reads with ``isolation_level=read_committed``: records of aborted (or still open) producer
     transactions upstream are never loaded. Stock Faust reads committed only when the app itself
-    runs transactions."""
+    runs transactions. Offers the table-affine assignor when the app is configured with it."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._isolation_level = "read_committed"     # read by AIOKafkaConsumer.start()
+        install_assignor(self.app, consumer)             # sinkapp.assignment=affine (sinkapp.faustio.assignor)
         return consumer
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:

@@ -18,6 +18,7 @@ from sinkapp.config.routes import Route
 from sinkapp.converters import build_converter
 from sinkapp.converters.simple import set_zone
 from sinkapp.faustio.app import BatchApp
+from sinkapp.faustio.assignor import AffineAssignor
 from sinkapp.faustio.control import ConsumerControl
 from sinkapp.faustio.subscribe import expect_deleted_topics, quicken_resubscribe, start_agent
 from sinkapp.faustio.take import noack_batches
@@ -109,7 +110,9 @@ logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_TransientCoo
 def faust_options(settings: Settings) -> dict[str, Any]:
     k = settings.kafka
     assert k is not None
+    affine = {"PartitionAssignor": AffineAssignor} if k.assignment == "affine" else {}
     return dict(
+        **affine,
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(k),
         store="memory://",
@@ -150,6 +153,7 @@ def create_app(settings: Settings, **options: Any) -> SinkApp:
     app.sinkapp_name = settings.name
     app.stall_after_s = settings.stall_timeout_ms / 1000.0
     app.route_topics = {r.topic for r in routes}
+    app.topic_tables = {r.topic: f"{r.database}.{r.table}" for r in routes}   # what the group leader groups by
     app.pipeline = build_pipeline(app, settings, routes, chain, own.dlq_max_message_bytes)
     for route_intake in app.pipeline.routes:
         _add_agent(app, route_intake.id, route_intake.route)
@@ -240,6 +244,7 @@ def _add_watch(app: SinkApp, settings: Settings, chain: Any) -> None:
         assert app.formats is not None
         rid = wire_route(app.pipeline, settings, route, chain, app.formats)
         app.route_topics.add(route.topic)
+        app.topic_tables[route.topic] = f"{route.database}.{route.table}"
         await start_agent(app, _add_agent(app, rid, route))
 
     watch = TopicWatch(app, settings, add_route, lambda routes: routes_with_transforms(settings, routes, chain))
