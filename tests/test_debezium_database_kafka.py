@@ -25,6 +25,7 @@ import pytest
 from tests.debezium_pg import PgSource
 from tests.debezium_workload import COLUMNS, SELECT_SOURCE, SOURCE_DDL, compare, insert_sql, source_row
 from tests.test_debezium_postgres_kafka import JAVA_DEBEZIUM, workload
+from tests.test_debezium_postgres_kafka import emulator as emulator  # module-scoped: its own instance here
 from tests.test_formats_kafka import connector
 from tests.workers import Worker, wait_committed, wait_until
 
@@ -33,15 +34,6 @@ pytestmark = pytest.mark.kafka
 #: (PostgreSQL schema, table) → the columns compared
 TABLES = {("inventory", "items"): [*COLUMNS, "extra"], ("billing", "items"): [*COLUMNS, "extra"],
           ("inventory", "stock"): ["id", "i"], ("billing", "refunds"): ["id", "n", "note"]}
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    """A Stream Load emulator with its MySQL front and no database of the test's."""
-    from sinkapp_testkit.streamload import EmulatorThread
-
-    with EmulatorThread(user="root", password="pw", databases=["test"], mysql_port=0, schema_change_s=0.5) as emu:
-        yield emu
 
 
 @pytest.fixture
