@@ -51,8 +51,10 @@ def processes_count(value: str | int) -> int:
 def worker_launch(config_path: str, datadir: str, loglevel: str, extra: list[str]) -> Launch:
     """Child ``k``: ``python -m sinkapp.cli worker`` with its own data directory and web port."""
     def launch(index: int, web_port: int | None) -> tuple[list[str], dict[str, str]]:
+        own = Path(datadir) / f"p{index}"
+        own.mkdir(parents=True, exist_ok=True)       # Faust makes only the last level
         argv = [sys.executable, "-m", "sinkapp.cli", "worker", "--config", config_path,
-                "--datadir", str(Path(datadir) / f"p{index}"), "-l", loglevel]
+                "--datadir", str(own), "-l", loglevel]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("SINKAPP_SINKAPP_WEB_PORT", None)
         if web_port is None:
