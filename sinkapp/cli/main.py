@@ -19,7 +19,7 @@ from sinkapp.errors import ConfigError, NotInstalled, ResetRefused, SinkError, U
 USAGE = """usage: sinkapp <command> [options]     (sinkapp <command> --help: its options)
 
 commands:
-  worker     run a sink worker (same as: faust -A sinkapp.worker.app worker)
+  worker     run a sink worker (same as: faust -A sinkapp.worker.app worker; --processes N: N of them)
   check      validate a connector config and print the routes it defines
   offsets    show or reset a config's committed offsets and ledger (reprocessing, --reload)
   demo       run the product walkthrough locally (Kafka, registry, Stream Load emulator)
