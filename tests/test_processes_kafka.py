@@ -49,6 +49,13 @@ class Processes(Worker):
         st = self.child(name)["status"]
         return sum(r["buffered_rows"] for r in st["routes"]) if st else 0
 
+    def buffered(self) -> int:
+        """Rows buffered over every child (-1 while a child's status did not answer)."""
+        procs = self.processes()
+        if not procs or any(p["status"] is None for p in procs):
+            return -1
+        return sum(r["buffered_rows"] for p in procs for r in p["status"]["routes"])
+
 
 def _rows(n: int, start: int = 0) -> list[bytes]:
     return [orjson.dumps({"id": i, "name": f"n{i}", "amount": i * 1.5}) for i in range(start, start + n)]
@@ -83,9 +90,12 @@ def test_two_processes_each_hold_partitions_merge_pages_and_sigterm_drains_both(
         assert sorted(w.status()["partitions_assigned"]) == sorted(f"{topic}[{p}]" for p in range(6))
         n = 3000
         produce_sync(kafka.bootstrap_servers, topic, _rows(n), partitions=6)
-        wait_until(lambda: w.route()["buffered_rows"] == n, 60, f"{n} rows buffered over both processes")
-        assert w.child_buffered("p0") > 0 and w.child_buffered("p1") > 0
+        wait_until(lambda: w.buffered() == n, 60, f"{n} rows buffered over both processes")
+        wait_until(lambda: w.child_buffered("p0") > 0 and w.child_buffered("p1") > 0, 30, "both buffering")
         assert emulator.count("test", topic) == 0
+        wait_until(lambda: 'sinkapp_process_up{process="p0"} 1' in w.get("/metrics")[1].decode()
+                   and 'sinkapp_process_up{process="p1"} 1' in w.get("/metrics")[1].decode(), 30,
+                   "both processes' metrics in the parent's page")
         text = w.get("/metrics")[1].decode()
         assert metric(text, "sinkapp_records_consumed_total") == n
         assert 0 < metric(text, "sinkapp_records_consumed_total", process="p0") < n
