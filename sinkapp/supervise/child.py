@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import IO
 
 PR_SET_PDEATHSIG = 1
+LINE_LIMIT = 8 << 20             # a longer log line is relayed cut (a bad record's text with errors.log.include.messages)
 
 #: (child index, its internal web port or None) → (argv, environment)
 Launch = Callable[[int, "int | None"], tuple[list[str], dict[str, str]]]
@@ -67,7 +68,8 @@ class Child:
         argv, env = self._launch(self.index, self.web_port)
         self.proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=_die_with_parent,
+            limit=LINE_LIMIT)
         self.started_at = time.monotonic()
         self._relay = asyncio.create_task(self._relay_lines(self.proc.stdout))
 
@@ -77,7 +79,7 @@ class Child:
         while True:
             try:
                 line = await stream.readline()
-            except ValueError:                   # a line over the reader's limit: pass it in pieces
+            except ValueError:                   # a line over LINE_LIMIT: its rest, or what follows
                 line = await stream.read(1 << 16)
             if not line:
                 return
