@@ -330,7 +330,8 @@ def test_parent_pages_ready_only_when_both_children_are_and_merge_their_metrics(
             assert (await asyncio.to_thread(get, "/health/live"))[0] == 200
         finally:
             sup.request_stop()
-            assert await run == 0
+            rc = await run
             await pages.close()
+        assert rc == 0
 
     asyncio.run(scenario())
