@@ -11,7 +11,8 @@ in its own process) and, for Avro, the Schema Registry emulator; produces each f
 once to its own topic (``--partitions``), then runs ``--rounds`` interleaved rounds, each with a
 fresh consumer group per consumer: the raw aiokafka consumer (the ceiling, on the json topic),
 the bare Faust agent (``--bare-faust``, at most ``--bare-faust-records``), one sinkapp worker
-per format, then with ``--java-plugin DIR`` the Java connector on the json topic; after the
+per format and, on the json topic, ``sinkapp worker --processes N`` (``--processes``, default 2: one
+parent, N child workers in one group; its CPU and RSS are the parent's and children's together), then with ``--java-plugin DIR`` the Java connector on the json topic; after the
 rounds, once, two sinkapp workers in one consumer group on the json topic (``--two-workers``).
 
 The formats, as the product is configured for them:
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--partitions", type=int, default=4, help="partitions per topic (default 4)")
     ap.add_argument("--two-workers", action=argparse.BooleanOptionalAction, default=True,
                     help="one extra json run with 2 workers in one consumer group (default on)")
+    ap.add_argument("--processes", type=int, default=2, metavar="N",
+                    help="in every round, one more json run: sinkapp worker --processes N (one parent, N child "
+                         "workers in one group); 0 or 1: none (default 2)")
     ap.add_argument("--bare-faust", action="store_true", help="add the bare Faust baseline (slow, ~7k rows/s)")
     ap.add_argument("--bare-faust-records", type=int, default=100_000, help="cap of its N (default 100000)")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw aiokafka ceiling")
@@ -164,6 +168,9 @@ def run_rounds(b: Bench, formats: list[str], rounds: int, two_workers: bool) -> 
         for fmt in formats:
             results.append(run_sinkapp(b, fmt, rnd))
             print(results[-1].line(raw_rows_s), flush=True)
+            if fmt == "json" and args.processes > 1:
+                results.append(run_sinkapp(b, fmt, rnd, processes=args.processes))
+                print(results[-1].line(raw_rows_s), flush=True)
         if args.java_plugin is not None:
             results.append(run_java(b, rnd))
             print(results[-1].line(raw_rows_s), flush=True)
@@ -182,6 +189,15 @@ def report(args: argparse.Namespace, work: Path, records: dict[str, int], rounds
           "aiokafka from consumer construction to the N-th record; steady: 10 %→90 % of N (- when less than "
           f"{MIN_STEADY_S:g} s apart: N too small); CPU: the consumer process's user+system / N; two workers: "
           "CPU and RSS summed; loads: committed loads into the table.")
+    one = next((r for r in table if r["consumer"] == "sinkapp json" and r.get("ok")), None)
+    many = next((r for r in table if r["consumer"] == f"sinkapp json --processes {args.processes}" and r.get("ok")),
+                None)
+    if one and many:
+        steady = (f", steady {many['steady_rows_s'] / one['steady_rows_s']:.2f}×"
+                  if one.get("steady_rows_s") and many.get("steady_rows_s") else "")
+        print(f"--processes {args.processes} against one process (json, medians): rows/s "
+              f"{many['rows_s'] / one['rows_s']:.2f}×{steady}, CPU µs/row {many['cpu_us_row']:.2f} against "
+              f"{one['cpu_us_row']:.2f}")
     if args.json_out:
         bench_results.write_json(args.json_out, args, records=records, rounds=rounds,
                                  runs=[r.to_dict() for r in results], medians=table)

@@ -19,7 +19,7 @@ MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
 #: sinkapp's packages from the bottom up: a package imports only packages below it (and itself)
 LAYERS = ["errors", "config", "converters", "transforms", "streamload", "pipeline", "faustio", "kafka",
-          "tableshape", "observe", "worker", "cli"]
+          "tableshape", "observe", "worker", "supervise", "cli"]
 
 
 def _modules(top: str) -> dict[str, Path]:

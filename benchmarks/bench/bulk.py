@@ -62,12 +62,14 @@ def measure(b: Bench, c: Consumer, res: Result) -> Result:
     return res
 
 
-def run_sinkapp(b: Bench, fmt: str, rnd: int, workers: int = 1) -> Result:
-    name = f"sinkapp {fmt}" + (f" ×{workers} workers" if workers > 1 else "")
+def run_sinkapp(b: Bench, fmt: str, rnd: int, workers: int = 1, processes: int = 1) -> Result:
+    name = f"sinkapp {fmt}" + (f" ×{workers} workers" if workers > 1 else "") + (
+        f" --processes {processes}" if processes > 1 else "")
     group = f"bench-{fmt}-{uuid.uuid4().hex[:6]}"
     cfg = sinkapp_config(fmt, [b.topics[fmt]], b.emu.fe, b.bootstrap, group, b.flush, b.args.set)
     env = {"SINKAPP_SCHEMA_REGISTRY_URL": b.registry_url} if b.registry_url else {}
-    c = SinkappWorkers(name, b.work / f"r{rnd}-{fmt}-x{workers}-{group}", cfg, workers, env)
+    c = SinkappWorkers(name, b.work / f"r{rnd}-{fmt}-x{workers}-p{processes}-{group}", cfg, workers, env,
+                       processes)
     return measure(b, c, Result(name, rnd, b.records[fmt],
                                 timing="Popen of the worker(s) → emulator commit of the N-th row"))
 

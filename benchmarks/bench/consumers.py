@@ -72,11 +72,13 @@ def sinkapp_config(fmt: str, topics: list[str], fe: str, bootstrap: str, group: 
 
 
 class SinkappWorkers:
-    """``workers`` × ``python -m sinkapp.cli worker --config c.json`` in one consumer group."""
+    """``workers`` × ``python -m sinkapp.cli worker --config c.json`` in one consumer group (each with
+    ``--processes N`` when ``processes`` > 1: one parent, N child workers, all in that group)."""
 
     def __init__(self, name: str, run_dir: Path, cfg: dict[str, Any], workers: int = 1,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, processes: int = 1) -> None:
         self.name, self.run_dir, self.cfg, self.workers = name, run_dir, cfg, workers
+        self.processes = processes
         self.env = {**os.environ, **(env or {})}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
@@ -90,7 +92,8 @@ class SinkappWorkers:
             with open(self.logs[-1], "wb") as log:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "sinkapp.cli", "worker", "--config", str(d / "c.json"),
-                     "--without-web", "-l", "info", "--datadir", str(d / "data")],
+                     "--without-web", "-l", "info", "--datadir", str(d / "data"),
+                     *(["--processes", str(self.processes)] if self.processes > 1 else [])],
                     stdout=log, stderr=subprocess.STDOUT, cwd=d, env=self.env))
 
     def stop(self) -> None:

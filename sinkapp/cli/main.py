@@ -19,7 +19,7 @@ from sinkapp.errors import ConfigError, NotInstalled, ResetRefused, SinkError, U
 USAGE = """usage: sinkapp <command> [options]     (sinkapp <command> --help: its options)
 
 commands:
-  worker     run a sink worker (same as: faust -A sinkapp.worker.app worker)
+  worker     run a sink worker (same as: faust -A sinkapp.worker.app worker; --processes N: N of them)
   check      validate a connector config and print the routes it defines
   offsets    show or reset a config's committed offsets and ledger (reprocessing, --reload)
   demo       run the product walkthrough locally (Kafka, registry, Stream Load emulator)
@@ -47,12 +47,24 @@ def worker_parser(prog: str = "sinkapp worker") -> argparse.ArgumentParser:
     p.add_argument("--web-bind", default=None, help="status web address (default 127.0.0.1; sinkapp.web.bind)")
     p.add_argument("--loglevel", "-l", default="info", help="log level: debug, info, warning, error (default info)")
     p.add_argument("--without-web", action="store_true", help="no status web server (no /status, /health, /metrics)")
-    p.add_argument("--datadir", help="Faust data directory (one per worker process on a host)")
+    p.add_argument("--datadir", help="Faust data directory (one per worker process on a host; with --processes N, "
+                   "each process uses DATADIR/p0 .. DATADIR/pN-1)")
+    p.add_argument("--processes", default="1", metavar="N",
+                   help="worker processes in one consumer group under this parent, which serves the one web port, "
+                        "restarts a process that dies and forwards SIGTERM/SIGINT; auto: one per core "
+                        "(default 1: the worker runs in this process)")
     return p
 
 
 def _worker(argv: list[str], prog: str) -> int:
     args, rest = worker_parser(prog).parse_known_args(argv)
+    from sinkapp.supervise import processes_count, run_processes
+
+    n = processes_count(args.processes)
+    if n > 1:
+        return run_processes(args.config or os.environ.get("SINKAPP_CONFIG"), n, datadir=args.datadir,
+                             loglevel=args.loglevel, web_port=args.web_port, web_bind=args.web_bind,
+                             without_web=args.without_web, extra=rest)
     if args.config:
         os.environ["SINKAPP_CONFIG"] = os.path.abspath(args.config)
     if args.web_port is not None:
