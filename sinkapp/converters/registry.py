@@ -72,14 +72,9 @@ class RegistryConverter(ABC, Generic[T]):
         unknown or unusable schema id) does not raise here; ``decode`` raises its reason for it,
         so it is dead-lettered alone. Registry outages are waited out either way.
         """
+        first_seen: dict[int, Any] = {}
         cached, broken = self.schemas, self.broken
         unpack = SCHEMA_ID.unpack_from
-        # the usual batch: every header a known id (one set comprehension, not a Python loop per record)
-        heads = {raw[:HEADER_SIZE] for msg in messages if (raw := msg.value) is not None}
-        if all(len(h) == HEADER_SIZE and h[0] == MAGIC_BYTE and ((i := unpack(h, 1)[0]) in cached or i in broken)
-               for h in heads):
-            return
-        first_seen: dict[int, Any] = {}
         for msg in messages:
             raw = msg.value
             if raw is None:
