@@ -96,6 +96,9 @@ class Chunker:
         self.row_gate: Any = None        # ... with TableByField: (raw value, its rows) -> the same, per row's table
         self.routed: Any = None          # table name -> encoder of the rows a transform sends there (TableByField)
         self.json_values = isinstance(converter, JsonConverter)
+        # a converter's fast lane (Avro's compiled readers): decodes a run of records in one call, leaving
+        # the records it cannot take to this loop; not with transforms (they take each value in turn)
+        self.run = getattr(converter, "decode_run", None) if chain is None else None
         if chain is not None:
             self.mode = "decode"         # transforms need the decoded value
         elif isinstance(converter, JsonConverter) and not converter.schemas_enable \
@@ -182,8 +185,11 @@ class Chunker:
         bad: list[BadRecord] = []
         by_table: dict[str, tuple[list[Any], list[int]]] = {}
         skipped: list[tuple[int, Skipped]] = []
-        json_values, chain, gate = self.json_values, self.chain, self.gate
+        json_values, chain, gate, run = self.json_values, self.chain, self.gate, self.run
+        taken = i                                    # records before this one the fast lane decoded
         for k in range(i, end):
+            if k < taken or (run is not None and (taken := run(records, k, end, values, idx, gate)) > k):
+                continue
             v = records[k].value
             if v is None or (json_values and not v):
                 tombs += 1
