@@ -25,10 +25,11 @@ from typing import Any, NamedTuple
 import orjson
 
 from sinkapp.converters import Converter
-from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, Primitive, StringConverter
+from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringConverter
 from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
 from sinkapp.pipeline.letters import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.pipeline.partial import csv_refusal
+from sinkapp.pipeline.primitive import primitive_row
 from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder
 from sinkapp.transforms import UNAVAILABLE_KEY, Chain, Meta, Skipped
 from sinkapp.transforms.rows import place_rows
@@ -206,39 +207,45 @@ class Chunker:
                 continue
             if json_values and type(value) is not dict:
                 try:
-                    value = self._primitive(value)
+                    value = primitive_row(value, self.chain, self.encoder)
                 except ConversionError as exc:
                     self._bad(bad, k, exc)
                     continue
             if chain is not None:
-                r = records[k]
-                try:
-                    rows = chain.apply(value, Meta(r.topic, r.partition, r.offset, r.timestamp, r.key,
-                                                   tuple(r.headers or ())))
-                except TransformError as exc:
-                    self._bad(bad, k, exc, TRANSFORMATION)
-                    continue
-                if isinstance(rows, Skipped):
-                    skipped.append((k, rows))
-                    continue
-                try:
-                    if self.row_gate is not None:
-                        self.row_gate(v, rows)   # a table its rows go to cannot take its schema
-                except ConversionError as exc:
-                    self._bad(bad, k, exc)
-                    continue
-                if self.whole_rows and any(UNAVAILABLE_KEY in row for row in rows):
-                    self._bad(bad, k, csv_refusal(rows), TRANSFORMATION)
-                    continue
-                if not rows:
-                    self.dropped += 1
-                err = place_rows(k, rows, self.home, values, idx, by_table)
-                if err is not None:
-                    self._bad(bad, k, err, TRANSFORMATION)
+                self._chained(records[k], k, value, values, idx, by_table, bad, skipped)
                 continue
             values.append(value)
             idx.append(k)
         return self._finish(values, idx, by_table, bad, tombs, tuple(skipped))
+
+    def _chained(self, r: Any, k: int, value: Any, values: list[Any], idx: list[int],
+                 by_table: dict[str, tuple[list[Any], list[int]]], bad: list[BadRecord],
+                 skipped: list[tuple[int, Skipped]]) -> None:
+        """Record ``k`` (``r``, decoded to ``value``) through the transforms: its rows placed, or it is bad."""
+        assert self.chain is not None
+        try:
+            rows = self.chain.apply(value, Meta(r.topic, r.partition, r.offset, r.timestamp, r.key,
+                                                tuple(r.headers or ())))
+        except TransformError as exc:
+            self._bad(bad, k, exc, TRANSFORMATION)
+            return
+        if isinstance(rows, Skipped):
+            skipped.append((k, rows))
+            return
+        try:
+            if self.row_gate is not None:
+                self.row_gate(r.value, rows)   # a table its rows go to cannot take its schema
+        except ConversionError as exc:
+            self._bad(bad, k, exc)
+            return
+        if self.whole_rows and any(UNAVAILABLE_KEY in row for row in rows):
+            self._bad(bad, k, csv_refusal(rows), TRANSFORMATION)
+            return
+        if not rows:
+            self.dropped += 1
+        err = place_rows(k, rows, self.home, values, idx, by_table)
+        if err is not None:
+            self._bad(bad, k, err, TRANSFORMATION)
 
     def _finish(self, values: list[Any], idx: list[int], by_table: dict[str, tuple[list[Any], list[int]]],
                 bad: list[BadRecord], tombs: int, skipped: tuple[tuple[int, Skipped], ...]) -> Chunk:
@@ -258,26 +265,6 @@ class Chunker:
                       for t, (vs, ks) in by_table.items()}
         bad.sort(key=lambda b: b.index)
         return Chunk(chunk, n, tombs, bad, {t: r for t, r in routed.items() if r.rows}, skipped)
-
-    def _primitive(self, value: Any) -> Any:
-        """A top-level Connect primitive (:class:`Primitive`, e.g. a Decimal) → a one-column row:
-        for CSV routes, and JSON routes whose ``sink.properties.columns`` names one column;
-        anything else is a ConversionError saying what the value is."""
-        if not isinstance(value, Primitive):
-            kind = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array"}.get(
-                type(value), type(value).__name__)
-            raise ConversionError(f"the value is JSON but not an object ({kind}); each value must hold one JSON "
-                                  "object")
-        what = f"the value is a Connect {value.schema_type}, not a struct"
-        if self.chain is not None:
-            raise ConversionError(f"{what}; transforms take a struct")
-        if isinstance(self.encoder, CsvEncoder):
-            return [value.value]
-        cols = self.encoder.columns
-        if cols is not None and len(cols) == 1:
-            return {cols[0]: value.value}
-        raise ConversionError(f"{what}; with sink.properties.format=json name its one column in "
-                              "sink.properties.columns (or use format=csv)")
 
     @staticmethod
     def _without(values: list[Any], idx: list[int], failed: set[int]) -> tuple[list[Any], list[int]]:
