@@ -25,7 +25,9 @@ Scenarios (``--scenarios``, default all; the Java ones only with ``--java-plugin
 - sinkapp-2w-4t / sinkapp-2w-4t-spread: two workers, four topics of 3 partitions (whatever
   ``--partitions``) at 800 rows/s each (whatever ``--rate``), each into its own table (test123_0 ..
   test123_3), with ``sinkapp.assignment=affine`` (each table's partitions on one worker) and
-  ``spread`` (Kafka's round robin: each table on both workers).
+  ``spread`` (Kafka's round robin: each table on both workers);
+- sinkapp-p2-4t: the same four topics and tables under one ``sinkapp worker --processes 2`` (two
+  child workers in the group, affine).
 
 Printed per consumer, from the emulator's per-load records of test.test123 answered inside the
 window: loads per second, rows per load (mean, min, max), loads and rows, CPU µs per row of the

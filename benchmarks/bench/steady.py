@@ -29,6 +29,7 @@ class Scenario:
     key: str
     kind: str            # sinkapp | java
     workers: int = 1     # sinkapp worker processes in one group
+    processes: int = 1   # sinkapp worker --processes N (each worker a parent of N children)
     topics: int = 1      # topics mapped to the one table (each with P partitions, R / topics rows/s)
     own_tables: bool = False      # each topic into its own table (test123_0, test123_1, ...) instead
     partitions: int = 0           # partitions per topic (0: --partitions)
@@ -39,6 +40,8 @@ class Scenario:
         who = java_name(java_tasks) if self.kind == "java" else "sinkapp"
         if self.workers > 1:
             who += f" ×{self.workers} workers"
+        if self.processes > 1:
+            who += f" --processes {self.processes}"
         if self.topics > 1:
             who += f", {self.topics} topics → {self.topics if self.own_tables else 1} table" + \
                 ("s" if self.own_tables else "")
@@ -55,7 +58,8 @@ _4T = Scenario("sinkapp-2w-4t", "sinkapp", workers=2, topics=4, own_tables=True,
 SCENARIOS = {s.key: s for s in (
     Scenario("sinkapp", "sinkapp"), Scenario("java", "java"), Scenario("sinkapp-2w", "sinkapp", workers=2),
     Scenario("sinkapp-2t", "sinkapp", topics=2), Scenario("java-2t", "java", topics=2),
-    _4T, replace(_4T, key="sinkapp-2w-4t-spread", sets=("sinkapp.assignment=spread",)))}
+    _4T, replace(_4T, key="sinkapp-2w-4t-spread", sets=("sinkapp.assignment=spread",)),
+    replace(_4T, key="sinkapp-p2-4t", workers=1, processes=2))}
 
 
 @dataclass
@@ -97,7 +101,7 @@ def make_consumer(s: Scenario, args: argparse.Namespace, svc: Services, topics: 
                          f"steady-{uuid.uuid4().hex[:6]}", flush, [*s.sets, *args.set])
     if s.own_tables:
         cfg["starrocks.topic2table.map"] = ",".join(f"{t}:{tb}" for t, tb in zip(topics, s.tables(), strict=True))
-    return SinkappWorkers(name, run_dir, cfg, s.workers)
+    return SinkappWorkers(name, run_dir, cfg, s.workers, processes=s.processes)
 
 
 def _sleep_until(t: float, c: Consumer, what: str) -> None:
