@@ -88,17 +88,32 @@ def test_the_config_key_chooses_the_assignor_and_names_itself_when_wrong() -> No
         build_settings({**BASE, "sinkapp.assignment": "sticky"})
 
 
-def test_install_offers_affine_first_and_round_robin_after() -> None:
+def test_install_makes_affine_the_only_strategy_and_leaves_spread_alone() -> None:
+    """One strategy: aiokafka 0.14 sends one JoinGroup per offered assignor, which the broker reads as a
+    member whose metadata changed (another rebalance, and two workers rebalanced each other for minutes)."""
     class Consumer:
         _partition_assignment_strategy: Any = [RoundRobinPartitionAssignor]
 
     app = BatchApp("affine-install", broker="kafka://127.0.0.1:9", store="memory://", PartitionAssignor=AffineAssignor)
     c = Consumer()
     install(app, c)
-    assert c._partition_assignment_strategy == (app.assignor, RoundRobinPartitionAssignor)
+    assert c._partition_assignment_strategy == (app.assignor,)
     install(app, c)                                  # idempotent
-    assert len(c._partition_assignment_strategy) == 2
+    assert c._partition_assignment_strategy == (app.assignor,)
     plain = BatchApp("spread-install", broker="kafka://127.0.0.1:9", store="memory://")
     c2 = Consumer()
     install(plain, c2)
     assert c2._partition_assignment_strategy == [RoundRobinPartitionAssignor]
+
+
+def test_a_members_metadata_is_the_same_at_every_join_whatever_it_was_assigned() -> None:
+    """Kafka starts a new rebalance when a member joins again with other metadata than before: metadata
+    that carried the last assignment made every spurious rejoin another rebalance (two workers were
+    seen rebalancing each other for minutes). Stickiness comes from the leader's last plan instead."""
+    tables = {t: f"test.{t}" for t in TOPICS}
+    members = {"m1": member(7021, tables), "m2": member(7022, tables)}
+    subs = {m: set(TOPICS) for m in members}
+    before = {m: a.metadata(subs[m]).encode() for m, a in members.items()}
+    first = rebalance(members, Cluster(TOPICS), subs)
+    assert all(first.values())
+    assert {m: a.metadata(subs[m]).encode() for m, a in members.items()} == before

@@ -13,13 +13,23 @@ table spread over W workers gets W loads per interval, W data versions. The plan
 stickiness). The leader groups the partitions of every subscribed topic by the table its own routes
 send that topic to (``BatchApp.topic_tables``; every worker of a group runs the same configuration);
 a topic it has no route for yet (``topics.regex``: another worker picked it up first) is a table of
-its own until the leader routes it. Stickiness needs what each member held: Faust's member metadata
-carries the member's last assignment (``ClientMetadata.assignment``), sent here without the cluster-wide
-distributions Faust adds (the leader reads only the assignment and the URL).
+its own until the leader routes it. Stickiness needs what each member held: the leader keeps its last
+plan (a member keeps its member id across rebalances), so a group whose leader stays keeps its
+partitions where they were; a new leader plans afresh (deterministically). A member's metadata is
+its topics and URL only, never its last assignment: Kafka starts a new rebalance whenever a member
+joins again with metadata that differs from its last JoinGroup's, so metadata that changed with every
+assignment turned each spurious rejoin (a subscription refresh, a metadata update) into another
+rebalance, and two workers could rebalance each other for minutes without one settling.
 
-The consumer offers ``[AffineAssignor, round robin]``: Kafka picks the first protocol every member
-offers, so a group with an older sinkapp (or a ``spread`` worker) in it keeps using round robin
-until the last such member leaves. Faust tables (changelog topics, standbys) are Faust's own
+The consumer offers ``AffineAssignor`` alone. Offering round robin second (so that a group with an
+older sinkapp or a ``spread`` worker in it would fall back to it) is what Kafka's protocol is for, but
+aiokafka 0.14 sends one JoinGroup per offered assignor, the first with the first protocol only
+(``perform_group_join``: the request loop sits inside the loop over assignors; aio-libs/aiokafka
+PR #1168, open), and the broker reads the second as a member whose metadata changed: a new rebalance.
+Two workers joining together then rebalanced each other for minutes (seen in
+tests/test_topics_live_kafka.py, 2 runs in 9). So a group is either all affine or all spread: a
+worker with the other setting, or a sinkapp before 0.3's assignor, is refused by the broker
+(INCONSISTENT_GROUP_PROTOCOL) until the others have left; change the setting with all workers stopped. Faust tables (changelog topics, standbys) are Faust's own
 business: with any, Faust's copartitioned assignment runs unchanged.
 
 Private Faust and aiokafka names used here, pinned by tests/test_faust_contract.py:
@@ -52,10 +62,12 @@ class AffineAssignor(PartitionAssignor):
     def name(self) -> str:
         return PROTOCOL
 
+    plan: dict[str, list[TP]] | None = None      # the leader's last plan, by member id
+
     def metadata(self, topics: set[str]) -> ConsumerProtocolMemberMetadata:
-        """What this member tells the leader: its topics, its last assignment and its URL."""
-        meta = ClientMetadata(assignment=self._assignment, url=str(self._url), changelog_distribution={},
-                              external_topic_distribution={}, topic_groups={})
+        """What this member tells the leader: its topics and its URL (the same at every join)."""
+        meta = ClientMetadata(assignment=ClientAssignment(actives={}, standbys={}), url=str(self._url),
+                              changelog_distribution={}, external_topic_distribution={}, topic_groups={})
         return ConsumerProtocolMemberMetadata(self.version, sorted(topics), meta.dumps())
 
     def _perform_assignment(self, cluster: Any, member_metadata: Any) -> Any:
@@ -66,8 +78,8 @@ class AffineAssignor(PartitionAssignor):
         subscriptions = {m: set(md.subscription) for m, md in member_metadata.items()}
         topics = sorted({t for sub in subscriptions.values() for t in sub})
         groups = table_groups(topics, getattr(self.app, "topic_tables", {}), cluster.partitions_for_topic)
-        previous = {m: [(t, p) for t, ps in c.assignment.actives.items() for p in ps] for m, c in clients.items()}
-        placed = place(member_metadata, groups, previous, subscriptions)
+        previous = {m: list((self.plan or {}).get(m, ())) for m in clients}
+        placed = self.plan = place(member_metadata, groups, previous, subscriptions)
         assignments = {m: ClientAssignment(actives=by_topic(placed.get(m, [])), standbys={})
                        for m in member_metadata}
         log.info("%s", describe(placed, groups, previous))
@@ -108,9 +120,8 @@ def describe(placed: dict[str, list[TP]], groups: dict[str, list[TP]], previous:
 
 
 def install(app: Any, consumer: Any) -> None:
-    """Offer the app's :class:`AffineAssignor` first in ``consumer``'s strategies (before it starts),
-    when the app is configured with it; Faust's own choice stays second (round robin without tables)."""
+    """Make the app's :class:`AffineAssignor` ``consumer``'s only strategy (before it starts), when the
+    app is configured with it (see the module doc for why not beside round robin)."""
     assignor = app.assignor
-    current = tuple(consumer._partition_assignment_strategy)
-    if isinstance(assignor, AffineAssignor) and assignor not in current:
-        consumer._partition_assignment_strategy = (assignor, *current)
+    if isinstance(assignor, AffineAssignor):
+        consumer._partition_assignment_strategy = (assignor,)
