@@ -120,7 +120,9 @@ def _check(argv: list[str], prog: str) -> int:
     if note:
         print(f"warning: {note}")
     if s.topics_regex:
-        print(f"topics.regex {s.topics_regex!r}: routes are resolved against the broker at start")
+        every = s.kafka.metadata_max_age_ms if s.kafka else 300000
+        print(f"topics.regex {s.topics_regex!r}: routes are resolved against the broker at start, and topics "
+              f"created later are followed (every metadata.max.age.ms={every})")
     for line in [f"route {r.topic} -> {r.database}.{r.table} ({r.value_converter.class_name})"
                  for r in routes if not args.connect] + tables:
         print(line)
