@@ -12,10 +12,10 @@ from typing import Any
 from sinkapp.config.sinkprops import check_sink_properties
 from sinkapp.config.tableprops import check_table_properties
 from sinkapp.config.tables import check_tables
+from sinkapp.config.targets import DATABASE_RE
 from sinkapp.config.types import ConverterSettings, Secret, Settings
 from sinkapp.errors import ConfigError
 
-_IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,255}$")
 _REGISTRY_CLASSES = ("io.confluent.connect.avro.AvroConverter", "io.confluent.connect.protobuf.ProtobufConverter",
                      "io.confluent.connect.json.JsonSchemaConverter")
 
@@ -57,7 +57,7 @@ def starrocks_ssl_context(s: Settings) -> Any:
 
 def cross_checks(s: Settings) -> None:
     """Settings that are each valid but wrong together, or names StarRocks would not take."""
-    if s.database and not _IDENT_RE.match(s.database):
+    if s.database and not DATABASE_RE.match(s.database):
         raise ConfigError(f"starrocks.database.name={s.database!r} is not a StarRocks database name "
                           "(a letter, then letters, digits or _)")
     renames = any(t.type.endswith("RegexRouter") for t in s.transforms)   # map keys may be renamed topics

@@ -13,7 +13,7 @@ as the headers say (:mod:`sinkapp.streamload.compress`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sinkapp.errors import ConfigError
 
@@ -78,12 +78,13 @@ def compression(props: Mapping[str, str]) -> str | None:
     return value.lower() or None
 
 
-def check_sink_properties(props: Mapping[str, str]) -> None:
-    """Bad separators or delimiters of a CSV route, and an unknown compression, fail here (``check`` and
-    start-up), not at the first load."""
+def check_sink_properties(props: Mapping[str, str],
+                          key_of: Callable[[str], str] = lambda k: f"sink.properties.{k}") -> None:
+    """An unknown format, bad separators or delimiters of a CSV route, and an unknown compression fail
+    here (``check`` and start-up), not at the first load; ``key_of``: the key a property was written as."""
     fmt = props.get("format", "json").lower()
     if fmt not in BODY_FORMATS:
-        raise ConfigError(f"sink.properties.format={fmt!r} is not allowed; use json or csv (or {', '.join(CSV_FORMATS)}: "
+        raise ConfigError(f"{key_of('format')}={fmt!r} is not allowed; use json or csv (or {', '.join(CSV_FORMATS)}: "
                           "compressed CSV, as StarRocks takes them; or set sink.properties.compression)")
     compression(props)
     if body_format(props) == "csv":

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 
-from sinkapp.config.sinkprops import BODY_FORMATS, CSV_FORMATS, check_sink_properties
+from sinkapp.config.sinkprops import check_sink_properties
 from sinkapp.config.targets import DATABASE_RE, TABLE_RE
 from sinkapp.config.types import Settings, TableProperties
 from sinkapp.errors import ConfigError
@@ -76,11 +76,7 @@ def table_headers(settings: Settings, database: str, table: str) -> dict[str, st
 
 def check_props(props: Mapping[str, str], key_of: Callable[[str], str]) -> None:
     """What sinkapp reads of load properties besides passing them on (``key_of``: the key a property
-    was written as, for the message)."""
-    fmt = props.get("format", "json").lower()
-    if fmt not in BODY_FORMATS:
-        raise ConfigError(f"{key_of('format')}={fmt!r} is not allowed; use json or csv (or {', '.join(CSV_FORMATS)}: "
-                          "compressed CSV, as StarRocks takes them; or set sink.properties.compression)")
+    was written as, for the message); the format and the rest: :func:`check_sink_properties`."""
     if "jsonpaths" in props:
         try:
             paths = json.loads(props["jsonpaths"])
@@ -105,7 +101,7 @@ def check_table_properties(s: Settings) -> None:
 
         check_props(own.values, key_of)
         try:
-            check_sink_properties(merged)
+            check_sink_properties(merged, key_of)
         except ConfigError as exc:
             keys = ", ".join(own.keys.values())
             raise ConfigError(f"table {table} ({keys} over sink.properties.*): {exc}") from None
