@@ -23,8 +23,9 @@ _JDBC = re.compile(r"^jdbc:mysql://(?P<hosts>[^/?]+)(?:/(?P<db>[^?]*))?(?:\?(?P<
 _HOST = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
 #: transforms that only pick the target table (the record schema is still the rows'): RegexRouter per
 #: route, TableByField per row (sinkapp.tableshape.routed; its removed field is no column)
-ROUTERS = frozenset({"RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter",
-                     "TableByField", "sinkapp.transforms.TableByField"})
+REGEX_ROUTER = ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter")
+TABLE_BY_FIELD = ("TableByField", "sinkapp.transforms.TableByField")
+ROUTERS = frozenset({*REGEX_ROUTER, *TABLE_BY_FIELD})
 #: transforms whose rows the record schema still describes (the Debezium unwrap: the after image)
 DEBEZIUM_TYPES = frozenset({"Debezium", "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord",
                             "io.debezium.transforms.ExtractNewRecordState"})

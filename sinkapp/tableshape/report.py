@@ -15,12 +15,12 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
+from sinkapp.config.tables import TABLE_BY_FIELD
 from sinkapp.config.types import Settings
 from sinkapp.errors import ConversionError, DdlError, DdlUnreachable
 from sinkapp.pipeline.types import TableKey
 from sinkapp.tableshape.evolve import compare
 from sinkapp.tableshape.wiring import ddl_client
-from sinkapp.transforms.rows import TABLE_BY_FIELD
 
 Line = tuple[bool, str, str, bool]
 

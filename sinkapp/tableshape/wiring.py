@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sinkapp.config.tables import DEBEZIUM_TYPES
+from sinkapp.config.tables import DEBEZIUM_TYPES, TABLE_BY_FIELD
 from sinkapp.config.types import Settings
 from sinkapp.errors import ConversionError, TransformError
 from sinkapp.pipeline.types import TableKey
@@ -21,7 +21,6 @@ from sinkapp.tableshape.sources import source_for
 from sinkapp.transforms.base import Meta, Skipped
 from sinkapp.transforms.debezium_fields import parse_add_fields
 from sinkapp.transforms.paths import KeyPath, path
-from sinkapp.transforms.rows import TABLE_BY_FIELD
 
 
 def ddl_client(settings: Settings) -> DdlClient:

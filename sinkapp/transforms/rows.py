@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sinkapp.config.tables import TABLE_BY_FIELD
 from sinkapp.errors import ConfigError, TransformError
 from sinkapp.transforms.base import TABLE_KEY, Meta, Transform, register
 from sinkapp.transforms.paths import KeyPath, names, need, path
@@ -74,9 +75,6 @@ def explode(options: Mapping[str, str]) -> Transform:
 
 
 _TABLE_NAME = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]{0,255}\.)?[A-Za-z_][A-Za-z0-9_]{0,63}$")   # [db.]table
-
-
-TABLE_BY_FIELD = ("TableByField", "sinkapp.transforms.TableByField")
 
 
 @register(*TABLE_BY_FIELD)

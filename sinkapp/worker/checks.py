@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sinkapp.config import Settings, starrocks_ssl_context
 from sinkapp.config.routes import Route
+from sinkapp.config.tables import TABLE_BY_FIELD
 from sinkapp.errors import (
     AuthRejected,
     LoadError,
@@ -127,7 +128,7 @@ async def _registry(settings: Settings, routes: list[Route]) -> list[Check]:
 
 def _tables_per_row(settings: Settings) -> bool:
     """A TableByField transform picks each row's table: the route's own table need not exist."""
-    return any(t.type in ("TableByField", "sinkapp.transforms.TableByField") for t in settings.transforms)
+    return any(t.type in TABLE_BY_FIELD for t in settings.transforms)
 
 
 async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:

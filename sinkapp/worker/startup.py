@@ -16,6 +16,7 @@ from typing import Any
 from sinkapp.config import Settings
 from sinkapp.config.routes import Route, build_routes
 from sinkapp.config.tableprops import table_headers
+from sinkapp.config.tables import REGEX_ROUTER, TABLE_BY_FIELD
 from sinkapp.config.targets import check_targets, split_target
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.kafka.admin import (
@@ -28,7 +29,6 @@ from sinkapp.kafka.admin import (
 )
 from sinkapp.transforms.builtin import routed_table
 from sinkapp.transforms.debezium import op_headers
-from sinkapp.transforms.rows import TABLE_BY_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) 
 
 def _transformed(settings: Settings, route: Route, chain: Any) -> Route:
     for spec, _ in chain.steps:
-        if spec.type in ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter"):
+        if spec.type in REGEX_ROUTER:
             target = routed_table(route.topic, spec.options, settings.topic2table)
             database, table = (split_target(target, settings.database, f"transforms.{spec.name} (RegexRouter)")
                                if target != route.topic else (route.database, route.table))
