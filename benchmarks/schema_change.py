@@ -50,9 +50,9 @@ from sinkapp_testkit.registry import RegistryThread, confluent_encode  # noqa: E
 from sinkapp_testkit.streamload import EmulatorThread  # noqa: E402
 from sinkapp_testkit.workdir import add_work_options, run_in_work_dir  # noqa: E402
 
-from tests.workers import FIXTURES, Worker, datagen_order  # noqa: E402
+from tests.workers import Worker, datagen_order, fixture_path  # noqa: E402
 
-V1 = json.loads((FIXTURES / "orders.avsc").read_text())
+V1 = json.loads((fixture_path("orders.avsc")).read_text())
 V2 = {**V1, "fields": [*V1["fields"],
                        {"name": "note", "type": ["null", "string"], "default": None},
                        {"name": "discount", "type": ["null", {"type": "bytes", "logicalType": "decimal",

@@ -34,10 +34,10 @@ from sinkapp.errors import ConversionError
 from sinkapp.pipeline.encode import BadRecord, Chunker
 from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder
 from tests.fakes import Msg, Record
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
 AVRO = "io.confluent.connect.avro.AvroConverter"
-ORDERS = json.loads((FIXTURES / "orders.avsc").read_text())
+ORDERS = json.loads((fixture_path("orders.avsc")).read_text())
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from sinkapp.streamload.compress import codec_of, compress
 from sinkapp.streamload.encoding import build_encoder, load_headers
 from tests.pipeline_fakes import harness
 from tests.test_pipeline import previous_owner
+from tests.workers import fixture_path
 
 CODECS = ("lz4_frame", "zstd", "gzip", "bzip2")
 CSV_FORMAT = {"lz4_frame": "lz4", "zstd": "zstd", "gzip": "gzip", "bzip2": "bzip2"}
@@ -207,7 +208,7 @@ def test_check_says_config_ok_for_the_connector_fixtures_with_compression(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fixture: str,
         codec: str) -> None:
     monkeypatch.setenv("SINKAPP_SCHEMA_REGISTRY_URL", "http://registry:8081")     # the Avro fixture's registry
-    cfg = json.loads((Path(__file__).parent / "fixtures" / fixture).read_text())
+    cfg = json.loads(fixture_path(fixture).read_text())
     cfg["sink.properties.compression"] = codec
     f = tmp_path / "c.json"
     f.write_text(json.dumps(cfg))

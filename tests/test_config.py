@@ -12,7 +12,7 @@ import pytest
 from sinkapp.config import build_settings, load_settings
 from sinkapp.config.routes import build_routes
 from sinkapp.errors import ConfigError
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
 BASE = {
     "topics": "orders",
@@ -32,7 +32,7 @@ def settings(**over: str):
 @pytest.mark.parametrize("name", ["connector-json.json", "connector-avro.json"])
 def test_product_fixtures_load_unchanged(name: str) -> None:
     # connector-avro.json takes its registry from the environment (confluent.custom.schema.registry.auto)
-    s = load_settings(FIXTURES / name, env={"SINKAPP_SCHEMA_REGISTRY_URL": "https://psrc-x.confluent.cloud"})
+    s = load_settings(fixture_path(name), env={"SINKAPP_SCHEMA_REGISTRY_URL": "https://psrc-x.confluent.cloud"})
     assert s.topics == ("datagen_topic",)
     assert s.database == "test"
     assert s.http_urls == ("https://ingest-xxxxxx.celerdata.com:443",)

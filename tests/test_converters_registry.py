@@ -38,9 +38,9 @@ from sinkapp.converters.registry import SchemaRegistry, split_frame
 from sinkapp.errors import ConfigError, ConversionError
 from sinkapp.streamload.encoding import JsonEncoder
 from tests.fakes import Batch, Event, Msg, Record
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
-ORDERS_AVSC = FIXTURES / "orders.avsc"
+ORDERS_AVSC = fixture_path("orders.avsc")
 AVRO = "io.confluent.connect.avro.AvroConverter"
 PROTO = "io.confluent.connect.protobuf.ProtobufConverter"
 JSONSR = "io.confluent.connect.json.JsonSchemaConverter"

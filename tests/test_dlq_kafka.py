@@ -23,10 +23,10 @@ from sinkapp_testkit.registry import confluent_encode
 
 from tests.test_formats_kafka import avro_value, connector, orders_table, tname, wait_for
 from tests.workers import (
-    FIXTURES,
     ROOT,
     Worker,
     datagen_order,
+    fixture_path,
     offsets_sync,
     open_loads,
     produce_sync,
@@ -138,7 +138,7 @@ def test_tolerance_all_avro_and_protobuf_framing_and_payload_errors(
     table = f"t_{topic}"
     orders_table(emulator, table)
     dlq = f"{topic}-dlq"
-    schema_text = (FIXTURES / "orders.avsc").read_text()
+    schema_text = (fixture_path("orders.avsc")).read_text()
     sid = SchemaRegistryClient(registry.url).register(f"{topic}-value", schema_text)
     parsed = fastavro.parse_schema(json.loads(schema_text))
     ok = [avro_value(sid, parsed, datagen_order(i)) for i in range(30)]

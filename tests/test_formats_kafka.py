@@ -27,9 +27,9 @@ from schema_registry.client import SchemaRegistryClient
 from sinkapp_testkit.registry import RegistryThread, confluent_encode
 
 from tests.workers import (
-    FIXTURES,
     Worker,
     datagen_order,
+    fixture_path,
     offsets_sync,
     produce_sync,
     wait_committed,
@@ -39,7 +39,7 @@ from tests.workers import (
 pytestmark = pytest.mark.kafka
 
 DDL_T = "CREATE TABLE {name} (id BIGINT, name STRING, amount DOUBLE) DUPLICATE KEY(id);"
-ORDERS_JSONPATHS = FIXTURES.joinpath("connector-avro.json")
+ORDERS_JSONPATHS = fixture_path("connector-avro.json")
 
 
 def tname(stem: str) -> str:
@@ -53,7 +53,7 @@ def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str
     to 1000 ms (the minimum) only so that the tests do not wait minutes for the age-based flush, and
     ``heartbeat.interval.ms`` from 3000 to 1000 so that a worker notices a rebalance another worker
     started within a second (test speed only)."""
-    cfg: dict[str, str] = json.loads((FIXTURES / fixture).read_text()) if fixture else {}
+    cfg: dict[str, str] = json.loads((fixture_path(fixture)).read_text()) if fixture else {}
     cfg.update({
         "starrocks.http.url": emulator.fe_url,
         "starrocks.username": "root",
@@ -70,7 +70,7 @@ def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str
 
 def orders_table(emulator: Any, table: str, extra_columns: str = "") -> None:
     """The fixture's test123 DDL under ``table`` (optionally with more columns at the end)."""
-    ddl = (FIXTURES / "test123.sql").read_text().replace("test123", table)
+    ddl = (fixture_path("test123.sql")).read_text().replace("test123", table)
     if extra_columns:
         head, sep, tail = ddl.partition("\n)")
         ddl = f"{head},\n    {extra_columns}{sep}{tail}"
@@ -123,7 +123,7 @@ def test_connector_avro_fixture_loads_10k_datagen_orders(kafka: Any, emulator: A
     topic = topic_factory(partitions=3, name=tname("avro"))
     table = f"t_{topic}"
     orders_table(emulator, table)
-    schema_text = (FIXTURES / "orders.avsc").read_text()
+    schema_text = (fixture_path("orders.avsc")).read_text()
     sid = SchemaRegistryClient(registry.url).register(f"{topic}-value", schema_text)
     parsed = fastavro.parse_schema(json.loads(schema_text))
     n = 10_000
@@ -289,7 +289,7 @@ def test_avro_writer_schema_change_mid_stream(kafka: Any, emulator: Any, registr
     topic = topic_factory(partitions=2, name=tname("evolve"))
     table = f"t_{topic}"
     orders_table(emulator, table, "channel string")
-    v1 = json.loads((FIXTURES / "orders.avsc").read_text())
+    v1 = json.loads((fixture_path("orders.avsc")).read_text())
     v2 = {**v1, "fields": [*v1["fields"], {"name": "channel", "type": "string", "default": "web"}]}
     client = SchemaRegistryClient(registry.url)
     subject = f"{topic}-value"
@@ -354,7 +354,7 @@ def test_bad_magic_byte_stops_route_and_offset_never_passes_it(
     topic = topic_factory(partitions=1, name=tname("badmagic"))
     table = f"t_{topic}"
     orders_table(emulator, table)
-    schema_text = (FIXTURES / "orders.avsc").read_text()
+    schema_text = (fixture_path("orders.avsc")).read_text()
     sid = SchemaRegistryClient(registry.url).register(f"{topic}-value", schema_text)
     parsed = fastavro.parse_schema(json.loads(schema_text))
     cfg = connector(kafka, emulator, "connector-avro.json", topics=topic,

@@ -16,9 +16,9 @@ from sinkapp_testkit.registry import RegistryThread
 
 from tests.test_formats_kafka import avro_value, connector, orders_table, run_until_loaded, tname
 from tests.workers import (
-    FIXTURES,
     Worker,
     datagen_order,
+    fixture_path,
     free_port,
     http_get,
     metric,
@@ -54,7 +54,7 @@ def test_debug_level_run_never_prints_a_secret(kafka: Any, emulator: Any, regist
     topic = topic_factory(partitions=1, name=tname("secrets"))
     table = f"t_{topic}"
     orders_table(emulator, table)
-    schema_text = (FIXTURES / "orders.avsc").read_text()
+    schema_text = (fixture_path("orders.avsc")).read_text()
     host = registry.url.split("://", 1)[1]
     url_with_secret = f"http://sr-key:{SR_SECRET}@{host}"
     sid = SchemaRegistryClient(url_with_secret).register(f"{topic}-value", schema_text)
@@ -272,7 +272,7 @@ def test_registry_over_https_with_a_custom_ca(kafka: Any, emulator: Any, topic_f
         topic = topic_factory(partitions=1, name=tname("srtls"))
         table = f"t_{topic}"
         orders_table(emulator, table)
-        schema_text = (FIXTURES / "orders.avsc").read_text()
+        schema_text = (fixture_path("orders.avsc")).read_text()
         sid = sr.register(f"{topic}-value", schema_text)
         parsed = fastavro.parse_schema(json.loads(schema_text))
         produce_sync(kafka.bootstrap_servers, topic, [avro_value(sid, parsed, datagen_order(i)) for i in range(40)])
@@ -312,7 +312,7 @@ def test_grafana_dashboard_queries_only_metrics_sinkapp_serves() -> None:
 
 def test_health_and_status_show_a_registry_outage_as_degraded_then_recover(
         kafka: Any, emulator: Any, topic_factory: Any, tmp_path: Path) -> None:
-    schema_text = (FIXTURES / "orders.avsc").read_text()
+    schema_text = (fixture_path("orders.avsc")).read_text()
     v2 = json.loads(schema_text)
     v2["fields"].append({"name": "channel", "type": ["null", "string"], "default": None})
     with RegistryThread() as sr:

@@ -32,9 +32,9 @@ from sinkapp_testkit.registry import (
     confluent_encode,
 )
 
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
-ORDERS_AVSC = FIXTURES / "orders.avsc"
+ORDERS_AVSC = fixture_path("orders.avsc")
 ORDERS_TEXT = ORDERS_AVSC.read_text()
 ORDER = {
     "ordertime": 1500000000000,

@@ -13,9 +13,9 @@ import pytest
 from sinkapp_testkit.streamload import EmulatorThread, StreamLoadEmulator
 from sinkapp_testkit.streamload.probe import basic, put, stream_load
 
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
-TEST123 = FIXTURES / "test123.sql"
+TEST123 = fixture_path("test123.sql")
 PK_DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k) DISTRIBUTED BY HASH(k);"
 CSV_KV = {"format": "csv", "column_separator": ","}
 
@@ -187,7 +187,7 @@ async def test_get_load_state(emu, session):
 
 
 def test_curl_location_trusted_datagen_json_into_test123():
-    conf = json.loads((FIXTURES / "connector-json.json").read_text())
+    conf = json.loads((fixture_path("connector-json.json")).read_text())
     orders = [{"ordertime": 1497014222380 + i, "orderid": i, "itemid": f"Item_{i}", "orderunits": 3.5 + i,
                "address": {"city": f"City_{i}", "state": f"State_{i}", "zipcode": 10000 + i}} for i in range(3)]
     with EmulatorThread(user="root", password="", ddl={"test": TEST123}) as emu:

@@ -22,10 +22,10 @@ from sinkapp_testkit.streamload.params import parse_params
 from sinkapp_testkit.streamload.parse import read_csv
 from sinkapp_testkit.streamload.probe import put, stream_load
 
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST123 = FIXTURES / "test123.sql"
+TEST123 = fixture_path("test123.sql")
 JSONPATHS = json.dumps(["$.ordertime", "$.orderid", "$.itemid", "$.orderunits", "$.address.city",
                         "$.address.state", "$.address.zipcode"])
 JSON_HDRS = {"format": "json", "strip_outer_array": "true", "jsonpaths": JSONPATHS}

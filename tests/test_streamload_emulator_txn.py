@@ -16,7 +16,7 @@ from sinkapp_testkit.streamload import StreamLoadEmulator
 from sinkapp_testkit.streamload.cli import build_parser
 from sinkapp_testkit.streamload.probe import put
 
-from tests.workers import FIXTURES
+from tests.workers import fixture_path
 
 DDL = "CREATE TABLE kv (k INT NOT NULL, v STRING) PRIMARY KEY (k);"
 
@@ -122,7 +122,7 @@ def test_cli_parser_and_module_entry_point(tmp_path):
                                       "--bes", "2", "--no-store", "--password", ""])
     assert (args.fe_port, args.ddl, args.bes, args.no_store, args.database) == (0, ["a.sql", "b.sql"], 2, True, "test")
     proc = subprocess.Popen([sys.executable, "-m", "sinkapp_testkit.streamload", "--fe-port", "0", "--be-port", "0",
-                             "--database", "test", "--ddl", str(FIXTURES / "test123.sql")],
+                             "--database", "test", "--ddl", str(fixture_path("test123.sql"))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

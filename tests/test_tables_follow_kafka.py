@@ -27,7 +27,7 @@ from schema_registry.client import SchemaRegistryClient
 from sinkapp_testkit.registry import RegistryThread, confluent_encode
 
 from tests.test_formats_kafka import connector, register_raw, tname, wait_for
-from tests.workers import FIXTURES, Worker, datagen_order, produce_sync, wait_committed, wait_until
+from tests.workers import Worker, datagen_order, fixture_path, produce_sync, wait_committed, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -44,7 +44,7 @@ def emulator() -> Iterator[Any]:
         yield emu
 
 
-V1 = json.loads((FIXTURES / "orders.avsc").read_text())
+V1 = json.loads((fixture_path("orders.avsc")).read_text())
 V2 = {**V1, "fields": [*V1["fields"],
                        {"name": "note", "type": ["null", "string"], "default": None},
                        {"name": "discount", "type": ["null", {"type": "bytes", "logicalType": "decimal",

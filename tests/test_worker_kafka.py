@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 from tests.workers import (
-    FIXTURES,
     Worker,
     datagen_order,
+    fixture_path,
     offsets_sync,
     produce_sync,
     wait_committed,
@@ -37,7 +37,7 @@ def tname(stem: str) -> str:
 
 def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str) -> dict[str, str]:
     """A connector config: the product fixture (or a minimal one) with URL, credentials, Kafka changed."""
-    cfg: dict[str, str] = json.loads((FIXTURES / fixture).read_text()) if fixture else {}
+    cfg: dict[str, str] = json.loads((fixture_path(fixture)).read_text()) if fixture else {}
     cfg.update({
         "starrocks.http.url": emulator.fe_url,
         "starrocks.username": "root",
@@ -55,7 +55,7 @@ def connector(kafka: Any, emulator: Any, fixture: str | None = None, **over: str
 def test_connector_json_fixture_loads_10k_orders(kafka: Any, emulator: Any, topic_factory: Any,
                                                  tmp_path: Path) -> None:
     topic = topic_factory(partitions=3, name=tname("orders"))
-    emulator.add_table("test", (FIXTURES / "test123.sql").read_text().replace("test123", f"t_{topic}"))
+    emulator.add_table("test", (fixture_path("test123.sql")).read_text().replace("test123", f"t_{topic}"))
     cfg = connector(kafka, emulator, "connector-json.json", topics=topic,
                     **{"starrocks.topic2table.map": f"{topic}:t_{topic}"})
     n = 10_000

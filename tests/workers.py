@@ -20,11 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from sinkapp_testkit import demo_data
 
 from sinkapp.kafka.offsets import group_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"   # the connector configs, Datagen orders schema and test123 DDL
+FIXTURES = ROOT / "tests" / "fixtures"   # connector-json.json and StarRocks' SQL-tester cases
+
+
+def fixture_path(name: str) -> Path:
+    """A fixture file by name: ``tests/fixtures``, else the testkit's demo data (the Datagen ``orders``
+    schema, the ``test123`` DDL and ``connector-avro.json``, which ``sinkapp demo`` ships: one copy)."""
+    here = FIXTURES / name
+    return here if here.exists() else demo_data.path(name)
 
 
 def datagen_order(i: int) -> dict[str, Any]:
