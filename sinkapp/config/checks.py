@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sinkapp.config.sinkprops import check_sink_properties
+from sinkapp.config.sinkprops import check_merge_commit, check_sink_properties
 from sinkapp.config.tableprops import check_table_properties
 from sinkapp.config.tables import check_tables
 from sinkapp.config.targets import DATABASE_RE
@@ -70,12 +70,7 @@ def cross_checks(s: Settings) -> None:
     if k is not None and k.heartbeat_interval_ms * 3 > k.session_timeout_ms:
         raise ConfigError(f"heartbeat.interval.ms={k.heartbeat_interval_ms} must be at most a third of "
                           f"session.timeout.ms={k.session_timeout_ms}")
-    merge = s.sink_properties.get("enable_merge_commit", "false").strip().lower() == "true"
-    if merge and s.delivery_guarantee != "at_least_once":
-        raise ConfigError(
-            "sink.properties.enable_merge_commit=true makes StarRocks ignore load labels (it generates its own), "
-            "so a batch sent again after a failure or a rebalance is loaded twice: exactly-once cannot hold. "
-            "Set sinkapp.delivery.guarantee=at_least_once to accept that, or drop enable_merge_commit")
+    check_merge_commit(s.sink_properties, s.delivery_guarantee)
     if not re.match(r"^[a-zA-Z0-9._-]{1,249}$", s.ledger_topic):
         raise ConfigError(f"sinkapp.ledger.topic={s.ledger_topic!r} is not a valid Kafka topic name")
     _check_registry("value", s.value_converter, s.registry_url, s.registry_user_info)

@@ -78,6 +78,16 @@ def compression(props: Mapping[str, str]) -> str | None:
     return value.lower() or None
 
 
+def check_merge_commit(props: Mapping[str, str], delivery_guarantee: str,
+                       key_of: Callable[[str], str] = lambda k: f"sink.properties.{k}") -> None:
+    """Merge Commit makes StarRocks ignore load labels: refused unless at-least-once is accepted."""
+    if props.get("enable_merge_commit", "false").strip().lower() == "true" and delivery_guarantee != "at_least_once":
+        raise ConfigError(
+            f"{key_of('enable_merge_commit')}=true makes StarRocks ignore load labels (it generates its own), "
+            "so a batch sent again after a failure or a rebalance is loaded twice: exactly-once cannot hold. "
+            "Set sinkapp.delivery.guarantee=at_least_once to accept that, or drop enable_merge_commit")
+
+
 def check_sink_properties(props: Mapping[str, str],
                           key_of: Callable[[str], str] = lambda k: f"sink.properties.{k}") -> None:
     """An unknown format, bad separators or delimiters of a CSV route, and an unknown compression fail

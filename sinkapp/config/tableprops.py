@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 
-from sinkapp.config.sinkprops import check_sink_properties
+from sinkapp.config.sinkprops import check_merge_commit, check_sink_properties
 from sinkapp.config.targets import DATABASE_RE, TABLE_RE
 from sinkapp.config.types import Settings, TableProperties
 from sinkapp.errors import ConfigError
@@ -105,11 +105,7 @@ def check_table_properties(s: Settings) -> None:
         except ConfigError as exc:
             keys = ", ".join(own.keys.values())
             raise ConfigError(f"table {table} ({keys} over sink.properties.*): {exc}") from None
-        merge = merged.get("enable_merge_commit", "false").strip().lower() == "true"
-        if merge and s.delivery_guarantee != "at_least_once":
-            raise ConfigError(f"{key_of('enable_merge_commit')}=true makes StarRocks ignore load labels, so a "
-                              "batch sent again is loaded twice: exactly-once cannot hold. Set "
-                              "sinkapp.delivery.guarantee=at_least_once to accept that, or drop it")
+        check_merge_commit(merged, s.delivery_guarantee, key_of)
         if s.tables.enabled:
             mine = [own.keys[k] for k in ("jsonpaths", "columns") if k in own.values]
             if merged.get("format", "json").lower() != "json":
