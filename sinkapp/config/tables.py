@@ -26,6 +26,11 @@ _HOST = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{
 REGEX_ROUTER = ("RegexRouter", "org.apache.kafka.connect.transforms.RegexRouter")
 TABLE_BY_FIELD = ("TableByField", "sinkapp.transforms.TableByField")
 ROUTERS = frozenset({*REGEX_ROUTER, *TABLE_BY_FIELD})
+
+
+def tables_per_row(s: Settings) -> bool:
+    """A TableByField transform picks each row's table (a route's own target is then not loaded)."""
+    return any(t.type in TABLE_BY_FIELD for t in s.transforms)
 #: transforms whose rows the record schema still describes (the Debezium unwrap: the after image)
 DEBEZIUM_TYPES = frozenset({"Debezium", "com.starrocks.connector.kafka.transforms.AddOpFieldForDebeziumRecord",
                             "io.debezium.transforms.ExtractNewRecordState"})

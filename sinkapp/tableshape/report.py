@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from sinkapp.config.tables import TABLE_BY_FIELD
+from sinkapp.config.tables import tables_per_row
 from sinkapp.config.types import Settings
 from sinkapp.errors import ConversionError, DdlError, DdlUnreachable
 from sinkapp.pipeline.types import TableKey
@@ -53,7 +53,7 @@ async def table_report(settings: Settings, routes: list[Any]) -> list[Line]:
 
 async def _route(settings: Settings, client: Any, route: Any) -> Line:
     table = TableKey(route.database, route.table)
-    if any(t.type in TABLE_BY_FIELD for t in settings.transforms):
+    if tables_per_row(settings):
         return (True, f"tables of {route.topic}", "named per row by TableByField: each is created or evolved "
                 "for a record's schema before the first of its rows loads", True)
     what = f"table {table} for {route.topic}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from sinkapp.config import Settings, starrocks_ssl_context
 from sinkapp.config.routes import Route
-from sinkapp.config.tables import TABLE_BY_FIELD
+from sinkapp.config.tables import tables_per_row
 from sinkapp.errors import (
     AuthRejected,
     LoadError,
@@ -126,11 +126,6 @@ async def _registry(settings: Settings, routes: list[Route]) -> list[Check]:
     return out
 
 
-def _tables_per_row(settings: Settings) -> bool:
-    """A TableByField transform picks each row's table: the route's own table need not exist."""
-    return any(t.type in TABLE_BY_FIELD for t in settings.transforms)
-
-
 async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
     from sinkapp.streamload.client import StreamLoadClient
     from sinkapp.streamload.encoding import load_headers
@@ -163,7 +158,7 @@ async def _starrocks(settings: Settings, routes: list[Route]) -> list[Check]:
                     if settings.tables.auto_create:
                         out.append(Check(True, what, f"credentials accepted; the {missing} is missing and auto.create "
                                                      "creates it"))
-                    elif _tables_per_row(settings):
+                    elif tables_per_row(settings):
                         out.append(Check(True, f"StarRocks {fe} user {settings.username}",
                                          "credentials accepted; tables are chosen per row (TableByField)"))
                     else:

@@ -16,7 +16,7 @@ from typing import Any
 from sinkapp.config import Settings
 from sinkapp.config.routes import Route, build_routes
 from sinkapp.config.tableprops import table_headers
-from sinkapp.config.tables import REGEX_ROUTER, TABLE_BY_FIELD
+from sinkapp.config.tables import REGEX_ROUTER, tables_per_row
 from sinkapp.config.targets import check_targets, split_target
 from sinkapp.errors import ConfigError, InfraError
 from sinkapp.kafka.admin import (
@@ -63,7 +63,7 @@ def routes_with_transforms(settings: Settings, routes: list[Route], chain: Any) 
     ``db.table``, and so the table's load properties), the Debezium transform adds ``__op`` to its columns /
     jsonpaths headers (deletes need it). Every target must then have a database (:func:`check_targets`)."""
     out = routes if chain is None else [_transformed(settings, route, chain) for route in routes]
-    check_targets(out, per_row=any(t.type in TABLE_BY_FIELD for t in settings.transforms))
+    check_targets(out, per_row=tables_per_row(settings))
     return out
 
 
