@@ -112,6 +112,11 @@ def test_two_processes_each_hold_partitions_merge_pages_and_sigterm_drains_both(
     assert committed == ends and sum(ends.values()) == n
     log = w.log()
     assert "p0 | " in log and "p1 | " in log and "parent | " in log
+    # the children joined the group together: both waited at the parent's start barrier until both were ready
+    assert "start barrier: all 2 worker processes are ready to join the group" in log, log[-4000:]
+    for child in ("p0", "p1"):
+        assert f"{child} | " in log and any(line.startswith(f"{child} | ") and "start barrier passed" in line
+                                            for line in log.splitlines()), log[-4000:]
     for pid in pids:                    # both children gone with the parent
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text()
 

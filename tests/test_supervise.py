@@ -22,7 +22,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sinkapp.cli.main import main as cli_main
+from sinkapp.faustio.startgate import StartGate
 from sinkapp.supervise import processes_count
+from sinkapp.supervise.barrier import StartBarrier
 from sinkapp.supervise.child import free_port
 from sinkapp.supervise.merge import ChildView, merge_metrics, process_metrics, readiness, status
 from sinkapp.supervise.pages import Pages
@@ -335,3 +337,63 @@ def test_parent_pages_ready_only_when_both_children_are_and_merge_their_metrics(
         assert rc == 0
 
     asyncio.run(scenario())
+
+
+# -- the start barrier: children started together join the group together -----------------------
+
+def test_the_start_barrier_lets_the_children_go_together_and_a_restarted_one_at_once() -> None:
+    async def scenario() -> None:
+        b = StartBarrier(2)
+        await b.open()
+        first = asyncio.create_task(StartGate(b.address, "p0").wait())
+        await _until(lambda: b.arrived == {"p0"}, "p0 waiting at the barrier")
+        assert not first.done() and b.released is None
+        second = await StartGate(b.address, "p1").wait()
+        assert (await first).startswith("start barrier passed") and second.startswith("start barrier passed")
+        assert b.released == "all 2 worker processes are ready to join the group"
+        assert (await StartGate(b.address, "p0").wait()).startswith("start barrier passed")   # a restart
+        await b.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_the_start_barrier_does_not_hold_the_others_past_its_timeout() -> None:
+    async def scenario() -> None:
+        b = StartBarrier(3, timeout_s=0.2)
+        await b.open()
+        notes = await asyncio.gather(StartGate(b.address, "p0").wait(), StartGate(b.address, "p2").wait())
+        assert all(n.startswith("start barrier passed") for n in notes)
+        assert b.released is not None and "within 0s" in b.released and b.arrived == {"p0", "p2"}
+        await b.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_child_without_its_barrier_joins_without_it() -> None:
+    note = asyncio.run(StartGate(f"127.0.0.1:{free_port()}", "p0", timeout_s=5).wait())
+    assert "joining the group without it" in note and "127.0.0.1:" in note
+
+
+def test_a_child_that_dies_before_the_barrier_releases_the_others(tmp_path: Path) -> None:
+    (tmp_path / "crash1").touch()           # p1 is killed before it could say ready
+    b = StartBarrier(2)
+    script = tmp_path / "child.py"
+    script.write_text(FAKE_CHILD)
+
+    def launch(i: int, port: int | None) -> tuple[list[str], dict[str, str]]:
+        return [sys.executable, str(script), str(i), str(port), str(tmp_path)], {"PYTHONUNBUFFERED": "1"}
+
+    out = io.BytesIO()
+    sup = Supervisor(2, launch, with_web=False, policy=FAST, stop_timeout_s=20, out=out, barrier=b)
+
+    async def scenario() -> int:
+        run = asyncio.create_task(sup.run())
+        waiting = asyncio.create_task(StartGate(b.address, "p0").wait())   # p0 at the barrier
+        await _until(lambda: b.released is not None, "the barrier released")
+        assert b.released == "p1 ended before it was ready to join"
+        assert (await waiting).startswith("start barrier passed")
+        await _until(_log_has(out, "p0 | child 0 up", "p1 | child 1 up"), "both children up (p1 restarted)")
+        sup.request_stop(signal.SIGTERM)
+        return await run
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == 0

@@ -53,6 +53,7 @@ def worker_parser(prog: str = "sinkapp worker") -> argparse.ArgumentParser:
                    help="worker processes in one consumer group under this parent, which serves the one web port, "
                         "restarts a process that dies and forwards SIGTERM/SIGINT; auto: one per core "
                         "(default 1: the worker runs in this process)")
+    p.add_argument("--start-barrier", metavar="NAME@HOST:PORT", help=argparse.SUPPRESS)   # from the --processes parent
     return p
 
 
@@ -74,6 +75,11 @@ def _worker(argv: list[str], prog: str) -> int:
     from sinkapp.worker import app as app_module
 
     app = app_module.app
+    if args.start_barrier:
+        from sinkapp.faustio.startgate import StartGate
+
+        name, _, address = args.start_barrier.rpartition("@")
+        app.start_gate = StartGate(address, name or "p?")
     faust_argv = ["sinkapp"] + (["--datadir", args.datadir] if args.datadir else []) + [
         "worker", "-l", args.loglevel]
     if args.web_port is not None:

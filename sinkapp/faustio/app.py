@@ -30,6 +30,7 @@ class BatchApp(faust.App):
     route_topics: set[str] = set()
     topic_tables: dict[str, str] = {}    # topic → its target "db.table" (the affine assignor groups by it)
     drain_timeout_s: float = default_s("sinkapp.drain.timeout.ms")
+    start_gate: Any = None               # sinkapp.faustio.startgate.StartGate (a --processes child's)
 
     def _new_transport(self) -> Any:
         """Every route topic is read through :class:`BatchConsumer` (one event per fetched batch)."""

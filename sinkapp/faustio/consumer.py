@@ -41,7 +41,7 @@ this package (sinkapp.faustio) and nowhere else, pinned by the version range in 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -250,6 +250,15 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._isolation_level = "read_committed"     # read by AIOKafkaConsumer.start()
         install_assignor(self.app, consumer)             # sinkapp.assignment=affine (sinkapp.faustio.assignor)
         return consumer
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        """The first subscription (the group's first JoinGroup) waits at the ``--processes`` start
+        barrier when the worker has one (:mod:`sinkapp.faustio.startgate`)."""
+        app: Any = self.app
+        gate, app.start_gate = getattr(app, "start_gate", None), None
+        if gate is not None:
+            log.info("%s", await gate.wait())
+        await super().subscribe(topics)
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         """Never commit offsets of a deleted topic (``topics.regex``: routes stop when their topic is

@@ -5,7 +5,8 @@ command's own process, as before, and none of this is used).
 
 The parent validates the configuration (an error exits 2 before any child starts), serves the one
 web port (:mod:`.pages`), starts child ``k`` as ``sinkapp worker`` with ``--datadir <datadir>/p<k>``
-and a loopback web port of its own, prefixes each line a child writes with ``p<k> | ``, restarts a
+and a loopback web port of its own, holds each child's first group join until all are ready to
+join (:mod:`.barrier`), prefixes each line a child writes with ``p<k> | ``, restarts a
 child that dies with back-off (:mod:`.policy`), and forwards SIGTERM / SIGINT so every child drains
 and commits as one worker does (:mod:`.parent`).
 """
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from sinkapp.errors import ConfigError, UsageError
+from sinkapp.supervise.barrier import StartBarrier
 from sinkapp.supervise.child import Launch
 from sinkapp.supervise.parent import Supervisor
 
@@ -48,13 +50,17 @@ def processes_count(value: str | int) -> int:
     return n
 
 
-def worker_launch(config_path: str, datadir: str, loglevel: str, extra: list[str]) -> Launch:
-    """Child ``k``: ``python -m sinkapp.cli worker`` with its own data directory and web port."""
+def worker_launch(config_path: str, datadir: str, loglevel: str, extra: list[str],
+                  barrier: str | None = None) -> Launch:
+    """Child ``k``: ``python -m sinkapp.cli worker`` with its own data directory and web port (and
+    the start barrier's address, :mod:`.barrier`)."""
     def launch(index: int, web_port: int | None) -> tuple[list[str], dict[str, str]]:
         own = Path(datadir) / f"p{index}"
         own.mkdir(parents=True, exist_ok=True)       # Faust makes only the last level
         argv = [sys.executable, "-m", "sinkapp.cli", "worker", "--config", config_path,
                 "--datadir", str(own), "-l", loglevel]
+        if barrier is not None:
+            argv += ["--start-barrier", f"p{index}@{barrier}"]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("SINKAPP_SINKAPP_WEB_PORT", None)
         if web_port is None:
@@ -87,10 +93,11 @@ def run_processes(config_path: str | None, n: int, *, datadir: str | None = None
     port = web_port if web_port is not None else int(os.environ.get("SINKAPP_WEB_PORT", settings.web_port))
     bind = web_bind if web_bind is not None else settings.web_bind
     base = datadir or f"{settings.kafka.group_id}-data"
-    launch = worker_launch(os.path.abspath(config_path), base, loglevel, list(extra or []))
+    barrier = StartBarrier(n)
+    launch = worker_launch(os.path.abspath(config_path), base, loglevel, list(extra or []), barrier.address)
     sup = Supervisor(n, launch, with_web=not without_web,
                      stop_timeout_s=max(60.0, 3 * settings.drain_timeout_ms / 1000.0) + 60.0,
-                     out=sys.stderr.buffer)
+                     out=sys.stderr.buffer, barrier=barrier)
     log.info("starting %d worker processes in group %s (data directories %s/p0..p%d%s)", n,
              settings.kafka.group_id, base, n - 1, "" if without_web else f"; pages on {bind}:{port}")
     return asyncio.run(_serve(sup, settings.name, bind, port, without_web))

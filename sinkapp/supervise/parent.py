@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import IO
 
+from sinkapp.supervise.barrier import StartBarrier
 from sinkapp.supervise.child import Child, Launch
 from sinkapp.supervise.merge import ChildView
 from sinkapp.supervise.policy import GiveUp, RestartPolicy, Stopped, decide, describe_exit
@@ -38,7 +39,9 @@ class Slot:
 
 class Supervisor:
     def __init__(self, n: int, launch: Launch, *, with_web: bool = True, policy: RestartPolicy | None = None,
-                 stop_timeout_s: float = 120.0, out: IO[bytes] | None = None) -> None:
+                 stop_timeout_s: float = 120.0, out: IO[bytes] | None = None,
+                 barrier: StartBarrier | None = None) -> None:
+        self.barrier = barrier                  # the children's start barrier (their launch names its address)
         self.slots = [Slot(Child(i, launch, with_web, out)) for i in range(n)]
         self.policy = policy or RestartPolicy()
         self.stop_timeout_s = stop_timeout_s
@@ -63,6 +66,8 @@ class Supervisor:
                      len(self.slots), reason or signal.Signals(sig).name)
             self._killer = asyncio.get_running_loop().call_later(self.stop_timeout_s, self._kill_all)
         self.stopping = True
+        if self.barrier is not None:
+            self.barrier.release("the parent is stopping")
         if self._wake is not None:
             self._wake.set()
         for s in self.slots:
@@ -83,8 +88,12 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
         try:
+            if self.barrier is not None:
+                await self.barrier.open()
             await asyncio.gather(*(self._watch(s) for s in self.slots))
         finally:
+            if self.barrier is not None:
+                await self.barrier.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             if self._killer is not None:
@@ -107,6 +116,8 @@ class Supervisor:
                 child.signal(signal.SIGTERM)
             rc = await child.wait()
             slot.last_exit = describe_exit(rc)
+            if self.barrier is not None and child.name not in self.barrier.arrived:
+                self.barrier.release(f"{child.name} ended before it was ready to join")
             d = decide(self.policy, rc, time.monotonic() - child.started_at, slot.deaths_in_a_row, self.stopping)
             if isinstance(d, Stopped):
                 slot.state, slot.clean = "stopped", d.clean
