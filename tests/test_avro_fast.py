@@ -57,6 +57,7 @@ async def pair(sr: RegistryEmulator, schema: Any, subject: str = "s-value") -> t
     fast, generic = convs
     assert isinstance(fast, AvroConverter) and isinstance(generic, AvroConverter)
     generic.readers.clear()
+    generic.columnar.clear()                                  # and no columnar lane (tests/test_avro_columnar.py)
     return fast, generic, sid
 
 

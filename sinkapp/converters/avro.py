@@ -37,6 +37,7 @@ import orjson
 from fastavro.read import LOGICAL_READERS
 
 from sinkapp.config.types import ConverterSettings
+from sinkapp.converters.avro_columnar import MIN_RUN, ColumnarReader, columnar_reader
 from sinkapp.converters.avro_fast import Compiled, compile_reader
 from sinkapp.converters.registry import (
     HEADER_SIZE,
@@ -146,6 +147,7 @@ class AvroConverter(RegistryConverter[Any]):
     def __init__(self, registry: SchemaRegistry, **kw: Any) -> None:
         super().__init__(registry, **kw)
         self.readers: dict[int, Compiled] = {}    # schema id → its compiled reader (ids it covers)
+        self.columnar: dict[int, ColumnarReader] = {}   # schema id → its columnar lane (ids it covers)
 
     async def _build(self, schema: RegistrySchema, msg: Any) -> Any:
         refs = await self.fetch_references(schema, msg) if schema.references else []
@@ -157,6 +159,9 @@ class AvroConverter(RegistryConverter[Any]):
         compiled = compile_reader(self.schemas[schema_id], schema_id)
         if compiled is not None:
             self.readers[schema_id] = compiled
+        lane = columnar_reader(self.schemas[schema_id])
+        if lane is not None:
+            self.columnar[schema_id] = lane
 
     def _compiled(self, raw: Any) -> Compiled | None:
         if type(raw) is bytes and len(raw) >= HEADER_SIZE and raw[0] == MAGIC_BYTE:
@@ -179,6 +184,37 @@ class AvroConverter(RegistryConverter[Any]):
         the index of the first record it left for ``decode`` (see :class:`.avro_fast.Compiled`)."""
         compiled = self._compiled(records[k].value)
         return k if compiled is None else compiled.run(records, k, end, values, idx, gate)
+
+    def encode_run(self, records: list[Any], k: int, end: int, gate: Any) -> tuple[int, bytes | None]:
+        """The decode loop's columnar lane (:mod:`.avro_columnar`): ``(m, rows)`` where ``records[k:m]`` are
+        the records from ``k`` of the schema id of ``records[k]`` (none a tombstone, each passing ``gate``),
+        and ``rows`` their JSON rows (the inside of an array), or None when the lane did not take them (a
+        run shorter than ``MIN_RUN``, a record it cannot read exactly): the caller decodes
+        ``records[k:max(m, k + 1)]`` as usual. Fewer than ``MIN_RUN`` records left, or ``records[k]`` of a
+        schema the lane does not read: ``(end, None)`` at once."""
+        if end - k < MIN_RUN:
+            return end, None
+        head = records[k].value
+        framed = type(head) is bytes and len(head) > HEADER_SIZE and head[0] == MAGIC_BYTE
+        lane = self.columnar.get(SCHEMA_ID.unpack_from(head, 1)[0]) if framed else None
+        if lane is None:                          # not a schema the lane reads: the decode loop takes the rest
+            return end, None
+        head = head[:HEADER_SIZE]
+        payloads, m = [], k
+        try:
+            while m < end:
+                v = records[m].value
+                if type(v) is not bytes or len(v) <= HEADER_SIZE or v[:HEADER_SIZE] != head:
+                    break
+                if gate is not None:
+                    gate(v)
+                payloads.append(v[HEADER_SIZE:])
+                m += 1
+        except ConversionError:                   # the gate refused record m: the decode loop says why
+            pass
+        if m - k < MIN_RUN:
+            return m, None
+        return m, lane.encode(payloads)
 
     def _decode(self, entry: Any, schema_id: int, payload: bytes) -> Any:
         try:

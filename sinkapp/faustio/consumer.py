@@ -50,6 +50,7 @@ from faust.types.tuples import ConsumerMessage
 from mode.utils.futures import notify
 
 from sinkapp.faustio.assignor import install as install_assignor
+from sinkapp.faustio.startgate import pass_start_gate
 
 log = logging.getLogger(__name__)
 
@@ -241,9 +242,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
 
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Reads with ``isolation_level=read_committed``: records of aborted (or still open) producer
-    transactions upstream are never loaded. Stock Faust reads committed only when the app itself
-    runs transactions. Offers the table-affine assignor when the app is configured with it."""
+    """Reads with ``isolation_level=read_committed`` (records of aborted or open transactions upstream
+    are never loaded; stock Faust does only in transactional apps); offers the table-affine assignor."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -252,12 +252,7 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
     async def subscribe(self, topics: Iterable[str]) -> None:
-        """The first subscription (the group's first JoinGroup) waits at the ``--processes`` start
-        barrier when the worker has one (:mod:`sinkapp.faustio.startgate`)."""
-        app: Any = self.app
-        gate, app.start_gate = getattr(app, "start_gate", None), None
-        if gate is not None:
-            log.info("%s", await gate.wait())
+        await pass_start_gate(self.app)      # the first JoinGroup waits at a --processes start barrier
         await super().subscribe(topics)
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:

@@ -12,9 +12,14 @@ answer within ``timeout_s`` only costs the shared first assignment, never the wo
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import Any
 
-from sinkapp.supervise.barrier import GO, READY
+log = logging.getLogger(__name__)
+
+#: the barrier's line protocol: the child says ``ready <name>``, the parent answers ``go``
+READY, GO = b"ready", b"go\n"
 
 
 class StartGate:
@@ -40,3 +45,10 @@ class StartGate:
             return (f"the start barrier at {self.host}:{self.port} closed without a go; "
                     "joining the group without it")
         return f"start barrier passed after {time.monotonic() - t0:.2f}s: joining the group with the other worker processes"
+
+
+async def pass_start_gate(app: Any) -> None:
+    """Wait at ``app.start_gate`` once, if it has one (the first subscription's caller)."""
+    gate, app.start_gate = getattr(app, "start_gate", None), None
+    if gate is not None:
+        log.info("%s", await gate.wait())

@@ -13,68 +13,30 @@ The decode loop has three shapes, chosen once per route:
   so big integers, long decimals and LARGEINT values reach StarRocks exactly as written.
 - ``raw-text``: String/ByteArray values into a CSV body: the bytes are the row (UTF-8 checked
   for StringConverter).
-- ``decode``: every other converter: decode each value, then encode the batch's rows in one call.
+- ``decode``: every other converter: decode each value, then encode the batch's rows in one call;
+  Avro into a JSON body first offers each long run of one schema to its columnar lane
+  (:mod:`sinkapp.converters.avro_columnar`), which writes their rows without decoding them in Python.
 A record that cannot be decoded or encoded is a :class:`BadRecord` (raised, or with
 ``errors.tolerance=all`` returned in :attr:`Chunk.bad`).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
 from sinkapp.converters import Converter
 from sinkapp.converters.simple import ByteArrayConverter, JsonConverter, StringConverter
-from sinkapp.errors import ConversionError, EncodingError, SinkError, TransformError
+from sinkapp.errors import ConversionError, EncodingError, TransformError
+from sinkapp.pipeline.chunk import BadRecord, Chunk, Piece
+from sinkapp.pipeline.lanes import columnar_runs
 from sinkapp.pipeline.letters import TASK_PUT, TRANSFORMATION, VALUE_CONVERTER
 from sinkapp.pipeline.partial import csv_refusal
 from sinkapp.pipeline.primitive import primitive_row
 from sinkapp.streamload.encoding import CsvEncoder, JsonEncoder
 from sinkapp.transforms import UNAVAILABLE_KEY, Chain, Meta, Skipped
 from sinkapp.transforms.rows import place_rows
-
-
-class BadRecord(SinkError):
-    """Record ``index`` of the slice cannot be loaded; ``error`` says why, ``stage`` where
-    (:mod:`sinkapp.pipeline.letters` stage names)."""
-
-    def __init__(self, index: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:
-        super().__init__(str(error))
-        self.index = index
-        self.error = error
-        self.stage = stage
-
-
-class Piece(NamedTuple):
-    """Encoded rows for one table: ``data`` (rows joined, no outer brackets) and their count."""
-
-    data: bytes | memoryview
-    rows: int
-
-
-class Chunk(NamedTuple):
-    """What a run of a fetched batch's records became.
-
-    ``data``/``rows``: the rows for the route's own table; ``routed``: rows a transform sent to
-    other tables (TableByField), by table; ``tombstones``: records that are no row (null values,
-    empty JSON values, rows a transform dropped are counted by the Chunker); ``bad``: records
-    that cannot be loaded (only with ``errors.tolerance=all``; else the first one raises);
-    ``skipped``: records a transform skipped on purpose (a Debezium truncate), with its reason."""
-
-    data: bytes | memoryview
-    rows: int
-    tombstones: int
-    bad: list[BadRecord]
-    routed: dict[str, Piece]
-    skipped: tuple[tuple[int, Skipped], ...] = ()    # (record index, why): events skipped on purpose
-
-    def pieces(self, table: str) -> dict[str, Piece]:
-        """Rows by table, the route's own under ``table``; tables without rows left out."""
-        out = {t: p for t, p in self.routed.items() if p.rows}
-        if self.rows:
-            out[table] = Piece(self.data, self.rows)
-        return out
 
 
 class Chunker:
@@ -100,6 +62,10 @@ class Chunker:
         # a converter's fast lane (Avro's compiled readers): decodes a run of records in one call, leaving
         # the records it cannot take to this loop; not with transforms (they take each value in turn)
         self.run = getattr(converter, "decode_run", None) if chain is None else None
+        # ... and its columnar lane (Avro's long runs into a JSON body, no object per row): same conditions,
+        # and a JSON body (the lane writes JSON rows)
+        self.lane = getattr(converter, "encode_run", None) \
+            if chain is None and isinstance(encoder, JsonEncoder) else None
         if chain is not None:
             self.mode = "decode"         # transforms need the decoded value
         elif isinstance(converter, JsonConverter) and not converter.schemas_enable \
@@ -133,6 +99,8 @@ class Chunker:
             return self._raw_json(records, i, end)
         if self.mode == "raw-text":
             return self._raw_text(records, i, end)
+        if self.lane is not None and end - i > 1:
+            return columnar_runs(self.lane, self._decode, self.gate, records, i, end)
         return self._decode(records, i, end)
 
     def _bad(self, bad: list[BadRecord], k: int, error: Exception, stage: str = VALUE_CONVERTER) -> None:

@@ -30,9 +30,9 @@ import contextlib
 import logging
 import socket
 
-log = logging.getLogger(__name__)
+from sinkapp.faustio.startgate import GO, READY
 
-READY, GO = b"ready", b"go\n"
+log = logging.getLogger(__name__)
 
 
 class StartBarrier:
