@@ -8,11 +8,21 @@ are still assigned) loads what is buffered within ``sinkapp.drain.timeout.ms``; 
 commits what loaded. Faust calls ``_consumer_wait_empty`` when partitions are revoked and when the
 worker stops; it blocks until every event is acked or dropped (``Consumer.wait_empty``), so the
 sink is drained there too and what it released is forgotten un-acked.
+
+A worker process that is stopping gives itself ``sinkapp.drain.timeout.ms`` + :data:`STOP_GRACE_S`
+(:func:`arm_stop_deadline`): aiokafka retries a commit, a coordinator lookup or a metadata update
+without end while the broker is unreachable, so without it a worker whose broker went away never
+exited on SIGTERM (its consumer thread kept retrying every 100 ms). Past the deadline it says so and
+exits with status 1, as after kill -9: offsets it could not commit are read again, and rows it had
+loaded are recognised by their labels and not loaded twice.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 from typing import Any
 
 import faust
@@ -22,6 +32,28 @@ from sinkapp.config.keys import default_s
 from sinkapp.faustio.consumer import BatchConsumer, BatchTransport
 
 log = logging.getLogger(__name__)
+
+#: seconds a stopping worker process may take after its drain's own limit (commits, closing clients)
+STOP_GRACE_S = 30.0
+
+
+def arm_stop_deadline(seconds: float) -> threading.Timer:
+    """End the process with status 1 if it is still running ``seconds`` from now (a daemon timer)."""
+    timer = threading.Timer(seconds, _exit_stuck, (seconds,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _exit_stuck(seconds: float) -> None:
+    log.error("sinkapp: stopping has taken %.0fs, most likely because the Kafka broker is unreachable; exiting "
+              "now (status 1, as after kill -9): offsets not committed are read again and rows already loaded "
+              "are recognised by their labels, so none is lost or loaded twice", seconds)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 class BatchApp(faust.App):
@@ -56,6 +88,8 @@ class BatchApp(faust.App):
             self.pipeline.release()              # events that slipped in before flow stopped
 
     async def on_stop(self) -> None:
+        if getattr(self, "in_worker", False):   # a worker process (Faust's Worker sets it), not a test's app
+            arm_stop_deadline(self.drain_timeout_s + STOP_GRACE_S)
         await super().on_stop()
         for c in self.closers:
             try:
