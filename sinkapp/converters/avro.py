@@ -163,10 +163,16 @@ class AvroConverter(RegistryConverter[Any]):
         if lane is not None:
             self.columnar[schema_id] = lane
 
-    def _compiled(self, raw: Any) -> Compiled | None:
+    @staticmethod
+    def _schema_id(raw: Any) -> int | None:
+        """The writer schema id of a Confluent-framed value; None for anything else."""
         if type(raw) is bytes and len(raw) >= HEADER_SIZE and raw[0] == MAGIC_BYTE:
-            return self.readers.get(SCHEMA_ID.unpack_from(raw, 1)[0])
+            return int(SCHEMA_ID.unpack_from(raw, 1)[0])
         return None
+
+    def _compiled(self, raw: Any) -> Compiled | None:
+        schema_id = self._schema_id(raw)
+        return None if schema_id is None else self.readers.get(schema_id)
 
     def decode(self, raw: bytes | None) -> Any:
         compiled = self._compiled(raw)
@@ -195,8 +201,8 @@ class AvroConverter(RegistryConverter[Any]):
         if end - k < MIN_RUN:
             return end, None
         head = records[k].value
-        framed = type(head) is bytes and len(head) > HEADER_SIZE and head[0] == MAGIC_BYTE
-        lane = self.columnar.get(SCHEMA_ID.unpack_from(head, 1)[0]) if framed else None
+        schema_id = self._schema_id(head)
+        lane = None if schema_id is None else self.columnar.get(schema_id)
         if lane is None:                          # not a schema the lane reads: the decode loop takes the rest
             return end, None
         head = head[:HEADER_SIZE]
