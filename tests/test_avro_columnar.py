@@ -22,6 +22,7 @@ from sinkapp_testkit.registry import RegistryEmulator, confluent_encode
 
 from sinkapp.converters.avro_columnar import MIN_RUN, columnar_reader
 from sinkapp.errors import ConversionError
+from sinkapp.streamload.encoding import CsvEncoder
 from tests.fakes import Record
 from tests.test_avro_fast import EVERY, ORDERS, corruptions, outcome, pair, random_record, write
 
@@ -65,7 +66,10 @@ async def test_datagen_orders_runs_are_taken_and_give_fastavro_s_body(sr: Regist
     assert sid in fast.columnar
     rng = random.Random(7)
     values: list[bytes | None] = [write(ORDERS, sid, finite(random_record(ORDERS, rng))) for _ in range(MIN_RUN + 500)]
-    assert taken(fast, values)
+    csv = CsvEncoder({"column_separator": ","})
+    assert outcome(fast, values, csv) == outcome(generic, values, csv)
+    assert not fast.columnar[sid].loaded                  # a CSV body never reaches the lane: polars not imported
+    assert taken(fast, values) and fast.columnar[sid].loaded
     assert outcome(fast, values) == outcome(generic, values)
     assert not taken(fast, values[:MIN_RUN - 1])          # a short run stays on the compiled reader
 

@@ -82,24 +82,41 @@ class ColumnarReader:
     """The columnar lane for one writer schema: ``encode(payloads) -> (rows text | None)``."""
 
     def __init__(self, container_schema: dict[str, Any]) -> None:
+        self.schema = container_schema
+        self._pl: Any = None                 # polars, numpy and the header: set by _load at the first run
+        self._np: Any = None
+        self._panic: Any = None
+        self._header = self._sync = b""
+        self._thresholds: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether polars was imported for this lane (it has been given a run)."""
+        return self._pl is not None
+
+    def _load(self) -> None:
+        """Import polars and numpy and write the container header, at the first run the lane is given: a
+        worker whose Avro routes never give it one (CSV bodies, transforms, short runs) never imports them."""
         os.environ.setdefault("POLARS_MAX_THREADS", "1")     # the worker's event loop is the parallelism
         import fastavro
         import numpy as np
         import polars as pl
         from polars.exceptions import PanicException
 
-        self._pl, self._np = pl, np
+        self._np = np
         self._panic = PanicException         # a BaseException: polars' reader panics on some corrupt blocks
-        self.schema = container_schema
         out = io.BytesIO()
-        fastavro.writer(out, fastavro.parse_schema(container_schema), [], codec="null")
+        fastavro.writer(out, fastavro.parse_schema(self.schema), [], codec="null")
         self._header = out.getvalue()
         self._sync = self._header[-16:]
         self._thresholds = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+        self._pl = pl
 
     def encode(self, payloads: list[bytes]) -> bytes | None:
         """The rows of ``payloads`` (Avro records of this schema, without the Confluent header) as
         ``{..},{..}`` (the inside of a JSON array), or None when any of them is not read exactly."""
+        if self._pl is None:
+            self._load()
         np, n = self._np, len(payloads)
         lens = np.fromiter(map(len, payloads), dtype=np.int64, count=n)
         body = b"".join(payloads)
